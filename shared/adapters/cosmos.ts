@@ -1,0 +1,129 @@
+/**
+ * Cosmos DB: one client, the database and its containers (created idempotently at
+ * start with the partition keys the design needs), and the ETag-guarded document
+ * operations every state store is built from.
+ */
+import { type Container, CosmosClient, type Database, ErrorResponse } from '@azure/cosmos';
+import { DefaultAzureCredential } from '@azure/identity';
+import { httpsAgent } from './tlsAgent';
+
+/** Container id → partition key path. The one list of Keyturn's containers. */
+export const CONTAINERS = {
+  rotations: '/credentialId',
+  deadLetters: '/source',
+  signingKeys: '/issuer',
+} as const;
+
+export type ContainerName = keyof typeof CONTAINERS;
+
+export interface CosmosHandle {
+  client: CosmosClient;
+  database: Database;
+  container(name: ContainerName): Container;
+  /** Creates the database and containers if missing; safe to call on every start. */
+  ensureSchema(): Promise<void>;
+}
+
+export function createCosmos(options: { endpoint: string; key?: string; database: string; ca?: string }): CosmosHandle {
+  const client = new CosmosClient({
+    endpoint: options.endpoint,
+    ...(options.key ? { key: options.key } : { aadCredentials: new DefaultAzureCredential() }),
+    agent: httpsAgent(options.ca),
+    // The local server and the emulator have one region; discovery would rewrite the endpoint.
+    connectionPolicy: { enableEndpointDiscovery: false },
+  });
+  const database = client.database(options.database);
+  let schema: Promise<void> | undefined;
+  return {
+    client,
+    database,
+    container: (name) => database.container(name),
+    ensureSchema() {
+      schema ??= (async () => {
+        await client.databases.createIfNotExists({ id: options.database });
+        for (const [id, path] of Object.entries(CONTAINERS)) {
+          await database.containers.createIfNotExists({ id, partitionKey: { paths: [path] } });
+        }
+      })().catch((e) => {
+        schema = undefined; // a later call retries (e.g. Cosmos started after the app)
+        throw e;
+      });
+      return schema;
+    },
+  };
+}
+
+export interface Versioned<T> {
+  doc: T;
+  etag: string;
+}
+
+const statusOf = (e: unknown): number | undefined =>
+  e instanceof ErrorResponse || (typeof e === 'object' && e !== null && 'code' in e)
+    ? Number((e as { code?: unknown }).code)
+    : undefined;
+
+/** A lost ETag race or a duplicate create: the caller re-reads and re-decides. */
+export class ConcurrencyConflict extends Error {
+  constructor(readonly kind: 'exists' | 'changed', id: string) {
+    super(kind === 'exists' ? `Document '${id}' already exists` : `Document '${id}' changed since it was read`);
+    this.name = 'ConcurrencyConflict';
+  }
+}
+
+/** ETag-guarded CRUD over one container; documents are plain JSON with `id` and the partition key. */
+export class DocumentStore<T extends { id: string }> {
+  constructor(
+    private readonly container: Container,
+    private readonly partitionKeyOf: (doc: T) => string,
+  ) {}
+
+  async read(id: string, partitionKey: string): Promise<Versioned<T> | undefined> {
+    try {
+      const { resource, etag, statusCode } = await this.container.item(id, partitionKey).read<T>();
+      if (statusCode === 404 || !resource) return undefined;
+      return { doc: strip(resource), etag: etag as string };
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** Creates the document; throws ConcurrencyConflict('exists') if the id is taken (409). */
+  async create(doc: T): Promise<Versioned<T>> {
+    try {
+      const { resource, etag } = await this.container.items.create<T>(doc);
+      return { doc: strip(resource as T), etag: etag as string };
+    } catch (e) {
+      if (statusOf(e) === 409) throw new ConcurrencyConflict('exists', doc.id);
+      throw e;
+    }
+  }
+
+  /** Replaces the document if its ETag still matches; throws ConcurrencyConflict('changed') on 412. */
+  async replace(doc: T, etag: string): Promise<Versioned<T>> {
+    try {
+      const { resource, etag: next } = await this.container
+        .item(doc.id, this.partitionKeyOf(doc))
+        .replace<T>(doc, { accessCondition: { type: 'IfMatch', condition: etag } });
+      return { doc: strip(resource as T), etag: next as string };
+    } catch (e) {
+      if (statusOf(e) === 412) throw new ConcurrencyConflict('changed', doc.id);
+      throw e;
+    }
+  }
+
+  async query(query: string, parameters: { name: string; value: string | number | boolean | null }[] = []): Promise<Versioned<T>[]> {
+    const { resources } = await this.container.items
+      .query<T & { _etag: string }>({ query, parameters })
+      .fetchAll();
+    return resources.map((r) => ({ doc: strip(r), etag: r._etag }));
+  }
+}
+
+/** Drops Cosmos system properties so documents round-trip as plain domain data. */
+function strip<T>(resource: T): T {
+  const { _rid, _self, _etag, _attachments, _ts, ...rest } = resource as Record<string, unknown>;
+  void _rid; void _self; void _etag; void _attachments; void _ts;
+  return rest as T;
+}

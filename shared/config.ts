@@ -1,0 +1,178 @@
+/**
+ * Keyturn's settings: read once at start-up from the environment (the `Values` of
+ * local.settings.json under func), validated with one schema. A bad or missing
+ * setting stops start-up with one message naming every bad setting.
+ */
+import { z } from 'zod';
+
+const positiveInt = z.coerce.number().int().positive();
+
+/** `name=https://url,other=https://url2`: vault key (stable, never the URL) → vault URL. */
+const vaultMap = z.string().transform((raw, ctx) => {
+  const vaults: Record<string, string> = {};
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const name = part.slice(0, eq).trim();
+    const url = part.slice(eq + 1).trim();
+    if (eq <= 0 || !/^[0-9a-zA-Z-]{1,127}$/.test(name) || !/^https:\/\/[^/\s]+\/?$/.test(url)) {
+      ctx.addIssue({ code: 'custom', message: `expected name=https://host entries, got '${part}'` });
+      return z.NEVER;
+    }
+    vaults[name.toLowerCase()] = url.replace(/\/$/, '');
+  }
+  if (Object.keys(vaults).length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'at least one vault is required' });
+    return z.NEVER;
+  }
+  return vaults;
+});
+
+const optionalPath = z.string().trim().min(1).optional();
+const url = z.string().url();
+
+export const settingsSchema = z.object({
+  KEYTURN_VAULTS: vaultMap,
+  /** CA file of the local Key Vault emulator; when set, Key Vault clients use the emulator's auth. */
+  KEYTURN_KEYVAULT_CA_FILE: optionalPath,
+  /** When set, the app's clock follows the Key Vault emulator's movable clock (local only). */
+  KEYTURN_CLOCK_URL: url.optional(),
+
+  KEYTURN_STORAGE_CONNECTION: z.string().min(1),
+
+  KEYTURN_COSMOS_ENDPOINT: url,
+  /** Account key; leave empty in Azure to use the managed identity. */
+  KEYTURN_COSMOS_KEY: z.string().optional(),
+  KEYTURN_COSMOS_DATABASE: z.string().regex(/^[A-Za-z0-9-_]{1,255}$/).default('keyturn'),
+  /** CA of the local Cosmos server, trusted by the Cosmos client only. */
+  KEYTURN_COSMOS_CA_FILE: optionalPath,
+
+  KEYTURN_EVENTGRID_ENDPOINT: url,
+  KEYTURN_EVENTGRID_KEY: z.string().optional(),
+  /** CA of the local Event Grid, trusted by the publisher client only. */
+  KEYTURN_EVENTGRID_CA_FILE: optionalPath,
+
+  KEYTURN_GRAPH_ENDPOINT: url.default('https://graph.microsoft.com'),
+  KEYTURN_GRAPH_CA_FILE: optionalPath,
+
+  /** NCRONTAB schedules (six fields) read by the timer functions as %SETTING%. */
+  KEYTURN_SWEEP_SCHEDULE: z.string().min(1).default('0 0 * * * *'),
+  KEYTURN_RESUME_SCHEDULE: z.string().min(1).default('0 * * * * *'),
+  KEYTURN_SIGNING_ROLLOVER_SCHEDULE: z.string().min(1).default('0 0 * * * *'),
+
+  KEYTURN_RENEWAL_WINDOW_DAYS: positiveInt.default(30),
+  KEYTURN_ROTATION_MAX_ATTEMPTS: positiveInt.default(5),
+  KEYTURN_DEFAULT_VALIDITY_DAYS: positiveInt.default(365),
+  KEYTURN_DEFAULT_GRACE_DAYS: z.coerce.number().int().min(0).default(7),
+
+  KEYTURN_SIGNING_VAULT: z.string().min(1).optional(),
+  KEYTURN_SIGNING_KEY_NAME: z.string().regex(/^[0-9a-zA-Z-]{1,100}$/).default('keyturn-signing'),
+  KEYTURN_SIGNING_KEY_TYPE: z.enum(['RSA-2048', 'EC-P256']).default('RSA-2048'),
+  KEYTURN_SIGNING_ROLLOVER_DAYS: positiveInt.default(42),
+  KEYTURN_SIGNING_PUBLISH_AHEAD_HOURS: positiveInt.default(24),
+  KEYTURN_TOKEN_MAX_LIFETIME_MINUTES: positiveInt.default(60),
+  KEYTURN_JWKS_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(300).default(300),
+  KEYTURN_ISSUER: url,
+  KEYTURN_JWKS_URI: url,
+
+  /** Test-only fault points (`step:when`, comma separated); never set in production. */
+  KEYTURN_FAULTS: z.string().optional(),
+  KEYTURN_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type Settings = z.infer<typeof settingsSchema>;
+
+export interface Config {
+  vaults: Record<string, string>;
+  keyVaultCaFile?: string;
+  clockUrl?: string;
+  storageConnection: string;
+  cosmos: { endpoint: string; key?: string; database: string; caFile?: string };
+  eventGrid: { endpoint: string; key?: string; caFile?: string };
+  graph: { endpoint: string; caFile?: string };
+  renewal: { windowDays: number; maxAttempts: number; defaultValidityDays: number; defaultGraceDays: number };
+  signing: {
+    vault: string;
+    keyName: string;
+    keyType: 'RSA-2048' | 'EC-P256';
+    rolloverDays: number;
+    publishAheadHours: number;
+    tokenMaxLifetimeMinutes: number;
+    jwksMaxAgeSeconds: number;
+    issuer: string;
+    jwksUri: string;
+  };
+  faults: string[];
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: { setting: string; message: string }[]) {
+    super(
+      `Keyturn cannot start: ${problems.length} setting(s) are missing or invalid: ` +
+        problems.map((p) => `${p.setting} (${p.message})`).join('; '),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+/** Empty strings count as unset, as they do in local.settings.json. */
+function withoutEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') out[k] = v;
+  return out;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const parsed = settingsSchema.safeParse(withoutEmpty(env));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => ({
+      setting: String(i.path[0] ?? '(settings)'),
+      message: i.message,
+    }));
+    throw new ConfigError(problems);
+  }
+  const s = parsed.data;
+  const signingVault = (s.KEYTURN_SIGNING_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase();
+  if (!s.KEYTURN_VAULTS[signingVault]) {
+    throw new ConfigError([
+      { setting: 'KEYTURN_SIGNING_VAULT', message: `'${signingVault}' is not a vault named in KEYTURN_VAULTS` },
+    ]);
+  }
+  return {
+    vaults: s.KEYTURN_VAULTS,
+    keyVaultCaFile: s.KEYTURN_KEYVAULT_CA_FILE,
+    clockUrl: s.KEYTURN_CLOCK_URL,
+    storageConnection: s.KEYTURN_STORAGE_CONNECTION,
+    cosmos: {
+      endpoint: s.KEYTURN_COSMOS_ENDPOINT,
+      key: s.KEYTURN_COSMOS_KEY,
+      database: s.KEYTURN_COSMOS_DATABASE,
+      caFile: s.KEYTURN_COSMOS_CA_FILE,
+    },
+    eventGrid: {
+      endpoint: s.KEYTURN_EVENTGRID_ENDPOINT,
+      key: s.KEYTURN_EVENTGRID_KEY,
+      caFile: s.KEYTURN_EVENTGRID_CA_FILE,
+    },
+    graph: { endpoint: s.KEYTURN_GRAPH_ENDPOINT.replace(/\/$/, ''), caFile: s.KEYTURN_GRAPH_CA_FILE },
+    renewal: {
+      windowDays: s.KEYTURN_RENEWAL_WINDOW_DAYS,
+      maxAttempts: s.KEYTURN_ROTATION_MAX_ATTEMPTS,
+      defaultValidityDays: s.KEYTURN_DEFAULT_VALIDITY_DAYS,
+      defaultGraceDays: s.KEYTURN_DEFAULT_GRACE_DAYS,
+    },
+    signing: {
+      vault: signingVault,
+      keyName: s.KEYTURN_SIGNING_KEY_NAME,
+      keyType: s.KEYTURN_SIGNING_KEY_TYPE,
+      rolloverDays: s.KEYTURN_SIGNING_ROLLOVER_DAYS,
+      publishAheadHours: s.KEYTURN_SIGNING_PUBLISH_AHEAD_HOURS,
+      tokenMaxLifetimeMinutes: s.KEYTURN_TOKEN_MAX_LIFETIME_MINUTES,
+      jwksMaxAgeSeconds: s.KEYTURN_JWKS_MAX_AGE_SECONDS,
+      issuer: s.KEYTURN_ISSUER.replace(/\/$/, ''),
+      jwksUri: s.KEYTURN_JWKS_URI,
+    },
+    faults: (s.KEYTURN_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean),
+    logLevel: s.KEYTURN_LOG_LEVEL,
+  };
+}
