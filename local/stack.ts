@@ -1,0 +1,187 @@
+/**
+ * The local stack: Azurite, the Cosmos server, the local Event Grid and the Key Vault
+ * emulator, wired together (the vault's system topic is subscribed to the app's
+ * Event Grid function on the functions host). `npm run stack` runs only this, for
+ * people who run `func start` themselves; `npm start` adds the local host.
+ */
+import { join, resolve } from 'node:path';
+import { type RunningAzurite, startAzurite } from './azurite';
+import { type RunningCosmos, startCosmos } from './cosmos';
+import { startEventGrid, subscriptionsFromEnv } from './eventgrid';
+import { startKeyVaultEmulator } from './keyvault';
+import { portSetting } from './ports';
+import { type LocalTls, ensureLocalTls } from './tls';
+
+export interface StackPorts {
+  blob: number;
+  queue: number;
+  table: number;
+  cosmos: number;
+  keyVault: number;
+  eventGrid: number;
+}
+
+export const DEFAULT_PORTS: StackPorts = { blob: 10000, queue: 10001, table: 10002, cosmos: 8081, keyVault: 8443, eventGrid: 8444 };
+
+export function portsFromEnv(env: NodeJS.ProcessEnv): StackPorts {
+  return {
+    blob: portSetting(env, 'AZURITE_BLOB_PORT', DEFAULT_PORTS.blob),
+    queue: portSetting(env, 'AZURITE_QUEUE_PORT', DEFAULT_PORTS.queue),
+    table: portSetting(env, 'AZURITE_TABLE_PORT', DEFAULT_PORTS.table),
+    cosmos: portSetting(env, 'COSMOS_PORT', DEFAULT_PORTS.cosmos),
+    keyVault: portSetting(env, 'KEYVAULT_PORT', DEFAULT_PORTS.keyVault),
+    eventGrid: portSetting(env, 'EVENTGRID_PORT', DEFAULT_PORTS.eventGrid),
+  };
+}
+
+/** The vault key the app uses for the emulated vault (KEYTURN_VAULTS). */
+export const LOCAL_VAULT_KEY = 'local';
+
+export interface StackOptions {
+  ports: StackPorts;
+  /** On-disk state under this folder; in memory when absent (tests). */
+  dataDir?: string;
+  /** Where the CA and server certificate live (default `{dataDir}/keyvault` or a temp dir). */
+  tlsDir: string;
+  /** The functions host that receives the vault's events. */
+  hostUrl: string;
+  keyVaultFaults?: number;
+  /** Faster Event Grid retries for tests. */
+  eventGridRetryDelaysMs?: number[];
+  log?: (line: string) => void;
+}
+
+export type RunningStack = Awaited<ReturnType<typeof startStack>>;
+
+export async function startStack(options: StackOptions) {
+  const log = options.log ?? (() => {});
+  const tls: LocalTls = await ensureLocalTls(options.tlsDir);
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch(() => {});
+  };
+  try {
+    const azurite: RunningAzurite = await startAzurite({
+      ports: { blob: options.ports.blob, queue: options.ports.queue, table: options.ports.table },
+      dataDir: options.dataDir && join(options.dataDir, 'azurite'),
+      log,
+    });
+    closers.push(() => azurite.close());
+    const cosmos: RunningCosmos = await startCosmos({
+      port: options.ports.cosmos,
+      tls,
+      dataDir: options.dataDir && join(options.dataDir, 'cosmos'),
+      log,
+    });
+    closers.push(() => cosmos.close());
+    const eventGrid = await startEventGrid({
+      port: options.ports.eventGrid,
+      tls,
+      subscriptions: subscriptionsFromEnv(process.env),
+      ...(options.eventGridRetryDelaysMs ? { retry: { delaysMs: options.eventGridRetryDelaysMs } } : {}),
+      caForEndpoints: tls.ca,
+      log,
+    });
+    closers.push(() => eventGrid.close());
+    const keyVault = await startKeyVaultEmulator({
+      port: options.ports.keyVault,
+      tlsDir: options.tlsDir,
+      dataDir: options.dataDir && join(options.dataDir, 'keyvault', 'data'),
+      events: eventGrid,
+      ...(options.keyVaultFaults ? { faults: { rate: options.keyVaultFaults } } : {}),
+      log,
+    });
+    closers.push(() => keyVault.close());
+
+    eventGrid.addSubscription({
+      name: 'keyturn-keyvault-events',
+      topic: keyVault.topic,
+      endpoint: `${options.hostUrl}/runtime/webhooks/EventGrid?functionName=keyVaultEvents`,
+      schema: 'EventGridSchema',
+    });
+
+    /** The app settings that point Keyturn at this stack. */
+    const settings: Record<string, string> = {
+      AzureWebJobsStorage: azurite.connectionString,
+      KEYTURN_VAULTS: `${LOCAL_VAULT_KEY}=${keyVault.url}`,
+      KEYTURN_EVENT_VAULT_NAMES: `${keyVault.vaultName}=${LOCAL_VAULT_KEY}`,
+      KEYTURN_KEYVAULT_CA_FILE: tls.caFile,
+      KEYTURN_CLOCK_URL: `${keyVault.url}/management/vault/time`,
+      KEYTURN_STORAGE_CONNECTION: azurite.connectionString,
+      KEYTURN_COSMOS_ENDPOINT: cosmos.endpoint,
+      KEYTURN_COSMOS_KEY: cosmos.key,
+      KEYTURN_COSMOS_CA_FILE: tls.caFile,
+      KEYTURN_EVENTGRID_ENDPOINT: eventGrid.customTopic.endpoint,
+      KEYTURN_EVENTGRID_KEY: eventGrid.customTopic.key,
+      KEYTURN_EVENTGRID_CA_FILE: tls.caFile,
+      KEYTURN_ISSUER: options.hostUrl,
+      KEYTURN_JWKS_URI: `${options.hostUrl}/api/.well-known/jwks.json`,
+    };
+
+    return { tls, azurite, cosmos, eventGrid, keyVault, settings, close: closeAll };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
+
+export function describeStack(stack: RunningStack): string[] {
+  return [
+    `Storage (Azurite)     blob http://127.0.0.1:${stack.azurite.blobPort}  queue :${stack.azurite.queuePort}  table :${stack.azurite.tablePort}`,
+    `Cosmos DB             ${stack.cosmos.endpoint}  (well-known emulator key)`,
+    `Key Vault emulator    ${stack.keyVault.url}  (vault '${stack.keyVault.vaultName}', CA ${stack.tls.caFile})`,
+    `  clock               ${stack.keyVault.url}/management/vault/time  (PUT .../time/all?seconds=N moves it)`,
+    `Event Grid (local)    ${stack.eventGrid.url}  (Keyturn topic ${stack.eventGrid.customTopic.endpoint})`,
+    `  deliveries          ${stack.eventGrid.url}/management/deliveries`,
+  ];
+}
+
+/** `node dist/local/stack.js [--memory] [--ephemeral] [--json]` */
+async function main(): Promise<void> {
+  const args = new Set(process.argv.slice(2));
+  const memory = args.has('--memory');
+  const projectRoot = resolve(__dirname, '..', '..');
+  const dataDir = memory ? undefined : join(projectRoot, '.keyturn');
+  const tlsDir = process.env.KEYTURN_TLS_DIR ?? join(projectRoot, '.keyturn', 'keyvault');
+  const ports = args.has('--ephemeral')
+    ? { blob: 0, queue: 0, table: 0, cosmos: 0, keyVault: 0, eventGrid: 0 }
+    : portsFromEnv(process.env);
+  const hostUrl = process.env.KEYTURN_HOST_URL ?? `http://127.0.0.1:${portSetting(process.env, 'PORT', 7071)}`;
+  const faults = process.env.KEYVAULT_FAULTS ? Number(process.env.KEYVAULT_FAULTS) : undefined;
+  const retry = process.env.EVENTGRID_RETRY_DELAYS_MS?.split(',').map(Number);
+  const stack = await startStack({
+    ports,
+    dataDir,
+    tlsDir,
+    hostUrl,
+    keyVaultFaults: faults,
+    eventGridRetryDelaysMs: retry,
+    log: (line) => console.error(line),
+  });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await stack.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+  if (args.has('--json')) {
+    console.log(
+      `KEYTURN_STACK ${JSON.stringify({ settings: stack.settings, keyVault: { url: stack.keyVault.url, vaultName: stack.keyVault.vaultName, topic: stack.keyVault.topic }, eventGrid: { url: stack.eventGrid.url }, caFile: stack.tls.caFile })}`,
+    );
+  } else {
+    console.log('Keyturn local stack is running:');
+    for (const line of describeStack(stack)) console.log(`  ${line}`);
+    console.log(`  Vault events go to   ${hostUrl}/runtime/webhooks/EventGrid?functionName=keyVaultEvents`);
+    console.log('Press Ctrl-C to stop.');
+  }
+}
+
+if (require.main === module) {
+  main().catch((e: Error) => {
+    console.error(e.message);
+    process.exit(1);
+  });
+}

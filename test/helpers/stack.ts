@@ -1,0 +1,211 @@
+/**
+ * The whole local stack for an integration test file: the stack (Azurite, Cosmos
+ * server, local Event Grid, Key Vault emulator) runs in one child process and the
+ * app in the local functions host in another, exactly as `npm start` runs them, but
+ * in memory, on ephemeral ports, with a CA in a temp dir. Each test file gets its own
+ * stack because the emulator's clock is global to it.
+ */
+import { KeyClient } from '@azure/keyvault-keys';
+import { SecretClient } from '@azure/keyvault-secrets';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { Agent, request as httpsRequest } from 'node:https';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type RunningProcess, spawnNode } from './process';
+
+export const PROJECT_ROOT = resolve(__dirname, '..', '..');
+const STACK_SCRIPT = join(PROJECT_ROOT, 'dist', 'local', 'stack.js');
+const HOST_SCRIPT = join(PROJECT_ROOT, 'dist', 'local', 'host', 'main.js');
+
+export const staticCredential = {
+  getToken: async () => ({ token: 'test', expiresOnTimestamp: Date.now() + 3600_000 }),
+};
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: <T = any>() => T;
+}
+
+/** A plain HTTP(S) call; https trusts only the given CA. */
+export function call(
+  method: string,
+  url: string,
+  options: { body?: unknown; headers?: Record<string, string>; ca?: string } = {},
+): Promise<HttpResult> {
+  const u = new URL(url);
+  const body =
+    options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+  const headers: Record<string, string> = { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers };
+  if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
+  return new Promise((resolveCall, reject) => {
+    const req =
+      u.protocol === 'https:'
+        ? httpsRequest(u, { method, headers, agent: new Agent({ ca: options.ca }) })
+        : httpRequest(u, { method, headers });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () =>
+        resolveCall({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) }),
+      );
+    });
+    req.on('error', reject);
+    req.setTimeout(120_000, () => req.destroy(new Error(`${method} ${url} timed out`)));
+    req.end(body);
+  });
+}
+
+export interface TestHost {
+  url: string;
+  port: number;
+  /** Every line the host printed (function logs included). */
+  logs(): string[];
+  restart(env?: Record<string, string>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface TestStack {
+  /** The app settings pointing at this stack (what the host runs with). */
+  env: Record<string, string>;
+  caFile: string;
+  ca: string;
+  keyVault: {
+    url: string;
+    vaultName: string;
+    topic: string;
+    moveClock(seconds: number): Promise<void>;
+    now(): Promise<Date>;
+    secretClient(): SecretClient;
+    keyClient(): KeyClient;
+  };
+  eventGrid: {
+    url: string;
+    deliveries(): Promise<any[]>;
+    deadLetters(): Promise<any[]>;
+  };
+  host?: TestHost;
+  /** Another host process on the same stack (same settings unless overridden). */
+  startSecondHost(env?: Record<string, string>): Promise<TestHost>;
+  /** Every line printed by the stack and all hosts so far. */
+  allLogs(): string[];
+  stop(): Promise<void>;
+}
+
+/** The sample settings: what a new user runs with, before the stack's endpoints are applied. */
+function sampleSettings(): Record<string, string> {
+  const sample = JSON.parse(readFileSync(join(PROJECT_ROOT, 'local.settings.sample.json'), 'utf8')) as {
+    Values: Record<string, string>;
+  };
+  return sample.Values;
+}
+
+export async function startStack(options: { host?: boolean; env?: Record<string, string>; keyVaultFaults?: number } = {}): Promise<TestStack> {
+  const tlsDir = await mkdtemp(join(tmpdir(), 'keyturn-tls-'));
+  const hostPort = await freePort();
+  const hostUrl = `http://127.0.0.1:${hostPort}`;
+  const stackProcess = spawnNode(
+    STACK_SCRIPT,
+    ['--memory', '--ephemeral', '--json'],
+    {
+      ...process.env,
+      KEYTURN_TLS_DIR: tlsDir,
+      KEYTURN_HOST_URL: hostUrl,
+      EVENTGRID_RETRY_DELAYS_MS: '200,500,1000,2000,4000',
+      ...(options.keyVaultFaults ? { KEYVAULT_FAULTS: String(options.keyVaultFaults) } : {}),
+    },
+    PROJECT_ROOT,
+  );
+  const processes: RunningProcess[] = [stackProcess];
+  const [, json] = await stackProcess.waitForLine(/^KEYTURN_STACK (.*)$/, 90_000);
+  const info = JSON.parse(json!) as {
+    settings: Record<string, string>;
+    keyVault: { url: string; vaultName: string; topic: string };
+    eventGrid: { url: string };
+    caFile: string;
+  };
+  const ca = readFileSync(info.caFile, 'utf8');
+  const env: Record<string, string> = {
+    ...sampleSettings(),
+    ...info.settings,
+    KEYTURN_ISSUER: hostUrl,
+    KEYTURN_JWKS_URI: `${hostUrl}/api/.well-known/jwks.json`,
+    ...options.env,
+  };
+
+  const launchHost = async (port: number, extra: Record<string, string> = {}): Promise<TestHost> => {
+    let proc: RunningProcess;
+    const start = async (overrides: Record<string, string>) => {
+      proc = spawnNode(HOST_SCRIPT, [PROJECT_ROOT], { PATH: process.env.PATH, ...env, ...overrides, PORT: String(port) }, PROJECT_ROOT);
+      processes.push(proc);
+      await proc.waitForLine(/Host listening on/, 60_000);
+    };
+    let current = extra;
+    await start(current);
+    return {
+      url: `http://127.0.0.1:${port}`,
+      port,
+      logs: () => proc.lines(),
+      async restart(overrides?: Record<string, string>) {
+        await proc.stop();
+        if (overrides) current = overrides;
+        await start(current);
+      },
+      stop: () => proc.stop(),
+    };
+  };
+
+  const host = options.host === false ? undefined : await launchHost(hostPort);
+  const credentialOptions = { disableChallengeResourceVerification: true, tlsOptions: { ca } };
+  let secretClient: SecretClient | undefined;
+  let keyClient: KeyClient | undefined;
+
+  return {
+    env,
+    caFile: info.caFile,
+    ca,
+    keyVault: {
+      url: info.keyVault.url,
+      vaultName: info.keyVault.vaultName,
+      topic: info.keyVault.topic,
+      async moveClock(seconds) {
+        const res = await call('PUT', `${info.keyVault.url}/management/vault/time/all?seconds=${seconds}`, { ca });
+        if (res.status !== 200) throw new Error(`moving the clock failed: ${res.status} ${res.text}`);
+      },
+      async now() {
+        const res = await call('GET', `${info.keyVault.url}/management/vault/time`, { ca });
+        return new Date(res.json<{ time: string }>().time);
+      },
+      secretClient: () => (secretClient ??= new SecretClient(info.keyVault.url, staticCredential, credentialOptions)),
+      keyClient: () => (keyClient ??= new KeyClient(info.keyVault.url, staticCredential, credentialOptions)),
+    },
+    eventGrid: {
+      url: info.eventGrid.url,
+      deliveries: async () => (await call('GET', `${info.eventGrid.url}/management/deliveries`, { ca })).json(),
+      deadLetters: async () => (await call('GET', `${info.eventGrid.url}/management/deadletters`, { ca })).json(),
+    },
+    host,
+    startSecondHost: async (extra) => launchHost(await freePort(), extra),
+    allLogs: () => processes.flatMap((p) => p.lines()),
+    async stop() {
+      for (const p of processes.reverse()) await p.stop();
+      await rm(tlsDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../../shared/config';
+
+const sample = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'local.settings.sample.json'), 'utf8')) as {
+  Values: Record<string, string>;
+}).Values;
+
+function problemsOf(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).problems.map((p) => p.setting);
+  }
+  throw new Error('expected loadConfig to throw');
+}
+
+describe('loadConfig', () => {
+  test('the sample settings are complete and valid as they are', () => {
+    const config = loadConfig(sample);
+    expect(config.vaults).toEqual({ local: 'https://127.0.0.1:8443' });
+    expect(config.signing.vault).toBe('local');
+    expect(config.signing.jwksMaxAgeSeconds).toBeLessThanOrEqual(300);
+    expect(config.renewal).toEqual({ windowDays: 30, maxAttempts: 5, defaultValidityDays: 365, defaultGraceDays: 7 });
+  });
+
+  test('one error names every missing or invalid setting', () => {
+    const env = { ...sample, KEYTURN_VAULTS: 'not-a-vault', KEYTURN_COSMOS_ENDPOINT: undefined, KEYTURN_JWKS_MAX_AGE_SECONDS: '3600' };
+    const problems = problemsOf(env);
+    expect(problems).toEqual(expect.arrayContaining(['KEYTURN_VAULTS', 'KEYTURN_COSMOS_ENDPOINT', 'KEYTURN_JWKS_MAX_AGE_SECONDS']));
+    expect(() => loadConfig(env)).toThrow(/KEYTURN_VAULTS.*KEYTURN_COSMOS_ENDPOINT|KEYTURN_COSMOS_ENDPOINT.*KEYTURN_VAULTS/);
+  });
+
+  test('empty strings count as unset, as in local.settings.json', () => {
+    expect(problemsOf({ ...sample, KEYTURN_STORAGE_CONNECTION: '' })).toEqual(['KEYTURN_STORAGE_CONNECTION']);
+  });
+
+  test('vault keys are case-insensitive and URLs must be https', () => {
+    expect(loadConfig({ ...sample, KEYTURN_VAULTS: 'Main=https://kv1.vault.azure.net/, b=https://kv2.vault.azure.net', KEYTURN_SIGNING_VAULT: 'main' }).vaults).toEqual({
+      main: 'https://kv1.vault.azure.net',
+      b: 'https://kv2.vault.azure.net',
+    });
+    expect(problemsOf({ ...sample, KEYTURN_VAULTS: 'main=http://kv1.vault.azure.net' })).toEqual(['KEYTURN_VAULTS']);
+  });
+
+  test('the signing vault must be one of the vaults', () => {
+    expect(problemsOf({ ...sample, KEYTURN_SIGNING_VAULT: 'elsewhere' })).toEqual(['KEYTURN_SIGNING_VAULT']);
+  });
+
+  test('numbers are checked', () => {
+    expect(problemsOf({ ...sample, KEYTURN_ROTATION_MAX_ATTEMPTS: '0', KEYTURN_RENEWAL_WINDOW_DAYS: 'soon' })).toEqual(
+      expect.arrayContaining(['KEYTURN_ROTATION_MAX_ATTEMPTS', 'KEYTURN_RENEWAL_WINDOW_DAYS']),
+    );
+  });
+});

@@ -1,0 +1,32 @@
+import { HttpRequest } from '@azure/functions';
+import { z } from 'zod';
+import { KeyturnError, ValidationError } from '../../shared/errors';
+import { errorResponse, httpHandler, readJsonBody } from '../../shared/http/problem';
+
+const body = (text: string) => new HttpRequest({ method: 'POST', url: 'http://localhost/api/x', body: { string: text } });
+const schema = z.object({ reason: z.string().min(1), nested: z.object({ n: z.number() }).optional() }).strict();
+
+describe('HTTP problem mapping', () => {
+  test('validation errors are 400 problems naming the field', async () => {
+    await expect(readJsonBody(body('{"reason": 5}'), schema)).rejects.toMatchObject({ field: 'reason' });
+    await expect(readJsonBody(body('{"reason":"x","nested":{"n":"1"}}'), schema)).rejects.toMatchObject({ field: 'nested.n' });
+    await expect(readJsonBody(body('{not json'), schema)).rejects.toMatchObject({ field: '(body)' });
+    await expect(readJsonBody(body(`{"reason":"${'a'.repeat(70_000)}"}`), schema)).rejects.toMatchObject({ field: '(body)' });
+    const response = errorResponse(new ValidationError('reason', 'reason: required'));
+    expect(response.status).toBe(400);
+    expect(response.jsonBody).toMatchObject({ code: 'VALIDATION_FAILED', field: 'reason' });
+  });
+
+  test('domain codes map to their status; unknown errors are a 500 without internals', async () => {
+    expect(errorResponse(new KeyturnError('ROTATION_IN_FLIGHT', 'busy', { rotationId: 'r1' })).status).toBe(409);
+    expect(errorResponse(new KeyturnError('NOT_FOUND', 'gone')).status).toBe(404);
+    const logged: string[] = [];
+    const handler = httpHandler(async (_req: unknown, _ctx: unknown) => {
+      throw new Error('connection string AccountKey=abc leaked?');
+    });
+    const response = await handler({}, { error: (m: string) => logged.push(m) });
+    expect(response.status).toBe(500);
+    expect(JSON.stringify(response.jsonBody)).not.toContain('AccountKey');
+    expect(logged).toHaveLength(1);
+  });
+});
