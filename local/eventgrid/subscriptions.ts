@@ -48,7 +48,7 @@ export const subscriptionInputSchema = z.strictObject({
 });
 
 function fieldOf(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
 }
 
 function toError(error: z.ZodError, prefix: string): SubscriptionInputError {

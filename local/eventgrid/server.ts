@@ -1,0 +1,199 @@
+/**
+ * HTTP surface of the local Event Grid:
+ * - `POST /api/events` — the custom topic endpoint EventGridPublisherClient talks to;
+ * - `GET /eventsubscriptions/{name}/validate?id=` — the manual validationUrl;
+ * - `/management/*` — local-only JSON API for subscriptions, deliveries, dead letters.
+ * Errors use Azure's `{ error: { code, message, details } }` shape.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { authenticate } from './auth';
+import type { DeliveryEngine } from './delivery';
+import { EnvelopeError, parseCloudEventBatch, parseEventGridBatch, type StoredEvent } from './envelope';
+import { fromCloudEvent } from './cloudEvents';
+import { SubscriptionInputError } from './subscriptions';
+
+/** Azure's limit for one publish request. */
+export const MAX_PUBLISH_BYTES = 1024 * 1024;
+
+export interface ServerDeps {
+  engine: DeliveryEngine;
+  topicKey: string;
+  customTopicId: string;
+  /** Accepts already-validated events for a topic (shared with the in-process publish()). */
+  accept: (topic: string, events: StoredEvent[]) => void;
+  log: (line: string) => void;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly detailCode?: string,
+  ) {
+    super(message);
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, err: HttpError): void {
+  const error: Record<string, unknown> = { code: err.code, message: err.message };
+  if (err.detailCode) error['details'] = [{ code: err.detailCode, message: err.message }];
+  sendJson(res, err.status, { error });
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (declared > limit) {
+      reject(new HttpError(413, 'RequestEntityTooLarge', `The request body is ${declared} bytes; the limit is ${limit} bytes.`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        if (!failed) reject(new HttpError(413, 'RequestEntityTooLarge', `The request body exceeds ${limit} bytes.`));
+        failed = true;
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (err) => {
+      if (!failed) reject(err);
+      failed = true;
+    });
+  });
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === '') throw new HttpError(400, 'BadRequest', 'The request body is empty.', 'InputJsonInvalid');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, 'BadRequest', `The request body is not valid JSON: ${(err as Error).message}`, 'InputJsonInvalid');
+  }
+}
+
+async function handleTopicPublish(req: IncomingMessage, res: ServerResponse, deps: ServerDeps): Promise<void> {
+  // api-version is accepted whatever it is (the SDK sends 2018-01-01).
+  const auth = authenticate(req.headers, deps.topicKey);
+  if (!auth.ok) throw new HttpError(401, 'Unauthorized', auth.message);
+  const body = parseJson(await readBody(req, MAX_PUBLISH_BYTES));
+  const contentType = String(req.headers['content-type'] ?? '').toLowerCase();
+  let events: StoredEvent[];
+  try {
+    if (contentType.includes('application/cloudevents')) {
+      events = parseCloudEventBatch(body).map((cloudEvent) => ({ cloudEvent, event: fromCloudEvent(cloudEvent, deps.customTopicId) }));
+    } else {
+      events = parseEventGridBatch(body, deps.customTopicId).map((event) => ({ event }));
+    }
+  } catch (err) {
+    if (err instanceof EnvelopeError) throw new HttpError(400, 'BadRequest', err.message, 'InputJsonInvalid');
+    throw err;
+  }
+  deps.accept(deps.customTopicId, events);
+  res.writeHead(200, { 'Content-Length': '0' });
+  res.end();
+}
+
+async function handleManagement(req: IncomingMessage, res: ServerResponse, url: URL, deps: ServerDeps): Promise<void> {
+  const path = url.pathname.replace(/\/+$/, '');
+  const method = req.method ?? 'GET';
+  if (path === '/management/health' && method === 'GET') {
+    sendJson(res, 200, { status: 'ok', customTopic: deps.customTopicId, subscriptions: deps.engine.subscriptions().length });
+    return;
+  }
+  if (path === '/management/subscriptions') {
+    if (method === 'GET') return sendJson(res, 200, deps.engine.subscriptions());
+    if (method === 'POST') {
+      const body = parseJson(await readBody(req, MAX_PUBLISH_BYTES));
+      const name = typeof body === 'object' && body !== null ? (body as { name?: unknown }).name : undefined;
+      const existed = typeof name === 'string' && deps.engine.subscriptions().some((s) => s.name === name);
+      try {
+        sendJson(res, existed ? 200 : 201, deps.engine.addSubscription(body));
+      } catch (err) {
+        if (err instanceof SubscriptionInputError) throw new HttpError(400, 'BadRequest', err.message, 'InvalidSubscription');
+        throw err;
+      }
+      return;
+    }
+  }
+  const named = /^\/management\/subscriptions\/([^/]+)$/.exec(path);
+  if (named && method === 'DELETE') {
+    const name = decodeURIComponent(named[1] ?? '');
+    if (!deps.engine.removeSubscription(name)) throw new HttpError(404, 'NotFound', `Subscription '${name}' does not exist.`);
+    res.writeHead(204);
+    res.end();
+    return;
+  }
+  if (named && method === 'GET') {
+    const name = decodeURIComponent(named[1] ?? '');
+    const sub = deps.engine.subscriptions().find((s) => s.name === name);
+    if (!sub) throw new HttpError(404, 'NotFound', `Subscription '${name}' does not exist.`);
+    return sendJson(res, 200, sub);
+  }
+  if (path === '/management/deliveries' && method === 'GET') {
+    return sendJson(res, 200, deps.engine.deliveries(url.searchParams.get('subscription') ?? undefined));
+  }
+  if (path === '/management/deadletters' && method === 'GET') return sendJson(res, 200, deps.engine.deadLetters());
+  if (path === '/management/events' && method === 'POST') {
+    // System-topic publishing for emulators running in another process (no auth: local only).
+    const topic = url.searchParams.get('topic');
+    if (!topic) throw new HttpError(400, 'BadRequest', "query parameter 'topic' is required (full topic resource id)");
+    const body = parseJson(await readBody(req, MAX_PUBLISH_BYTES));
+    try {
+      deps.accept(topic, parseEventGridBatch(body, topic).map((event) => ({ event })));
+    } catch (err) {
+      if (err instanceof EnvelopeError) throw new HttpError(400, 'BadRequest', err.message, 'InputJsonInvalid');
+      throw err;
+    }
+    res.writeHead(200, { 'Content-Length': '0' });
+    res.end();
+    return;
+  }
+  throw new HttpError(404, 'NotFound', `The local Event Grid does not implement ${method} ${url.pathname}.`);
+}
+
+export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    const route = async (): Promise<void> => {
+      const path = url.pathname.replace(/\/+$/, '');
+      if (path.toLowerCase() === '/api/events') {
+        if (req.method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'Only POST is supported on /api/events.');
+        return handleTopicPublish(req, res, deps);
+      }
+      const validate = /^\/eventsubscriptions\/([^/]+)\/validate$/i.exec(path);
+      if (validate && req.method === 'GET') {
+        const ok = deps.engine.manualValidate(decodeURIComponent(validate[1] ?? ''), url.searchParams.get('id') ?? '');
+        if (!ok) throw new HttpError(400, 'BadRequest', 'Unknown subscription or validation code.');
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end('Webhook successfully validated as a part of the subscription validation.');
+        return;
+      }
+      if (path.startsWith('/management')) return handleManagement(req, res, url, deps);
+      throw new HttpError(404, 'NotFound', `The local Event Grid does not implement ${req.method} ${url.pathname}.`);
+    };
+    route().catch((err: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof HttpError) return sendError(res, err);
+      deps.log(`internal error on ${req.method} ${url.pathname}: ${(err as Error).message}`);
+      sendError(res, new HttpError(500, 'InternalServerError', 'The local Event Grid failed to process the request.'));
+    });
+  };
+}
