@@ -1,0 +1,51 @@
+/**
+ * Stand-alone Key Vault emulator plus the local Event Grid it publishes into:
+ * `npm run emulator:keyvault` (node dist/local/keyvault/main.js).
+ *
+ * Env: KEYVAULT_PORT (8443), EVENTGRID_PORT (8444), KEYVAULT_DATA_DIR
+ * (.keyturn/keyvault; empty = in memory), KEYVAULT_TLS_DIR (.keyturn/keyvault),
+ * KEYVAULT_FAULTS / KEYVAULT_FAULTS_SEED, EVENTGRID_SUBSCRIPTIONS (JSON list).
+ * Both servers share one local CA: {KEYVAULT_TLS_DIR}/ca.pem.
+ */
+import { join } from 'node:path';
+import { startEventGrid, subscriptionsFromEnv } from '../eventgrid';
+import { ensureLocalTls } from '../tls';
+import { startKeyVaultEmulator } from './index';
+
+function port(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be a port number, got '${raw}'`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const defaultDir = join('.keyturn', 'keyvault');
+  const tlsDir = process.env.KEYVAULT_TLS_DIR || defaultDir;
+  const dataDir = process.env.KEYVAULT_DATA_DIR ?? defaultDir;
+  const tls = await ensureLocalTls(tlsDir);
+  const grid = await startEventGrid({ port: port('EVENTGRID_PORT', 8444), tls, subscriptions: subscriptionsFromEnv(process.env) });
+  const vault = await startKeyVaultEmulator({
+    port: port('KEYVAULT_PORT', 8443),
+    tlsDir,
+    ...(dataDir ? { dataDir } : {}),
+    events: { publish: (topic, events) => grid.publish(topic, events) },
+    log: (line) => console.log(line),
+  });
+  console.log(`[keyvault] vault ${vault.vaultName} at ${vault.url}; Event Grid at ${grid.url}; system topic ${vault.topic}`);
+  console.log(`[keyvault] clients trust ${vault.caFile}; move the clock with PUT ${vault.url}/management/vault/time/all?seconds=N`);
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    void Promise.all([vault.close(), grid.close()]).then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(`[keyvault] failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,201 @@
+/**
+ * HTTPS transport: the auth challenge, fault injection, routing and the
+ * management API (clock). Handlers are synchronous over the in-memory state,
+ * except key generation, so each request sees and leaves a consistent vault.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { VaultContext, VaultRequest, VaultResponse } from './common';
+import { badParameter, KvError, notImplemented } from './errors';
+import { handleDeletedKeys, handleKeys } from './keys';
+import { handleDeletedSecrets, handleSecrets } from './secrets';
+
+const MAX_BODY = 1024 * 1024;
+const CHALLENGE = 'Bearer resource="https://vault.azure.net"';
+const SERVICE_VERSION = '1.9.2665.1';
+
+export interface Management {
+  time(): { time: string; offsetSeconds: number };
+  advance(seconds: number): Promise<{ time: string; offsetSeconds: number }>;
+  addListener(url: string): string[];
+  removeListener(url: string): string[];
+  listeners(): string[];
+}
+
+export interface ServerDeps {
+  ctx: VaultContext;
+  /** Called after every successful state-changing request (runs due items, persists). */
+  afterChange(): void;
+  management: Management;
+  faults?: FaultInjector;
+  log(line: string): void;
+}
+
+/** Seeded fraction of vault requests answered 429/503 (alternating), before any state change. */
+export class FaultInjector {
+  private state: number;
+  private count = 0;
+
+  constructor(
+    readonly rate: number,
+    seed = 1,
+  ) {
+    if (!(rate >= 0 && rate <= 1)) throw new Error(`Fault rate must be within 0..1, got ${rate}`);
+    this.state = seed >>> 0 || 1;
+  }
+
+  /** mulberry32: tiny, seeded, good enough to pick requests. */
+  private random(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  next(): 429 | 503 | undefined {
+    if (this.rate <= 0 || this.random() >= this.rate) return undefined;
+    return this.count++ % 2 === 0 ? 429 : 503;
+  }
+}
+
+function send(res: ServerResponse, status: number, payload?: unknown, headers: Record<string, string> = {}): void {
+  const text = payload === undefined ? '' : JSON.stringify(payload);
+  res.writeHead(status, {
+    ...(payload === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
+    'content-length': Buffer.byteLength(text),
+    'x-ms-request-id': randomUUID(),
+    'x-ms-keyvault-service-version': SERVICE_VERSION,
+    ...headers,
+  });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY) chunks.push(c);
+    });
+    req.on('end', () => (size > MAX_BODY ? reject(new KvError(413, 'RequestTooLarge', 'The request body is too large.')) : resolve(Buffer.concat(chunks))));
+    req.on('error', reject);
+  });
+}
+
+function parseJson(raw: Buffer): unknown {
+  if (raw.length === 0) return undefined;
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw badParameter('The request body is not valid JSON.');
+  }
+}
+
+/** Path segments after the first, decoded; empty ones kept (`/keys/n/` and `/keys/n//sign`). */
+function segments(pathname: string): string[] {
+  try {
+    return pathname.split('/').slice(1).map((s) => decodeURIComponent(s));
+  } catch {
+    throw badParameter('The request URI is not valid.');
+  }
+}
+
+async function route(deps: ServerDeps, req: VaultRequest, segs: string[]): Promise<VaultResponse> {
+  const [collection, ...rest] = segs;
+  switch ((collection ?? '').toLowerCase()) {
+    case 'keys':
+      return handleKeys(deps.ctx, req, rest);
+    case 'deletedkeys':
+      return handleDeletedKeys(deps.ctx, req, rest);
+    case 'secrets':
+      return handleSecrets(deps.ctx, req, rest);
+    case 'deletedsecrets':
+      return handleDeletedSecrets(deps.ctx, req, rest);
+    default:
+      throw notImplemented(`${req.method} /${collection ?? ''}${rest.length ? '/…' : ''}`);
+  }
+}
+
+async function management(deps: ServerDeps, method: string, segs: string[], query: URLSearchParams, body: unknown): Promise<VaultResponse> {
+  const path = segs.slice(1).join('/');
+  const m = deps.management;
+  if (path === 'vault/time' && method === 'GET') return { status: 200, body: m.time() };
+  if (path === 'vault/time/all' && (method === 'PUT' || method === 'POST')) {
+    const raw = query.get('seconds');
+    const seconds = raw === null || raw === '' ? NaN : Number(raw);
+    if (!Number.isFinite(seconds) || seconds < 0) throw badParameter(`seconds must be a non-negative number, got '${raw ?? ''}'.`);
+    return { status: 200, body: await m.advance(seconds) };
+  }
+  if (path === 'vault/time/listeners') {
+    if (method === 'GET') return { status: 200, body: { listeners: m.listeners() } };
+    const url = (body as { url?: unknown } | undefined)?.url ?? query.get('url');
+    if (typeof url !== 'string' || !/^https?:\/\//.test(url)) throw badParameter('A listener needs an http(s) url.');
+    if (method === 'POST' || method === 'PUT') return { status: 200, body: { listeners: m.addListener(url) } };
+    if (method === 'DELETE') return { status: 200, body: { listeners: m.removeListener(url) } };
+  }
+  if (path === 'health' && method === 'GET') return { status: 200, body: { status: 'ok' } };
+  throw notImplemented(`${method} /management/${path}`);
+}
+
+export function createVaultServer(tls: { key: string; cert: string }, deps: ServerDeps): Server {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const method = req.method ?? 'GET';
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    const started = Date.now();
+    let status = 500;
+    try {
+      const segs = segments(url.pathname);
+      if ((segs[0] ?? '').toLowerCase() === 'management') {
+        const body = parseJson(await readBody(req));
+        const out = await management(deps, method, segs, url.searchParams, body);
+        status = out.status;
+        send(res, out.status, out.body);
+        return;
+      }
+      // The challenge comes before anything else: the SDK's first request carries no body.
+      const auth = req.headers.authorization ?? '';
+      if (!/^(Bearer|PoP)\s+\S+/i.test(auth)) {
+        req.resume();
+        status = 401;
+        send(res, 401, { error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } }, { 'www-authenticate': CHALLENGE });
+        return;
+      }
+      const raw = await readBody(req);
+      const fault = deps.faults?.next();
+      if (fault) {
+        status = fault;
+        const code = fault === 429 ? 'Throttled' : 'ServiceUnavailable';
+        send(res, fault, { error: { code, message: `Injected fault (${code}).` } }, { 'retry-after': '1' });
+        return;
+      }
+      const vreq: VaultRequest = {
+        method,
+        baseUrl: `https://${req.headers.host ?? 'localhost'}`,
+        query: url.searchParams,
+        body: parseJson(raw),
+      };
+      const out = await route(deps, vreq, segs);
+      if (method !== 'GET' && out.status < 300) deps.afterChange();
+      status = out.status;
+      send(res, out.status, out.body);
+    } catch (e) {
+      if (e instanceof KvError) {
+        status = e.status;
+        send(res, e.status, e.body());
+      } else {
+        // A bug, not a client error: log the stack (never bodies or values).
+        deps.log(`keyvault: internal error on ${method} ${url.pathname}: ${e instanceof Error ? e.stack : String(e)}`);
+        status = 500;
+        if (!res.headersSent) send(res, 500, { error: { code: 'InternalError', message: 'The emulator failed; see its log.' } });
+      }
+    } finally {
+      deps.log(`keyvault: ${method} ${url.pathname} ${status} ${Date.now() - started}ms`);
+    }
+  };
+  return createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+    void handle(req, res);
+  });
+}
