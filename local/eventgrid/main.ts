@@ -1,6 +1,6 @@
 /**
  * Stand-alone local Event Grid: `node dist/local/eventgrid/main.js`.
- * Env: EVENTGRID_PORT (8444), EVENTGRID_TOPIC_KEY, EVENTGRID_TLS_DIR (.local/tls),
+ * Env: EVENTGRID_PORT (8444), EVENTGRID_TOPIC_KEY, EVENTGRID_TLS_DIR (.keyturn/keyvault, the stack's one CA),
  * EVENTGRID_SUBSCRIPTIONS (JSON array of subscriptions).
  */
 import { ensureLocalTls } from '../tls';
@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
     throw new Error(`EVENTGRID_PORT must be a port number, got '${portText}'`);
   }
-  const tls = await ensureLocalTls(process.env['EVENTGRID_TLS_DIR'] ?? '.local/tls');
+  const tls = await ensureLocalTls(process.env['EVENTGRID_TLS_DIR'] ?? '.keyturn/keyvault');
   const options: Parameters<typeof startEventGrid>[0] = { tls, subscriptions: subscriptionsFromEnv(process.env) };
   if (port !== undefined) options.port = port;
   const key = process.env['EVENTGRID_TOPIC_KEY'];
