@@ -1,0 +1,76 @@
+// Cosmos DB for NoSQL, serverless, keys disabled (data-plane RBAC only).
+// The database and containers are declared here because an Entra ID token cannot create them through
+// the data plane: the app's ensureSchema() only reads them when they exist. Keep `containers` in step
+// with CONTAINERS in shared/adapters/cosmos.ts (test/unit/infra/bicep.test.ts checks it).
+param location string
+param tags object
+param accountName string
+param databaseName string
+
+var containers = [
+  { name: 'rotations', partitionKey: '/credentialId' }
+  { name: 'deadLetters', partitionKey: '/source' }
+  { name: 'signingKeys', partitionKey: '/issuer' }
+]
+
+resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
+  name: accountName
+  location: location
+  tags: tags
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    capabilities: [
+      {
+        name: 'EnableServerless'
+      }
+    ]
+    locations: [
+      {
+        locationName: location
+        failoverPriority: 0
+        isZoneRedundant: false
+      }
+    ]
+    consistencyPolicy: {
+      defaultConsistencyLevel: 'Session'
+    }
+    disableLocalAuth: true
+    // Keys are off anyway; this also blocks metadata writes (schema changes) by key.
+    disableKeyBasedMetadataWriteAccess: true
+    minimalTlsVersion: 'Tls12'
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
+  parent: account
+  name: databaseName
+  properties: {
+    resource: {
+      id: databaseName
+    }
+  }
+}
+
+// Serverless: no throughput options.
+resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [
+  for c in containers: {
+    parent: database
+    name: c.name
+    properties: {
+      resource: {
+        id: c.name
+        partitionKey: {
+          paths: [
+            c.partitionKey
+          ]
+          kind: 'Hash'
+        }
+      }
+    }
+  }
+]
+
+output name string = account.name
+output endpoint string = account.properties.documentEndpoint

@@ -1,0 +1,122 @@
+// Function App on Flex Consumption (FC1, Linux, Node 20) running as the user-assigned identity.
+// No keys anywhere: host storage, deployment package, Cosmos, Event Grid and App Insights all use Entra ID.
+param location string
+param tags object
+param planName string
+param name string
+param identityId string
+param identityClientId string
+param storageAccountName string
+param storageBlobEndpoint string
+param deploymentContainerName string
+param appInsightsConnectionString string
+param maximumInstanceCount int
+param instanceMemoryMB int
+
+@description('KEYTURN_VAULTS value: key=https://<vault>.vault.azure.net entries.')
+param vaults string
+param signingVault string
+param cosmosEndpoint string
+param cosmosDatabaseName string
+param notificationTopicEndpoint string
+@description('Empty = https://<default host name>.')
+param issuer string
+param sweepSchedule string
+param resumeSchedule string
+param signingRolloverSchedule string
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true // Linux
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  // azd deploys the code to the resource carrying this tag (service name in azure.yaml).
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      // Flex takes the runtime from here: FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION must not be set.
+      runtime: {
+        name: 'node'
+        version: '20'
+      }
+    }
+  }
+}
+
+var effectiveIssuer = empty(issuer) ? 'https://${functionApp.properties.defaultHostName}' : issuer
+
+// A child resource (not siteConfig.appSettings) so the settings can use the site's own host name.
+// It replaces the whole app-settings collection on every deployment: keep every setting here.
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: functionApp
+  name: 'appsettings'
+  properties: {
+    // Host storage through the identity, blob only: timers, leases and host keys need nothing else
+    // (add __queueServiceUri + Storage Queue Data Contributor if a queue or blob trigger is added).
+    AzureWebJobsStorage__credential: 'managedidentity'
+    AzureWebJobsStorage__clientId: identityClientId
+    AzureWebJobsStorage__blobServiceUri: 'https://${storageAccountName}.blob.${environment().suffixes.storage}'
+    APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    // DefaultAzureCredential (Key Vault, Cosmos, Event Grid, Blob) picks the user-assigned identity from this.
+    AZURE_CLIENT_ID: identityClientId
+
+    KEYTURN_VAULTS: vaults
+    KEYTURN_SIGNING_VAULT: signingVault
+    // Identity shape (blob endpoint URL, no key). The app still calls BlobServiceClient.fromConnectionString,
+    // which rejects it: see infra/README.md "App-side follow-ups".
+    KEYTURN_STORAGE_CONNECTION: storageBlobEndpoint
+    // No KEYTURN_COSMOS_KEY / KEYTURN_EVENTGRID_KEY: without them the app uses DefaultAzureCredential.
+    KEYTURN_COSMOS_ENDPOINT: cosmosEndpoint
+    KEYTURN_COSMOS_DATABASE: cosmosDatabaseName
+    KEYTURN_EVENTGRID_ENDPOINT: notificationTopicEndpoint
+    KEYTURN_ISSUER: effectiveIssuer
+    KEYTURN_JWKS_URI: '${effectiveIssuer}/api/.well-known/jwks.json'
+    // Timer functions read these as %SETTING%; the host resolves them before the app's defaults apply.
+    KEYTURN_SWEEP_SCHEDULE: sweepSchedule
+    KEYTURN_RESUME_SCHEDULE: resumeSchedule
+    KEYTURN_SIGNING_ROLLOVER_SCHEDULE: signingRolloverSchedule
+  }
+}
+
+output name string = functionApp.name
+output id string = functionApp.id
+output defaultHostName string = functionApp.properties.defaultHostName
