@@ -27,6 +27,20 @@ const vaultMap = z.string().transform((raw, ctx) => {
   return vaults;
 });
 
+/** `eventVaultName=vaultKey,…`: how a Key Vault event's VaultName maps to a vault key. */
+const nameMap = z.string().transform((raw, ctx) => {
+  const map: Record<string, string> = {};
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [from, to, extra] = part.split('=').map((p) => p.trim());
+    if (extra !== undefined || !from || !to || !/^[0-9a-zA-Z-]{1,127}$/.test(from) || !/^[0-9a-zA-Z-]{1,127}$/.test(to)) {
+      ctx.addIssue({ code: 'custom', message: `expected eventVaultName=vaultKey entries, got '${part}'` });
+      return z.NEVER;
+    }
+    map[from.toLowerCase()] = to.toLowerCase();
+  }
+  return map;
+});
+
 const optionalPath = z.string().trim().min(1).optional();
 const url = z.string().url();
 
@@ -63,6 +77,10 @@ export const settingsSchema = z.object({
   KEYTURN_ROTATION_MAX_ATTEMPTS: positiveInt.default(5),
   KEYTURN_DEFAULT_VALIDITY_DAYS: positiveInt.default(365),
   KEYTURN_DEFAULT_GRACE_DAYS: z.coerce.number().int().min(0).default(7),
+  /** Key Vault event VaultName → vault key, for vaults whose URL does not carry their name (the local emulator). */
+  KEYTURN_EVENT_VAULT_NAMES: nameMap.optional(),
+  /** How long a worker holds a rotation step before another may take it over. */
+  KEYTURN_ROTATION_LEASE_SECONDS: positiveInt.default(300),
 
   KEYTURN_SIGNING_VAULT: z.string().min(1).optional(),
   KEYTURN_SIGNING_KEY_NAME: z.string().regex(/^[0-9a-zA-Z-]{1,100}$/).default('keyturn-signing'),
@@ -89,7 +107,14 @@ export interface Config {
   cosmos: { endpoint: string; key?: string; database: string; caFile?: string };
   eventGrid: { endpoint: string; key?: string; caFile?: string };
   graph: { endpoint: string; caFile?: string };
-  renewal: { windowDays: number; maxAttempts: number; defaultValidityDays: number; defaultGraceDays: number };
+  renewal: {
+    windowDays: number;
+    maxAttempts: number;
+    defaultValidityDays: number;
+    defaultGraceDays: number;
+    eventVaultNames: Record<string, string>;
+    leaseSeconds: number;
+  };
   signing: {
     vault: string;
     keyName: string;
@@ -138,6 +163,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       { setting: 'KEYTURN_SIGNING_VAULT', message: `'${signingVault}' is not a vault named in KEYTURN_VAULTS` },
     ]);
   }
+  const unknownVault = Object.entries(s.KEYTURN_EVENT_VAULT_NAMES ?? {}).find(([, key]) => !s.KEYTURN_VAULTS[key]);
+  if (unknownVault) {
+    throw new ConfigError([
+      { setting: 'KEYTURN_EVENT_VAULT_NAMES', message: `'${unknownVault[1]}' is not a vault named in KEYTURN_VAULTS` },
+    ]);
+  }
   return {
     vaults: s.KEYTURN_VAULTS,
     keyVaultCaFile: s.KEYTURN_KEYVAULT_CA_FILE,
@@ -160,6 +191,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       maxAttempts: s.KEYTURN_ROTATION_MAX_ATTEMPTS,
       defaultValidityDays: s.KEYTURN_DEFAULT_VALIDITY_DAYS,
       defaultGraceDays: s.KEYTURN_DEFAULT_GRACE_DAYS,
+      eventVaultNames: s.KEYTURN_EVENT_VAULT_NAMES ?? {},
+      leaseSeconds: s.KEYTURN_ROTATION_LEASE_SECONDS,
     },
     signing: {
       vault: signingVault,

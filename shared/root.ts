@@ -11,8 +11,24 @@ import { eventGridNotifier } from './adapters/eventGridNotifier';
 import { armedFaults } from './adapters/faults';
 import { type KeyVaultClients, createKeyVaultClients } from './adapters/keyVaultClients';
 import { httpsAgent, readCa } from './adapters/tlsAgent';
-import type { Clock, FaultPoints, Notifier } from './ports';
+import { cosmosKeySets } from './adapters/signing/cosmosKeySets';
+import { keyVaultSigningKeys } from './adapters/signing/keyVaultSigningKeys';
+import { consoleLogger } from './adapters/logger';
+import type { Clock, FaultPoints, Logger, Notifier } from './ports';
 import type { DependencyCheck } from './services/health';
+import { KeySetPublisher } from './services/signing/publication';
+import { SigningKeyService, type SigningSettings, signingSettings } from './services/signing/signingKeys';
+import { TokenIssuer } from './services/signing/tokens';
+import { ALG_OF } from './domain/signingKeys';
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { cosmosDeadLetterStore, cosmosRotationStore } from './adapters/renewal/cosmosRenewalStores';
+import { graphAppPasswordProvider } from './adapters/renewal/graphAppPasswordProvider';
+import { keyVaultSecretStore } from './adapters/renewal/keyVaultSecretStore';
+import { symmetricProvider } from './adapters/renewal/symmetricProvider';
+import { type KeyEventHandler, loggingKeyEventHandler } from './services/renewal/ports';
+import { RenewalService } from './services/renewal/renewalService';
 
 export interface Root {
   config: Config;
@@ -23,6 +39,72 @@ export interface Root {
   blobs: BlobServiceClient;
   notifier: Notifier;
   healthChecks: DependencyCheck[];
+  signing: SigningRoot;
+  renewal: RenewalRoot;
+}
+
+/** Life cycle 4: signing-key rollover, JWKS and token signing. */
+export interface SigningRoot {
+  settings: SigningSettings;
+  jwksMaxAgeSeconds: number;
+  jwksUri: string;
+  /** Services are cheap; one per invocation so they log to its context. */
+  service(log: Logger): SigningKeyService;
+  tokens(log: Logger): TokenIssuer;
+  /** One per process: it caches the rendered key set. */
+  publisher: KeySetPublisher;
+}
+
+function buildSigning(config: Config, keyVault: KeyVaultClients, cosmos: CosmosHandle, clock: Clock): SigningRoot {
+  const settings = signingSettings(config.signing);
+  const keys = keyVaultSigningKeys(keyVault, { vault: settings.vault, issuer: settings.issuer });
+  const sets = cosmosKeySets(cosmos.container('signingKeys'), () => cosmos.ensureSchema());
+  const service = (log: Logger) => new SigningKeyService({ keys, sets, clock, log, settings });
+  return {
+    settings,
+    jwksMaxAgeSeconds: config.signing.jwksMaxAgeSeconds,
+    jwksUri: config.signing.jwksUri,
+    service,
+    tokens: (log) => new TokenIssuer({ signingKeys: service(log), keys, clock, issuer: settings.issuer }),
+    publisher: new KeySetPublisher({ signingKeys: service(consoleLogger), defaultAlg: ALG_OF[settings.keyType] }),
+  };
+}
+
+/** Life cycle 1: credential renewal. */
+export interface RenewalRoot {
+  /** Services are cheap; one per invocation so they log to its context. */
+  service(log: Logger): RenewalService;
+}
+
+function buildRenewal(
+  config: Config,
+  deps: { keyVault: KeyVaultClients; cosmos: CosmosHandle; notifier: Notifier; clock: Clock; faults: FaultPoints },
+  keyEvents: KeyEventHandler = loggingKeyEventHandler,
+): RenewalRoot {
+  const { keyVault, cosmos, notifier, clock, faults } = deps;
+  const ready = () => cosmos.ensureSchema();
+  // A Graph stub on this machine (tests) accepts any token; in Azure the managed identity.
+  const localGraph = /^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(config.graph.endpoint);
+  const graphCredential: TokenCredential = localGraph
+    ? { getToken: async () => ({ token: 'keyturn-local', expiresOnTimestamp: Date.now() + 3600_000 }) }
+    : new DefaultAzureCredential();
+  const providers = {
+    symmetric: symmetricProvider,
+    'entra-app-password': graphAppPasswordProvider({
+      endpoint: config.graph.endpoint,
+      credential: graphCredential,
+      agent: httpsAgent(readCa(config.graph.caFile)),
+    }),
+  };
+  const rotations = cosmosRotationStore(cosmos.container('rotations'), ready);
+  const deadLetters = cosmosDeadLetterStore(cosmos.container('deadLetters'), ready);
+  const secrets = keyVaultSecretStore((vault) => keyVault.secrets(vault));
+  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const settings = { vaults: config.vaults, ...config.renewal };
+  return {
+    service: (log) =>
+      new RenewalService({ rotations, secrets, providers, deadLetters, keyEvents, notifier, clock, faults, log, settings, owner }),
+  };
 }
 
 function build(env: NodeJS.ProcessEnv): Root {
@@ -43,7 +125,12 @@ function build(env: NodeJS.ProcessEnv): Root {
     })),
   ];
 
-  return { config, clock, faults: armedFaults(config.faults), keyVault, cosmos, blobs, notifier, healthChecks };
+  const signing = buildSigning(config, keyVault, cosmos, clock);
+  const faults = armedFaults(config.faults);
+  // The signing-key life cycle's KeyEventHandler plugs in as the last argument.
+  const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults });
+
+  return { config, clock, faults, keyVault, cosmos, blobs, notifier, healthChecks, signing, renewal };
 }
 
 let instance: Root | undefined;

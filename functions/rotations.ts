@@ -1,0 +1,29 @@
+import { type HttpRequest, type InvocationContext, app } from '@azure/functions';
+import { z } from 'zod';
+import { ROTATION_ID } from '../shared/domain/rotation';
+import { contextLogger } from '../shared/adapters/logger';
+import { httpHandler, parseWith } from '../shared/http/problem';
+import { type RenewalRoot, root } from '../shared/root';
+
+const paramsSchema = z.object({
+  id: z.string().regex(ROTATION_ID, 'expected {vault}:{name}:{version}:{attempt}'),
+});
+
+/** GET /api/rotations/{id}: one rotation's steps, timestamps, attempts and last error. */
+export function makeRotationsHandler(renewal: Pick<RenewalRoot, 'service'>) {
+  return httpHandler(async (request: HttpRequest, context: InvocationContext) => {
+    const { id } = parseWith(paramsSchema, { id: request.params.id?.toLowerCase() }, 'route');
+    return {
+      status: 200,
+      headers: { 'cache-control': 'no-store' },
+      jsonBody: await renewal.service(contextLogger(context)).getRotation(id),
+    };
+  });
+}
+
+app.http('rotations', {
+  route: 'rotations/{id}',
+  methods: ['GET'],
+  authLevel: 'function',
+  handler: makeRotationsHandler(root().renewal),
+});

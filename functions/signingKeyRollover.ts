@@ -1,0 +1,17 @@
+import { type InvocationContext, type Timer, app } from '@azure/functions';
+import { contextLogger } from '../shared/adapters/logger';
+import { type SigningRoot, root } from '../shared/root';
+
+/** Hourly: rolls the signing keys when due and retires previous keys whose tokens have expired. */
+export function makeSigningKeyRolloverHandler(signing: Pick<SigningRoot, 'service'>) {
+  return async (_timer: Timer, context: InvocationContext): Promise<void> => {
+    const log = contextLogger(context);
+    const outcomes = await signing.service(log).runSchedule();
+    log.info('Signing key rollover run finished', { changes: outcomes.map((o) => o.transition.type) });
+  };
+}
+
+app.timer('signingKeyRollover', {
+  schedule: '%KEYTURN_SIGNING_ROLLOVER_SCHEDULE%',
+  handler: makeSigningKeyRolloverHandler(root().signing),
+});

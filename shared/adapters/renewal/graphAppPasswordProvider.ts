@@ -1,0 +1,146 @@
+/**
+ * `entra-app-password`: Microsoft Graph `addPassword` / `removePassword` on the
+ * application (by object id). The password's `displayName` carries the step token,
+ * so a resumed step can find what an earlier claim created. Graph returns
+ * `secretText` once, at creation: it goes straight into a SecretValue.
+ *
+ * Calls (v1.0): POST /applications/{id}/addPassword {passwordCredential:{displayName,endDateTime}}
+ * → {keyId, secretText, hint, …}; POST /applications/{id}/removePassword {keyId} → 204;
+ * GET /applications/{id}?$select=passwordCredentials.
+ */
+import type { TokenCredential } from '@azure/identity';
+import { request as httpRequest } from 'node:http';
+import { type Agent, request as httpsRequest } from 'node:https';
+import { z } from 'zod';
+import { type CredentialProvider, type ProviderContext, SecretValue } from '../../services/renewal/ports';
+
+export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
+const TIMEOUT_MS = 30_000;
+
+export class GraphError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    operation: string,
+  ) {
+    // Graph's message is not echoed: only the operation, status and error code.
+    super(`Microsoft Graph ${operation} failed with ${statusCode}${code ? ` (${code})` : ''}`);
+    this.name = 'GraphError';
+  }
+}
+
+const passwordList = z.object({
+  passwordCredentials: z.array(
+    z.object({
+      keyId: z.string(),
+      displayName: z.string().nullable().optional(),
+      endDateTime: z.string().nullable().optional(),
+      hint: z.string().nullable().optional(),
+    }),
+  ),
+});
+const addedPassword = z.object({ keyId: z.string().min(1), secretText: z.string().min(1), hint: z.string().nullable().optional() });
+
+export const displayNameFor = (token: string): string => `keyturn ${token}`;
+
+export interface GraphOptions {
+  /** e.g. https://graph.microsoft.com (KEYTURN_GRAPH_ENDPOINT). */
+  endpoint: string;
+  credential: TokenCredential;
+  /** Trusts a local stub's CA; undefined in Azure. */
+  agent?: Agent;
+}
+
+export function graphAppPasswordProvider(options: GraphOptions): CredentialProvider {
+  const base = options.endpoint.replace(/\/$/, '');
+
+  async function call(method: 'GET' | 'POST', path: string, operation: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+    const token = await options.credential.getToken(GRAPH_SCOPE);
+    if (!token) throw new GraphError(401, 'NoToken', operation);
+    const url = new URL(`${base}/v1.0${path}`);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = { authorization: `Bearer ${token.token}`, accept: 'application/json' };
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req =
+        url.protocol === 'https:'
+          ? httpsRequest(url, { method, headers, agent: options.agent })
+          : httpRequest(url, { method, headers });
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', (e) => reject(new GraphError(0, (e as NodeJS.ErrnoException).code ?? 'NetworkError', operation)));
+      req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error('timeout')));
+      req.end(payload);
+    });
+    let json: unknown = undefined;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (status < 200 || status > 299) {
+      const code = (json as { error?: { code?: unknown } } | undefined)?.error?.code;
+      throw new GraphError(status, typeof code === 'string' ? code.slice(0, 100) : '', operation);
+    }
+    return { status, json };
+  }
+
+  const objectIdOf = (ctx: ProviderContext): string => {
+    const id = ctx.credential.appObjectId;
+    if (!id) throw new Error(`credential ${ctx.name} has no application object id`);
+    return encodeURIComponent(id);
+  };
+
+  async function passwords(ctx: ProviderContext) {
+    const { json } = await call('GET', `/applications/${objectIdOf(ctx)}?$select=passwordCredentials`, 'get application');
+    const parsed = passwordList.safeParse(json);
+    if (!parsed.success) throw new GraphError(502, 'UnexpectedResponse', 'get application');
+    return parsed.data.passwordCredentials;
+  }
+
+  return {
+    kind: 'entra-app-password',
+    async create(ctx, token, expiresOn) {
+      const { json } = await call('POST', `/applications/${objectIdOf(ctx)}/addPassword`, 'addPassword', {
+        passwordCredential: { displayName: displayNameFor(token), endDateTime: expiresOn.toISOString() },
+      });
+      const parsed = addedPassword.safeParse(json);
+      if (!parsed.success) throw new GraphError(502, 'UnexpectedResponse', 'addPassword');
+      return { value: new SecretValue(parsed.data.secretText), ref: parsed.data.keyId };
+    },
+    async findTagged(ctx, tokens) {
+      if (tokens.length === 0) return [];
+      const found: { ref: string; token: string }[] = [];
+      for (const p of await passwords(ctx)) {
+        const token = tokens.find((t) => p.displayName === displayNameFor(t));
+        if (token) found.push({ ref: p.keyId, token });
+      }
+      return found;
+    },
+    async verify(ctx, value, ref, now) {
+      if (!ref) throw new Error('the pending password has no keyId');
+      const p = (await passwords(ctx)).find((c) => c.keyId === ref);
+      // Graph may take a moment to show a new password: the step is retried with backoff.
+      if (!p) throw new Error(`password ${ref} is not (yet) on the application`);
+      if (p.endDateTime && Date.parse(p.endDateTime) <= now.getTime()) throw new Error(`password ${ref} has already ended`);
+      // Graph's hint is the first characters of the secret text: the stored value must be this password's.
+      if (p.hint && !value.reveal().startsWith(p.hint)) throw new Error(`the pending value does not belong to password ${ref}`);
+    },
+    async remove(ctx, ref) {
+      if (!(await passwords(ctx)).some((c) => c.keyId === ref)) return;
+      try {
+        await call('POST', `/applications/${objectIdOf(ctx)}/removePassword`, 'removePassword', { keyId: ref });
+      } catch (e) {
+        if (!(e instanceof GraphError && (e.statusCode === 404 || e.statusCode === 400))) throw e;
+        if ((await passwords(ctx)).some((c) => c.keyId === ref)) throw e; // really still there
+      }
+    },
+  };
+}

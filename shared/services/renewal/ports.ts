@@ -1,0 +1,141 @@
+/**
+ * Ports of the credential-renewal service. Adapters live in `shared/adapters/renewal`;
+ * unit tests hand in in-memory fakes. No SDK types cross these interfaces.
+ */
+import { inspect } from 'node:util';
+import type { KeyVaultEvent } from '../../domain/keyVaultEvent';
+import type { ManagedCredential, ProviderKind, Tags } from '../../domain/managedCredential';
+import type { Rotation } from '../../domain/rotation';
+import type { Logger } from '../../ports';
+
+/**
+ * A secret value in memory. It prints as `[secret]` in logs, JSON and inspection, so
+ * a value can only leave through `reveal()` (into Key Vault or the provider).
+ */
+export class SecretValue {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return '[secret]';
+  }
+  toJSON(): string {
+    return '[secret]';
+  }
+  [inspect.custom](): string {
+    return '[secret]';
+  }
+}
+
+export interface Versioned<T> {
+  doc: T;
+  etag: string;
+}
+
+/** A lost ETag race (`changed`) or a duplicate create (`exists`): re-read and re-decide. */
+export class StaleWrite extends Error {
+  constructor(
+    readonly kind: 'exists' | 'changed',
+    id: string,
+  ) {
+    super(kind === 'exists' ? `Rotation '${id}' already exists` : `Rotation '${id}' changed since it was read`);
+    this.name = 'StaleWrite';
+  }
+}
+
+export interface RotationStore {
+  /** Throws StaleWrite('exists') when the id is taken. */
+  create(rotation: Rotation): Promise<Versioned<Rotation>>;
+  read(id: string): Promise<Versioned<Rotation> | undefined>;
+  /** Throws StaleWrite('changed') when the ETag no longer matches. */
+  replace(rotation: Rotation, etag: string): Promise<Versioned<Rotation>>;
+  /** Active rotations whose `dueAt` has come. */
+  due(now: Date, limit: number): Promise<Rotation[]>;
+  /** Every rotation of one credential (all versions and attempts). */
+  forCredential(vault: string, name: string): Promise<Rotation[]>;
+}
+
+export interface SecretProps {
+  name: string;
+  version: string;
+  enabled: boolean;
+  expiresOn?: Date;
+  createdOn?: Date;
+  contentType?: string;
+  tags: Tags;
+}
+
+export interface SecretStore {
+  /** The latest version's properties (what consumers read), or undefined when absent. */
+  latest(vault: string, name: string): Promise<SecretProps | undefined>;
+  versions(vault: string, name: string): Promise<SecretProps[]>;
+  /** Every secret's name and latest tags (for the sweep and the listing). */
+  list(vault: string): Promise<{ name: string; tags: Tags }[]>;
+  read(vault: string, name: string, version: string): Promise<SecretValue>;
+  write(vault: string, name: string, value: SecretValue, options: { tags: Tags; expiresOn?: Date; contentType?: string }): Promise<SecretProps>;
+  update(vault: string, name: string, version: string, changes: { enabled?: boolean; tags?: Tags }): Promise<void>;
+}
+
+export interface ProviderContext {
+  vault: string;
+  name: string;
+  rotationId: string;
+  credential: Pick<ManagedCredential, 'provider' | 'appObjectId'>;
+}
+
+/** A credential at its provider: the value is returned once, at creation. */
+export interface CredentialProvider {
+  readonly kind: ProviderKind;
+  /** Creates a credential tagged with `token`; `ref` is the provider's (non-secret) id for it. */
+  create(ctx: ProviderContext, token: string, expiresOn: Date): Promise<{ value: SecretValue; ref?: string }>;
+  /** Credentials at the provider carrying one of the tokens (for adoption or clean-up). */
+  findTagged(ctx: ProviderContext, tokens: string[]): Promise<{ ref: string; token: string }[]>;
+  /** Throws when the value is not (yet) a working credential. */
+  verify(ctx: ProviderContext, value: SecretValue, ref: string | undefined, now: Date): Promise<void>;
+  /** Removes the credential at the provider; a missing one counts as removed. */
+  remove(ctx: ProviderContext, ref: string): Promise<void>;
+}
+
+export interface DeadLetter {
+  id: string;
+  /** Topic/source the event claimed, or `unknown`. */
+  source: string;
+  reason: 'malformed' | 'oversized' | 'spoofed' | 'unsupported';
+  detail: string;
+  eventId?: string;
+  eventType?: string;
+  receivedAt: string;
+  bytes: number;
+  /** The start of the raw event, for diagnosis (Key Vault events carry no values). */
+  excerpt: string;
+}
+
+export interface DeadLetterStore {
+  /** Idempotent per id. */
+  record(letter: DeadLetter): Promise<void>;
+}
+
+export interface RoutedKeyEvent {
+  vault: string;
+  event: KeyVaultEvent;
+}
+
+/** Key events go to the signing-key life cycle when it plugs in here. */
+export interface KeyEventHandler {
+  handle(routed: RoutedKeyEvent, log: Logger): Promise<void>;
+}
+
+export const loggingKeyEventHandler: KeyEventHandler = {
+  async handle({ vault, event }, log) {
+    log.info('Key event received; no key life cycle is wired to handle it', {
+      vault,
+      type: event.type,
+      name: event.objectName,
+      version: event.version,
+    });
+  },
+};

@@ -1,0 +1,54 @@
+/**
+ * JWKS and OpenID discovery. The public keys live in the key set document, so serving
+ * never calls Key Vault; each request does one point read of that document and reuses
+ * the rendered body while its ETag is unchanged, so a removal is served at once by
+ * every instance.
+ */
+import { createHash } from 'node:crypto';
+import { type PublicJwk, type SigningAlg, publishedKeys } from '../../domain/signingKeys';
+import type { SigningKeyService } from './signingKeys';
+
+export interface PublishedJwk extends PublicJwk {
+  kid: string;
+  use: 'sig';
+  alg: SigningAlg;
+}
+
+export interface PublishedKeySet {
+  /** The JSON body, rendered once per key set version. */
+  body: string;
+  /** Strong HTTP ETag over the body: the same on every instance. */
+  etag: string;
+  algs: SigningAlg[];
+}
+
+export class KeySetPublisher {
+  private cached?: { stamp: string; published: PublishedKeySet };
+
+  constructor(private readonly deps: { signingKeys: SigningKeyService; defaultAlg: SigningAlg }) {}
+
+  async current(): Promise<PublishedKeySet> {
+    const stored = await this.deps.signingKeys.ensureKeySet();
+    if (this.cached?.stamp === stored.etag) return this.cached.published;
+    const keys: PublishedJwk[] = publishedKeys(stored.set)
+      .filter((k) => k.publicJwk)
+      .map((k) => ({ ...k.publicJwk!, kid: k.kid, use: 'sig', alg: k.alg }));
+    const body = JSON.stringify({ keys });
+    const published: PublishedKeySet = {
+      body,
+      etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`,
+      algs: [...new Set([this.deps.defaultAlg, ...keys.map((k) => k.alg)])],
+    };
+    this.cached = { stamp: stored.etag, published };
+    return published;
+  }
+}
+
+/** `If-None-Match` names the current representation (a list, `*`, weak or strong tags). */
+export function matchesEtag(ifNoneMatch: string | null, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  return ifNoneMatch
+    .split(',')
+    .map((t) => t.trim().replace(/^W\//, ''))
+    .some((t) => t === '*' || t === etag);
+}

@@ -1,0 +1,271 @@
+/**
+ * Runs the signing-key state machine against Key Vault and the key set document:
+ * the hourly rollover, emergency rollovers and Key Vault expiry events. Every change
+ * is one ETag-guarded write; a lost race discards the keys it created, re-reads and
+ * re-decides, so two timer runs at once roll at most once.
+ */
+import { calculateJwkThumbprint } from 'jose';
+import type { Config } from '../../config';
+import {
+  type KeySet,
+  type KeyState,
+  type NewKey,
+  type RolloverPolicy,
+  type RolloverRecord,
+  type RolloverRequest,
+  type SigningKeyType,
+  type Transition,
+  ALG_OF,
+  applyTransition,
+  keyExpiry,
+  markExpiryNotice,
+  markFollowUpsDone,
+  newKeysFor,
+  planEmergency,
+  planScheduled,
+  signingKey,
+  vaultSyncNeeded,
+} from '../../domain/signingKeys';
+import { KeyturnError, describeError } from '../../errors';
+import type { Clock, Logger } from '../../ports';
+import { KeySetChanged, type KeySetStore, type SigningKeyStore, type StoredKeySet } from './ports';
+
+export interface SigningSettings {
+  issuer: string;
+  /** Vault key (from KEYTURN_VAULTS) holding the signing keys. */
+  vault: string;
+  keyName: string;
+  keyType: SigningKeyType;
+  policy: RolloverPolicy;
+}
+
+export function signingSettings(config: Config['signing']): SigningSettings {
+  return {
+    issuer: config.issuer,
+    vault: config.vault,
+    keyName: config.keyName,
+    keyType: config.keyType,
+    policy: {
+      rolloverMs: config.rolloverDays * 86_400_000,
+      publishAheadMs: config.publishAheadHours * 3_600_000,
+      tokenMaxLifetimeMs: config.tokenMaxLifetimeMinutes * 60_000,
+    },
+  };
+}
+
+export interface SigningKeyDeps {
+  keys: SigningKeyStore;
+  sets: KeySetStore;
+  clock: Clock;
+  log: Logger;
+  settings: SigningSettings;
+}
+
+export interface ChangeOutcome {
+  stored: StoredKeySet;
+  transition: Transition;
+  record?: RolloverRecord;
+}
+
+/** A Key Vault NearExpiry/Expired event for a key, as the event router hands it on. */
+export interface KeyExpiringEvent {
+  vaultKey: string;
+  name: string;
+  version?: string;
+  eventType: string;
+}
+
+const MAX_ATTEMPTS = 5;
+/** Transitions one timer run may make (e.g. add-next then promote then retire). */
+const MAX_STEPS = 6;
+
+export class SigningKeyService {
+  constructor(private readonly deps: SigningKeyDeps) {}
+
+  read(): Promise<StoredKeySet | undefined> {
+    return this.deps.sets.read(this.deps.settings.issuer);
+  }
+
+  /** The key set, created (a signing key and a next) if there is none yet. */
+  async ensureKeySet(): Promise<StoredKeySet> {
+    const stored = await this.read();
+    if (stored && signingKey(stored.set)) return stored;
+    await this.runSchedule();
+    const created = await this.read();
+    if (!created) throw new KeyturnError('DEPENDENCY_FAILED', 'The signing key set could not be created');
+    return created;
+  }
+
+  /** The timer: applies every transition that is due, then retries any lagging Key Vault writes. */
+  async runSchedule(): Promise<ChangeOutcome[]> {
+    const { policy } = this.deps.settings;
+    const outcomes: ChangeOutcome[] = [];
+    for (let step = 0; step < MAX_STEPS; step++) {
+      const outcome = await this.change((set, now) => planScheduled(set, now, policy));
+      if (!outcome) break;
+      outcomes.push(outcome);
+    }
+    await this.followUp(await this.read());
+    return outcomes;
+  }
+
+  /**
+   * Promotes the published next key at once (or a fresh key when there is no usable
+   * next). A compromised signer leaves the published set in the same write.
+   */
+  async emergency(request: RolloverRequest & { compromised: boolean }): Promise<ChangeOutcome | undefined> {
+    const { policy } = this.deps.settings;
+    const targetKid = signingKey((await this.read())?.set)?.kid;
+    this.deps.log.warn('Emergency signing-key rollover requested', {
+      issuer: this.deps.settings.issuer,
+      requestedBy: request.requestedBy,
+      compromised: request.compromised,
+      kid: targetKid,
+    });
+    return this.change(
+      (set, now) => planEmergency(set, now, policy, { compromised: request.compromised, targetKid }),
+      { requestedBy: request.requestedBy, reason: request.reason },
+    );
+  }
+
+  /**
+   * A KeyNearExpiry/KeyExpired event: a signing key brings its rollover forward (next
+   * is promoted once published for the publish-ahead time); an expiring next is replaced.
+   */
+  async onKeyExpiring(event: KeyExpiringEvent): Promise<'handled' | 'not-managed'> {
+    const { vault, keyName } = this.deps.settings;
+    if (event.vaultKey.toLowerCase() !== vault || !event.name.toLowerCase().startsWith(`${keyName.toLowerCase()}-`)) {
+      return 'not-managed';
+    }
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const stored = await this.read();
+      const marked = markExpiryNotice(stored?.set, { vault, name: event.name, version: event.version }, event.eventType, await this.deps.clock.now());
+      if (marked === 'not-managed') return 'not-managed';
+      if (marked === 'no-change') break;
+      try {
+        await this.deps.sets.write(marked.set, stored?.etag);
+        this.deps.log.info('Signing key expiry noticed', { kid: marked.key.kid, state: marked.key.state, eventType: event.eventType });
+        break;
+      } catch (e) {
+        if (!(e instanceof KeySetChanged)) throw e;
+      }
+    }
+    await this.runSchedule();
+    return 'handled';
+  }
+
+  rollovers(limit = 20): Promise<RolloverRecord[]> {
+    return this.deps.sets.rollovers(this.deps.settings.issuer, limit);
+  }
+
+  /** Read → decide → create keys → ETag-guarded write; a lost race discards and re-decides. */
+  private async change(
+    decide: (set: KeySet | undefined, now: Date) => Transition | undefined,
+    request?: RolloverRequest,
+  ): Promise<ChangeOutcome | undefined> {
+    const { sets, clock, log, settings } = this.deps;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const stored = await sets.read(settings.issuer);
+      const now = await clock.now();
+      const transition = decide(stored?.set, now);
+      if (!transition) return undefined;
+      const newKeys = await this.createKeys(stored?.set, transition, now);
+      const { set, record } = applyTransition(stored?.set, transition, { issuer: settings.issuer, now, newKeys, request });
+      let written: StoredKeySet;
+      try {
+        written = await sets.write(set, stored?.etag);
+      } catch (e) {
+        await this.discard(newKeys);
+        if (!(e instanceof KeySetChanged)) throw e;
+        log.info('Signing key set changed concurrently; deciding again', { issuer: settings.issuer, attempt });
+        continue;
+      }
+      log.info('Signing key set changed', {
+        issuer: settings.issuer,
+        transition: transition.type,
+        trigger: record?.trigger,
+        version: written.set.version,
+        signingKid: signingKey(written.set)?.kid,
+        newKids: newKeys.map((k) => k.kid),
+        retiredKids: record?.retiredKids,
+      });
+      return { stored: (await this.followUp(written)) ?? written, transition, record };
+    }
+    throw new KeyturnError('CONFLICT', 'The signing key set kept changing concurrently; try again');
+  }
+
+  private async createKeys(set: KeySet | undefined, t: Transition, now: Date): Promise<NewKey[]> {
+    const { keys, settings } = this.deps;
+    const generation = set?.nextGeneration ?? 1;
+    const created: NewKey[] = [];
+    try {
+      for (let i = 0; i < newKeysFor(t); i++) {
+        // bootstrap and replace create the signer first; everything else is a next.
+        const state = i === 0 && (t.type === 'bootstrap' || t.type === 'replace') ? 'current' : 'next';
+        const expiresAt = keyExpiry(now, settings.policy);
+        const made = await keys.create({ name: `${settings.keyName}-${generation + i}`, keyType: settings.keyType, expiresAt, state });
+        created.push({
+          kid: await calculateJwkThumbprint(made.publicJwk),
+          alg: ALG_OF[settings.keyType],
+          vaultKey: made.vaultKey,
+          publicJwk: made.publicJwk,
+          createdAt: now.toISOString(),
+          expiresAt: expiresAt.toISOString(),
+        });
+      }
+    } catch (e) {
+      await this.discard(created);
+      throw new KeyturnError('DEPENDENCY_FAILED', `Creating a signing key failed: ${describeError(e)}`);
+    }
+    return created;
+  }
+
+  /** Keys created for a transition that lost its race: disabled, never published. */
+  private async discard(keys: NewKey[]): Promise<void> {
+    for (const key of keys) {
+      try {
+        await this.deps.keys.setState(key.vaultKey, 'retired');
+      } catch (e) {
+        this.deps.log.warn('Could not disable an unused signing key', { ...key.vaultKey, error: describeError(e) });
+      }
+    }
+  }
+
+  /**
+   * After a transition: brings Key Vault tags/enabled flags in line with the set and
+   * stores outbox records, then records both. Failures are retried by the next run.
+   */
+  private async followUp(stored: StoredKeySet | undefined): Promise<StoredKeySet | undefined> {
+    const { keys, sets, clock, log, settings } = this.deps;
+    const synced: { kid: string; state: KeyState }[] = [];
+    const storedRecords: string[] = [];
+    for (const key of vaultSyncNeeded(stored?.set)) {
+      try {
+        await keys.setState(key.vaultKey, key.state);
+        synced.push({ kid: key.kid, state: key.state });
+      } catch (e) {
+        log.warn('Key Vault state write failed; the next run retries', { kid: key.kid, state: key.state, error: describeError(e) });
+      }
+    }
+    for (const record of stored?.set.outbox ?? []) {
+      try {
+        await sets.saveRollover(record);
+        storedRecords.push(record.id);
+      } catch (e) {
+        log.warn('Storing a rollover record failed; the next run retries', { id: record.id, error: describeError(e) });
+      }
+    }
+    let current = stored;
+    for (let attempt = 1; current && attempt <= MAX_ATTEMPTS; attempt++) {
+      const marked = markFollowUpsDone(current.set, { synced, storedRecords }, await clock.now());
+      if (!marked) return current;
+      try {
+        return await sets.write(marked, current.etag);
+      } catch (e) {
+        if (!(e instanceof KeySetChanged)) throw e;
+        current = await sets.read(settings.issuer);
+      }
+    }
+    return current;
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * In-memory fakes of the renewal ports. The secret store enforces the consumer
+ * invariants as it goes: a managed secret's new version must hold a value the provider
+ * verified, and the latest version may never be disabled.
+ */
+import type { Rotation } from '../../../shared/domain/rotation';
+import type { Clock, Logger, Notifier } from '../../../shared/ports';
+import {
+  type CredentialProvider,
+  type DeadLetter,
+  type DeadLetterStore,
+  type RotationStore,
+  type SecretProps,
+  type SecretStore,
+  SecretValue,
+  StaleWrite,
+  type Versioned,
+} from '../../../shared/services/renewal/ports';
+
+export class FakeClock implements Clock {
+  constructor(public time = new Date('2030-01-01T00:00:00Z')) {}
+  async now() {
+    return new Date(this.time);
+  }
+  advance(ms: number) {
+    this.time = new Date(this.time.getTime() + ms);
+  }
+}
+
+export class FakeRotations implements RotationStore {
+  docs = new Map<string, Versioned<Rotation>>();
+  private etags = 0;
+  private put(doc: Rotation): Versioned<Rotation> {
+    const stored = { doc: JSON.parse(JSON.stringify(doc)) as Rotation, etag: `"${++this.etags}"` };
+    this.docs.set(doc.id, stored);
+    return { doc: JSON.parse(JSON.stringify(stored.doc)), etag: stored.etag };
+  }
+  async create(r: Rotation) {
+    await tick();
+    if (this.docs.has(r.id)) throw new StaleWrite('exists', r.id);
+    return this.put(r);
+  }
+  async read(id: string) {
+    await tick();
+    const v = this.docs.get(id);
+    return v ? { doc: JSON.parse(JSON.stringify(v.doc)) as Rotation, etag: v.etag } : undefined;
+  }
+  async replace(r: Rotation, etag: string) {
+    await tick();
+    if (this.docs.get(r.id)?.etag !== etag) throw new StaleWrite('changed', r.id);
+    return this.put(r);
+  }
+  async due(now: Date, limit: number) {
+    return [...this.docs.values()]
+      .map((v) => v.doc)
+      .filter((r) => r.status === 'active' && r.dueAt !== undefined && r.dueAt <= now.toISOString())
+      .slice(0, limit);
+  }
+  async forCredential(vault: string, name: string) {
+    const key = `${vault.toLowerCase()}:${name.toLowerCase()}`;
+    return [...this.docs.values()].map((v) => JSON.parse(JSON.stringify(v.doc)) as Rotation).filter((r) => r.credentialId === key);
+  }
+  all(): Rotation[] {
+    return [...this.docs.values()].map((v) => v.doc);
+  }
+}
+
+/** Lets other promises run between store calls, so concurrent workers really interleave. */
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+interface StoredVersion extends SecretProps {
+  value: string;
+}
+
+export class FakeSecrets implements SecretStore {
+  entries = new Map<string, { name: string; versions: StoredVersion[] }>();
+  writes: { vault: string; name: string; version: string }[] = [];
+  /** Values a provider verified; only these may become a managed secret's new version. */
+  verified = new Set<string>();
+  private seq = 0;
+  constructor(private readonly clock: FakeClock) {}
+
+  private key = (vault: string, name: string) => `${vault.toLowerCase()}|${name.toLowerCase()}`;
+  private strip = ({ value, ...props }: StoredVersion): SecretProps => (void value, { ...props, tags: { ...props.tags } });
+
+  seed(vault: string, name: string, value: string, options: { tags: Record<string, string>; expiresOn?: Date }): SecretProps {
+    return this.put(vault, name, value, options);
+  }
+  private put(vault: string, name: string, value: string, options: { tags: Record<string, string>; expiresOn?: Date; contentType?: string }) {
+    const k = this.key(vault, name);
+    const entry = this.entries.get(k) ?? { name, versions: [] };
+    this.entries.set(k, entry);
+    const seq = ++this.seq;
+    const v: StoredVersion = {
+      name: entry.name,
+      version: seq.toString(16).padStart(32, '0'),
+      enabled: true,
+      tags: { ...options.tags },
+      createdOn: new Date(this.clock.time.getTime() + seq),
+      value,
+      ...(options.expiresOn ? { expiresOn: options.expiresOn } : {}),
+      ...(options.contentType ? { contentType: options.contentType } : {}),
+    };
+    entry.versions.push(v);
+    return this.strip(v);
+  }
+  async latest(vault: string, name: string) {
+    await tick();
+    const v = this.entries.get(this.key(vault, name))?.versions.at(-1);
+    return v ? this.strip(v) : undefined;
+  }
+  async versions(vault: string, name: string) {
+    await tick();
+    return (this.entries.get(this.key(vault, name))?.versions ?? []).map(this.strip);
+  }
+  async list(vault: string) {
+    return [...this.entries.entries()]
+      .filter(([k]) => k.startsWith(`${vault.toLowerCase()}|`))
+      .map(([, e]) => ({ name: e.name, tags: { ...e.versions.at(-1)!.tags } }));
+  }
+  async read(vault: string, name: string, version: string) {
+    await tick();
+    const v = this.entries.get(this.key(vault, name))?.versions.find((x) => x.version === version);
+    if (!v) throw Object.assign(new Error('SecretNotFound'), { statusCode: 404 });
+    if (!v.enabled) throw Object.assign(new Error('Operation get is not allowed on a disabled secret.'), { statusCode: 403 });
+    return new SecretValue(v.value);
+  }
+  async write(vault: string, name: string, value: SecretValue, options: { tags: Record<string, string>; expiresOn?: Date; contentType?: string }) {
+    await tick();
+    if (!name.endsWith('--pending') && !this.verified.has(value.reveal())) {
+      throw new Error(`INVARIANT: an unverified value was written as the latest version of ${name}`);
+    }
+    const props = this.put(vault, name, value.reveal(), options);
+    this.writes.push({ vault, name, version: props.version });
+    return props;
+  }
+  async update(vault: string, name: string, version: string, changes: { enabled?: boolean; tags?: Record<string, string> }) {
+    await tick();
+    const versions = this.entries.get(this.key(vault, name))?.versions ?? [];
+    const v = versions.find((x) => x.version === version);
+    if (!v) throw Object.assign(new Error('SecretNotFound'), { statusCode: 404 });
+    if (changes.enabled === false && !name.endsWith('--pending') && versions.at(-1) === v) {
+      throw new Error(`INVARIANT: the latest version of ${name} was disabled`);
+    }
+    if (changes.enabled !== undefined) v.enabled = changes.enabled;
+    if (changes.tags) v.tags = { ...changes.tags };
+  }
+  /** What a consumer gets: the latest version's value (throws when disabled, like Key Vault's 403). */
+  consumerRead(vault: string, name: string): string {
+    const v = this.entries.get(this.key(vault, name))!.versions.at(-1)!;
+    if (!v.enabled) throw new Error('disabled latest version');
+    return v.value;
+  }
+  all(vault: string, name: string): StoredVersion[] {
+    return this.entries.get(this.key(vault, name))?.versions ?? [];
+  }
+  values(): string[] {
+    return [...this.entries.values()].flatMap((e) => e.versions.map((v) => v.value));
+  }
+}
+
+/** Wraps a provider so every value it verified is allowed into the managed secret. */
+export function recordingVerified(provider: CredentialProvider, secrets: FakeSecrets): CredentialProvider & { verifyCalls: number } {
+  const wrapped = {
+    kind: provider.kind,
+    verifyCalls: 0,
+    create: provider.create.bind(provider),
+    findTagged: provider.findTagged.bind(provider),
+    remove: provider.remove.bind(provider),
+    async verify(...args: Parameters<CredentialProvider['verify']>) {
+      wrapped.verifyCalls++;
+      await provider.verify(...args);
+      secrets.verified.add(args[1].reveal());
+    },
+  };
+  return wrapped;
+}
+
+export class FakeDeadLetters implements DeadLetterStore {
+  letters = new Map<string, DeadLetter>();
+  async record(letter: DeadLetter) {
+    this.letters.set(letter.id, JSON.parse(JSON.stringify(letter)));
+  }
+}
+
+export class FakeNotifier implements Notifier {
+  events: { eventType: string; subject: string; data: Record<string, unknown>; id?: string }[] = [];
+  async publish(event: { eventType: string; subject: string; data: Record<string, unknown>; id?: string }) {
+    this.events.push(JSON.parse(JSON.stringify(event)));
+  }
+}
+
+export class MemoryLogger implements Logger {
+  lines: string[] = [];
+  private add = (level: string) => (m: string, p?: Record<string, unknown>) => void this.lines.push(`${level} ${m} ${p ? JSON.stringify(p) : ''}`);
+  info = this.add('info');
+  warn = this.add('warn');
+  error = this.add('error');
+}

@@ -1,0 +1,355 @@
+/**
+ * The renewal service against in-memory fakes of its ports. The entra-app-password
+ * provider is the real Graph adapter talking to a local Graph stub (127.0.0.1),
+ * because Microsoft Graph cannot run here; the stub speaks Graph's wire format for
+ * addPassword, removePassword and GET application passwordCredentials.
+ */
+import { randomBytes } from 'node:crypto';
+import { armedFaults } from '../../../shared/adapters/faults';
+import { graphAppPasswordProvider } from '../../../shared/adapters/renewal/graphAppPasswordProvider';
+import { symmetricProvider } from '../../../shared/adapters/renewal/symmetricProvider';
+import { DAY_MS, invariantViolations } from '../../../shared/domain/rotation';
+import type { KeyEventHandler } from '../../../shared/services/renewal/ports';
+import { RenewalService } from '../../../shared/services/renewal/renewalService';
+import { FakeClock, FakeDeadLetters, FakeNotifier, FakeRotations, FakeSecrets, MemoryLogger, recordingVerified } from './fakes';
+import { type GraphStub, existingPassword, startGraphStub } from './graphStub';
+
+const TOPIC = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/keyturn-local';
+const APP = '3f2504e0-4f89-11d3-9a0c-0305e82c3301';
+const LEASE_S = 60;
+
+let graph: GraphStub;
+beforeAll(async () => (graph = await startGraphStub()));
+afterAll(() => graph.stop());
+
+function world(options: { maxAttempts?: number } = {}) {
+  const clock = new FakeClock();
+  const secrets = new FakeSecrets(clock);
+  const rotations = new FakeRotations();
+  const deadLetters = new FakeDeadLetters();
+  const notifier = new FakeNotifier();
+  const log = new MemoryLogger();
+  const keyEvents: KeyEventHandler & { seen: string[] } = { seen: [], async handle({ event }) { keyEvents.seen.push(event.objectName); } };
+  const graphProvider = graphAppPasswordProvider({ endpoint: graph.url, credential: { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 3600_000 }) } });
+  const providers = {
+    symmetric: recordingVerified(symmetricProvider, secrets),
+    'entra-app-password': recordingVerified(graphProvider, secrets),
+  };
+  const settings = {
+    vaults: { local: 'https://127.0.0.1:8443' },
+    eventVaultNames: { 'keyturn-local': 'local' },
+    windowDays: 30,
+    maxAttempts: options.maxAttempts ?? 3,
+    defaultValidityDays: 365,
+    defaultGraceDays: 7,
+    leaseSeconds: LEASE_S,
+  };
+  const worker = (owner: string, faults: string[] = []) =>
+    new RenewalService({ rotations, secrets, providers, deadLetters, keyEvents, notifier, clock, faults: armedFaults(faults), log, settings, owner });
+
+  const seedSymmetric = (name = 'db-key', days = 10) =>
+    secrets.seed('local', name, randomBytes(32).toString('base64'), {
+      tags: { 'keyturn-provider': 'symmetric', 'keyturn-grace-days': '7', owner: 'team-a' },
+      expiresOn: new Date(clock.time.getTime() + days * DAY_MS),
+    });
+  const seedEntra = (name = 'app-secret', days = 10) => {
+    const old = existingPassword('before Keyturn');
+    graph.addApp(APP, [old]);
+    const props = secrets.seed('local', name, old.secretText, {
+      tags: { 'keyturn-provider': 'entra-app-password', ProviderAddress: APP, CredentialId: old.keyId, ValidityPeriodDays: '60' },
+      expiresOn: new Date(clock.time.getTime() + days * DAY_MS),
+    });
+    return { props, old };
+  };
+  const event = (name: string, version: string, kind = 'SecretNearExpiry', id = `${kind}-${Math.random()}`) => ({
+    id,
+    topic: TOPIC,
+    subject: name,
+    eventType: `Microsoft.KeyVault.${kind}`,
+    eventTime: clock.time.toISOString(),
+    data: { Id: `https://x/secrets/${name}/${version}`, VaultName: 'keyturn-local', ObjectType: 'Secret', ObjectName: name, Version: version, NBF: null, EXP: 1 },
+    dataVersion: '1',
+    metadataVersion: '1',
+  });
+
+  /** No value (ours, the stub's, the seeds') appears in records, logs, notifications or dead letters. */
+  const assertNoLeaks = () => {
+    const values = [...secrets.values(), ...graph.issuedSecrets()];
+    const outside = JSON.stringify([rotations.all(), log.lines, notifier.events, [...deadLetters.letters.values()]]);
+    for (const v of values) expect(outside.includes(v)).toBe(false);
+  };
+
+  /** The end state of a completed rotation of `name`; `oldValue` was current before. */
+  const assertRotated = (name: string, oldValue: string, provider: 'symmetric' | 'entra') => {
+    const versions = secrets.all('local', name);
+    expect(versions).toHaveLength(2);
+    const [old, current] = versions;
+    expect(current!.enabled).toBe(true);
+    expect(current!.tags['keyturn-stage']).toBe('current');
+    expect(current!.value).not.toBe(oldValue);
+    expect(secrets.verified.has(current!.value)).toBe(true);
+    expect(old!.enabled).toBe(false);
+    expect(old!.tags['keyturn-stage']).toBe('retired');
+    expect(secrets.all('local', `${name}--pending`).filter((v) => v.enabled)).toHaveLength(0);
+    if (provider === 'entra') {
+      const passwords = graph.passwords(APP);
+      expect(passwords.map((p) => p.keyId)).toEqual([current!.tags['keyturn-credential-id']]);
+      expect(current!.tags.CredentialId).toBe(current!.tags['keyturn-credential-id']);
+      expect(passwords[0]!.secretText).toBe(current!.value);
+    }
+    for (const r of rotations.all()) expect(invariantViolations(r)).toEqual([]);
+    expect(new Set(notifier.events.map((e) => e.id)).size).toBe(1);
+    assertNoLeaks();
+  };
+
+  return { clock, secrets, rotations, deadLetters, notifier, log, keyEvents, worker, seedSymmetric, seedEntra, event, assertNoLeaks, assertRotated };
+}
+
+const isCrash = (e: unknown) => e instanceof Error && e.name === 'InjectedFault';
+
+describe('a NearExpiry event renews the credential', () => {
+  test.each(['symmetric', 'entra'] as const)('%s: create → verify → promote → notify, then retire after grace', async (provider) => {
+    const w = world();
+    const seeded = provider === 'symmetric' ? w.seedSymmetric() : w.seedEntra().props;
+    const oldValue = w.secrets.consumerRead('local', seeded.name);
+    const a = w.worker('A');
+
+    const outcome = await a.handleEvent(w.event(seeded.name, seeded.version));
+    expect(outcome).toEqual({ outcome: 'started', rotationId: `local:${seeded.name}:${seeded.version}:1` });
+    const r = w.rotations.all()[0]!;
+    expect(r.step).toBe('retire');
+    expect(r.retireAfter).toBe(new Date(w.clock.time.getTime() + 7 * DAY_MS).toISOString());
+
+    // Promoted and announced; the old one is previous and still enabled during grace.
+    const [old, current] = w.secrets.all('local', seeded.name);
+    expect(w.secrets.consumerRead('local', seeded.name)).toBe(current!.value);
+    expect(old).toMatchObject({ enabled: true, tags: expect.objectContaining({ 'keyturn-stage': 'previous' }) });
+    const validity = provider === 'symmetric' ? 365 : 60;
+    expect(current!.expiresOn!.getTime()).toBe(w.clock.time.getTime() + validity * DAY_MS);
+    expect(current!.tags).toMatchObject(provider === 'symmetric' ? { owner: 'team-a', 'keyturn-provider': 'symmetric' } : { ProviderAddress: APP });
+    expect(Buffer.from(current!.value, provider === 'symmetric' ? 'base64' : 'utf8').length).toBe(provider === 'symmetric' ? 32 : current!.value.length);
+    expect(w.notifier.events).toEqual([
+      {
+        id: `${r.id}:rotated`,
+        eventType: 'Keyturn.CredentialRotated',
+        subject: `/vaults/local/secrets/${seeded.name}`,
+        data: expect.objectContaining({ vault: 'local', name: seeded.name, newVersion: current!.version, previousVersion: seeded.version, previousRetiresAfter: r.retireAfter }),
+      },
+    ]);
+    if (provider === 'entra') expect(graph.passwords(APP)).toHaveLength(2);
+
+    // Not before the grace period…
+    w.clock.advance(7 * DAY_MS - 1000);
+    await a.resumeDue();
+    expect(w.secrets.all('local', seeded.name)[0]!.enabled).toBe(true);
+    // …then retired.
+    w.clock.advance(1000);
+    expect(await a.resumeDue()).toEqual({ due: 1, advanced: 1, errors: 0 });
+    expect(w.rotations.all()[0]!.status).toBe('completed');
+    w.assertRotated(seeded.name, oldValue, provider);
+  });
+});
+
+describe('duplicate and out-of-order deliveries', () => {
+  test('five deliveries in any order, to two workers at once → one rotation, one new version', async () => {
+    const w = world();
+    const s = w.seedSymmetric();
+    const events = [
+      w.event(s.name, s.version, 'SecretExpired', 'x1'),
+      w.event(s.name, s.version, 'SecretNearExpiry', 'n1'),
+      w.event(s.name, s.version, 'SecretNearExpiry', 'n1'),
+      w.event(s.name, s.version.toUpperCase(), 'SecretNearExpiry', 'n2'),
+      w.event(s.name.toUpperCase(), s.version, 'SecretExpired', 'x2'),
+    ];
+    const [a, b] = [w.worker('A'), w.worker('B')];
+    const outcomes = await Promise.all(events.map((e, i) => (i % 2 ? a : b).handleEvent(e)));
+    expect(outcomes.filter((o) => o.outcome === 'started')).toHaveLength(1);
+    expect(w.rotations.all()).toHaveLength(1);
+    expect(w.secrets.writes.filter((x) => x.name === s.name)).toHaveLength(1);
+    // A late event for the replaced version is acknowledged and changes nothing.
+    expect(await a.handleEvent(w.event(s.name, s.version, 'SecretExpired'))).toEqual({ outcome: 'ignored', reason: 'version is no longer current' });
+    w.clock.advance(8 * DAY_MS);
+    await Promise.all([a.resumeDue(), b.resumeDue()]);
+    expect(w.rotations.all()[0]!.status).toBe('completed');
+    expect(w.secrets.all('local', s.name)).toHaveLength(2);
+    w.assertNoLeaks();
+  });
+
+  test('unmanaged secrets, pending siblings and unknown secrets are acknowledged', async () => {
+    const w = world();
+    const plain = w.secrets.seed('local', 'plain', 'not-managed-value', { tags: {} });
+    const a = w.worker('A');
+    expect(await a.handleEvent(w.event('plain', plain.version))).toEqual({ outcome: 'ignored', reason: 'not managed by Keyturn' });
+    expect(await a.handleEvent(w.event('db--pending', 'abc'))).toMatchObject({ outcome: 'ignored' });
+    expect(await a.handleEvent(w.event('nothing', 'abc'))).toEqual({ outcome: 'ignored', reason: 'secret not found' });
+    expect(w.rotations.all()).toHaveLength(0);
+  });
+
+  test('malformed, oversized and spoofed events are recorded as dead letters and change nothing', async () => {
+    const w = world();
+    const s = w.seedSymmetric();
+    const a = w.worker('A');
+    const spoofed = { ...w.event(s.name, s.version), topic: TOPIC.replace('keyturn-local', 'evil-vault') };
+    spoofed.data.VaultName = 'evil-vault';
+    const oversized = { ...w.event(s.name, s.version), data: { ...w.event(s.name, s.version).data, Pad: 'x'.repeat(70_000) } };
+    expect(await a.handleEvent({ nonsense: true })).toEqual({ outcome: 'dead-lettered', reason: 'malformed' });
+    expect(await a.handleEvent(oversized)).toEqual({ outcome: 'dead-lettered', reason: 'oversized' });
+    expect(await a.handleEvent(spoofed)).toEqual({ outcome: 'dead-lettered', reason: 'spoofed' });
+    const letters = [...w.deadLetters.letters.values()];
+    expect(letters.map((l) => l.reason).sort()).toEqual(['malformed', 'oversized', 'spoofed']);
+    expect(letters.find((l) => l.reason === 'spoofed')).toMatchObject({ source: spoofed.topic, detail: expect.stringContaining('evil-vault') });
+    expect(letters.every((l) => l.excerpt.length <= 1024)).toBe(true);
+    expect(w.rotations.all()).toHaveLength(0);
+    expect(w.secrets.all('local', s.name)).toHaveLength(1);
+  });
+
+  test('key events go to the KeyEventHandler port', async () => {
+    const w = world();
+    const e = { ...w.event('signing', 'abc'), eventType: 'Microsoft.KeyVault.KeyNearExpiry' };
+    e.data.ObjectType = 'Key';
+    expect(await w.worker('A').handleEvent(e)).toEqual({ outcome: 'routed' });
+    expect(w.keyEvents.seen).toEqual(['signing']);
+  });
+});
+
+const POINTS = ['create', 'verify', 'promote', 'notify', 'retire'].flatMap((s) => [`${s}:before`, `${s}:claimed`, `${s}:after`]);
+
+describe('a crash at any step boundary resumes without repeating a side effect', () => {
+  test.each([
+    ...POINTS.map((p) => ['symmetric', p] as const),
+    ...[...POINTS, 'create:provider'].map((p) => ['entra', p] as const),
+  ])('%s, crash at %s', async (provider, point) => {
+    const w = world();
+    const seeded = provider === 'symmetric' ? w.seedSymmetric() : w.seedEntra().props;
+    const oldValue = w.secrets.consumerRead('local', seeded.name);
+    let crashed = false;
+    const run = async (fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (e) {
+        if (!isCrash(e)) throw e;
+        crashed = true;
+      }
+    };
+    const a = w.worker('A', [`${point}*1`]);
+    const b = w.worker('B'); // the restarted process: a new owner
+    await run(() => a.handleEvent(w.event(seeded.name, seeded.version)));
+    for (let i = 0; i < 4 && w.rotations.all()[0]?.status !== 'completed'; i++) {
+      w.clock.advance(8 * DAY_MS); // past the lease and the grace period
+      await run(() => (crashed ? b : a).resumeDue());
+    }
+    expect(crashed).toBe(true);
+    expect(w.rotations.all()).toHaveLength(1);
+    expect(w.rotations.all()[0]!.status).toBe('completed');
+    expect(w.secrets.writes.filter((x) => x.name === seeded.name)).toHaveLength(1);
+    if (provider === 'entra') {
+      // A password whose text was lost (crash between addPassword and storing it) is removed, then made again.
+      const adds = graph.calls.filter((c) => c.path === `/v1.0/applications/${APP}/addPassword`).length;
+      expect(adds).toBe(point === 'create:provider' ? 2 : 1);
+    }
+    w.assertRotated(seeded.name, oldValue, provider);
+  });
+
+  beforeEach(() => void (graph.calls.length = 0));
+});
+
+describe('failure and the next attempt', () => {
+  test('after maxAttempts failures the rotation is failed, the old credential stays current, renew starts attempt 2 and cleans up', async () => {
+    const w = world({ maxAttempts: 3 });
+    const { props: s } = w.seedEntra();
+    const oldValue = w.secrets.consumerRead('local', s.name);
+    const a = w.worker('A');
+    graph.hideNewPasswords = true; // verification never sees the new password
+    try {
+      await a.handleEvent(w.event(s.name, s.version));
+      for (let i = 0; i < 5; i++) {
+        w.clock.advance(3600_000);
+        await a.resumeDue();
+      }
+    } finally {
+      graph.hideNewPasswords = false;
+    }
+    const failed = w.rotations.all()[0]!;
+    expect(failed.status).toBe('failed');
+    expect(failed.lastError?.step).toBe('verify');
+    expect(w.secrets.consumerRead('local', s.name)).toBe(oldValue);
+    expect(w.log.lines.some((l) => l.startsWith('error ALERT: credential rotation failed'))).toBe(true);
+    expect(graph.passwords(APP)).toHaveLength(2); // attempt 1's password is still there
+
+    // The sweep re-alerts daily while it stays failed.
+    w.clock.advance(DAY_MS);
+    expect((await a.sweep()).alerted).toEqual([failed.id]);
+    expect((await a.sweep()).alerted).toEqual([]);
+
+    const view = await a.renew('local', s.name);
+    expect(view).toMatchObject({ id: `local:${s.name}:${s.version}:2`, attempt: 2, state: 'grace' });
+    // In grace the old rotation is no longer in flight: a renew targets the new current version.
+    const newVersion = w.secrets.all('local', s.name).at(-1)!.version;
+    await expect(a.renew('local', s.name)).resolves.toMatchObject({ fromVersion: newVersion, attempt: 1 });
+    w.clock.advance(8 * DAY_MS);
+    await a.resumeDue();
+    // Attempt 2 removed attempt 1's password and disabled its pending value.
+    const attempt2 = w.rotations.all().find((r) => r.attempt === 2)!;
+    expect(attempt2.status).toBe('completed');
+    expect(w.secrets.all('local', `${s.name}--pending`).every((v) => !v.enabled)).toBe(true);
+    expect(graph.passwords(APP).map((p) => p.keyId)).not.toContain(failed.pending!.credentialRef);
+    w.assertNoLeaks();
+  });
+
+  test('renew: 409 while a rotation is in flight, 404 for unknown vaults or secrets, NOT_MANAGED otherwise', async () => {
+    const w = world();
+    const s = w.seedSymmetric();
+    w.secrets.seed('local', 'plain', randomBytes(16).toString('hex'), { tags: {} });
+    const a = w.worker('A', ['verify:before']); // stays in flight
+    await expect(a.renew('local', s.name)).rejects.toThrow(/Injected/);
+    await expect(w.worker('B').renew('local', s.name)).rejects.toMatchObject({ code: 'ROTATION_IN_FLIGHT', details: { rotationId: `local:db-key:${s.version}:1` } });
+    await expect(w.worker('B').renew('nowhere', s.name)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(w.worker('B').renew('local', 'missing')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(w.worker('B').renew('local', 'plain')).rejects.toMatchObject({ code: 'NOT_MANAGED' });
+  });
+
+  test('a failing provider is retried with backoff before the rotation fails', async () => {
+    const w = world({ maxAttempts: 5 });
+    const { props: s } = w.seedEntra();
+    graph.failNext(2, 503, 'addPassword');
+    const a = w.worker('A');
+    await a.handleEvent(w.event(s.name, s.version));
+    const r = w.rotations.all()[0]!;
+    expect(r.step).toBe('create');
+    expect(r.lastError?.message).toMatch(/503/);
+    for (let i = 0; i < 3; i++) {
+      w.clock.advance(3600_000);
+      await a.resumeDue();
+    }
+    expect(w.rotations.all()[0]!.steps.create!.failures).toBe(2);
+    expect(w.rotations.all()[0]!.step).toBe('retire');
+  });
+});
+
+describe('the sweep and the listing', () => {
+  test('renews what is inside the window or expired, once', async () => {
+    const w = world();
+    const soon = w.seedSymmetric('soon', 10);
+    w.seedSymmetric('later', 40);
+    const expired = w.seedSymmetric('expired', -1);
+    w.secrets.seed('local', 'plain', randomBytes(16).toString('hex'), { tags: {}, expiresOn: new Date(w.clock.time) });
+    const a = w.worker('A');
+    const report = await a.sweep();
+    expect(report.managed).toBe(3);
+    expect(report.started.sort()).toEqual([`local:expired:${expired.version}:1`, `local:soon:${soon.version}:1`]);
+    expect((await a.sweep()).started).toEqual([]);
+
+    const list = await a.listCredentials();
+    expect(list.map((c) => c.name).sort()).toEqual(['expired', 'later', 'soon']);
+    expect(list.find((c) => c.name === 'soon')).toMatchObject({
+      vault: 'local',
+      provider: 'symmetric',
+      stage: 'current',
+      rotation: { id: `local:soon:${soon.version}:1`, state: 'grace' },
+    });
+    expect(list.find((c) => c.name === 'later')).toMatchObject({ rotation: null });
+    expect(await a.getRotation(`local:soon:${soon.version}:1`)).toMatchObject({ state: 'grace', attempt: 1 });
+    await expect(a.getRotation('local:soon:ffff:1')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    w.assertNoLeaks();
+  });
+});
