@@ -27,7 +27,8 @@ import { cosmosDeadLetterStore, cosmosRotationStore } from './adapters/renewal/c
 import { graphAppPasswordProvider } from './adapters/renewal/graphAppPasswordProvider';
 import { keyVaultSecretStore } from './adapters/renewal/keyVaultSecretStore';
 import { symmetricProvider } from './adapters/renewal/symmetricProvider';
-import { type KeyEventHandler, loggingKeyEventHandler } from './services/renewal/ports';
+import type { KeyEventHandler } from './services/renewal/ports';
+import { signingKeyEventHandler } from './services/signing/keyEvents';
 import { RenewalService } from './services/renewal/renewalService';
 
 export interface Root {
@@ -79,7 +80,7 @@ export interface RenewalRoot {
 function buildRenewal(
   config: Config,
   deps: { keyVault: KeyVaultClients; cosmos: CosmosHandle; notifier: Notifier; clock: Clock; faults: FaultPoints },
-  keyEvents: KeyEventHandler = loggingKeyEventHandler,
+  keyEvents: KeyEventHandler,
 ): RenewalRoot {
   const { keyVault, cosmos, notifier, clock, faults } = deps;
   const ready = () => cosmos.ensureSchema();
@@ -112,7 +113,10 @@ function build(env: NodeJS.ProcessEnv): Root {
   const keyVaultCa = readCa(config.keyVaultCaFile);
   const keyVault = createKeyVaultClients(config.vaults, { emulatorCa: keyVaultCa });
   const cosmos = createCosmos({ ...config.cosmos, ca: readCa(config.cosmos.caFile) });
-  const blobs = BlobServiceClient.fromConnectionString(config.storageConnection);
+  // A blob endpoint URL means the managed identity (Azure); otherwise a connection string (Azurite).
+  const blobs = /^https:\/\//.test(config.storageConnection)
+    ? new BlobServiceClient(config.storageConnection, new DefaultAzureCredential())
+    : BlobServiceClient.fromConnectionString(config.storageConnection);
   const notifier = eventGridNotifier({ ...config.eventGrid, ca: readCa(config.eventGrid.caFile) });
   const clock = config.clockUrl ? emulatorClock(config.clockUrl, httpsAgent(keyVaultCa)) : systemClock;
 
@@ -127,8 +131,7 @@ function build(env: NodeJS.ProcessEnv): Root {
 
   const signing = buildSigning(config, keyVault, cosmos, clock);
   const faults = armedFaults(config.faults);
-  // The signing-key life cycle's KeyEventHandler plugs in as the last argument.
-  const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults });
+  const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults }, signingKeyEventHandler(signing.service));
 
   return { config, clock, faults, keyVault, cosmos, blobs, notifier, healthChecks, signing, renewal };
 }

@@ -124,18 +124,7 @@ export interface RoutedKeyEvent {
   event: KeyVaultEvent;
 }
 
-/** Key events go to the signing-key life cycle when it plugs in here. */
+/** Key events go onward to the signing-key life cycle (`services/signing/keyEvents.ts`). */
 export interface KeyEventHandler {
   handle(routed: RoutedKeyEvent, log: Logger): Promise<void>;
 }
-
-export const loggingKeyEventHandler: KeyEventHandler = {
-  async handle({ vault, event }, log) {
-    log.info('Key event received; no key life cycle is wired to handle it', {
-      vault,
-      type: event.type,
-      name: event.objectName,
-      version: event.version,
-    });
-  },
-};
