@@ -122,12 +122,21 @@ function build(env: NodeJS.ProcessEnv): Root {
 
   const healthChecks: DependencyCheck[] = [
     { name: 'storage', check: async () => void (await blobs.getProperties()) },
-    { name: 'cosmos', check: async () => void (await cosmos.database.read()) },
+    {
+      name: 'cosmos',
+      check: async () => {
+        await cosmos.ensureSchema();
+        await cosmos.database.read();
+      },
+    },
     ...keyVault.vaultKeys().map((vault) => ({
       name: `keyvault:${vault}`,
       check: async () => void (await keyVault.secrets(vault).listPropertiesOfSecrets().byPage({ maxPageSize: 1 }).next()),
     })),
   ];
+
+  // The schema is created at start; a Cosmos that is not up yet is retried on first use.
+  cosmos.ensureSchema().catch((e: Error) => consoleLogger.warn(`Cosmos DB schema not ready yet: ${e.message.split('\n')[0]}`));
 
   const signing = buildSigning(config, keyVault, cosmos, clock);
   const faults = armedFaults(config.faults);
