@@ -55,6 +55,11 @@ export type RunningStack = Awaited<ReturnType<typeof startStack>>;
 
 export async function startStack(options: StackOptions) {
   const log = options.log ?? (() => {});
+  // The emulator logs every request; that is noise unless asked for (KEYTURN_VERBOSE=1).
+  const verbose = process.env.KEYTURN_VERBOSE === '1';
+  const keyVaultLog = (line: string) => {
+    if (verbose || !/^keyvault: (GET|PUT|POST|PATCH|DELETE) /.test(line)) log(line);
+  };
   const tls: LocalTls = await ensureLocalTls(options.tlsDir);
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
@@ -89,7 +94,7 @@ export async function startStack(options: StackOptions) {
       dataDir: options.dataDir && join(options.dataDir, 'keyvault', 'data'),
       events: eventGrid,
       ...(options.keyVaultFaults ? { faults: { rate: options.keyVaultFaults } } : {}),
-      log,
+      log: keyVaultLog,
     });
     closers.push(() => keyVault.close());
 
