@@ -98,6 +98,13 @@ async function main(): Promise<void> {
 
   console.log(`Keyturn renewal demo: vault ${VAULT_URL} (vault key 'local'), app ${APP_URL}\n`);
   const seed = async (name: string, days: number, validityDays: number) => {
+    // A clean slate on every run: versions left by an earlier run are not this run's story.
+    const existing = await secrets.getSecret(name).then(() => true, () => false);
+    if (existing) {
+      await (await secrets.beginDeleteSecret(name)).pollUntilDone();
+      await secrets.purgeDeletedSecret(name);
+      seen.delete(name);
+    }
     await secrets.setSecret(name, randomBytes(32).toString('base64'), {
       tags: { 'keyturn-provider': 'symmetric', 'keyturn-validity-days': String(validityDays), 'keyturn-grace-days': '7' },
       expiresOn: new Date((await vaultNow()).getTime() + days * DAY_S * 1000),
@@ -123,7 +130,26 @@ async function main(): Promise<void> {
   await moveClock(8 * DAY_S);
   await waitFor('demo-api-key to be retired', (rows) => stateOf(rows, 'demo-api-key') === 'completed');
 
-  console.log('\nDone. Consumers saw Keyturn.CredentialRotated at each promotion; see docs/renewal.md.');
+  // What the app reports must be what Key Vault itself lists.
+  console.log('\n-- Checking GET /api/credentials against what SecretClient lists in the vault');
+  let mismatches = 0;
+  for (const row of await poll()) {
+    const versions: { version: string; enabled: boolean; stage?: string }[] = [];
+    for await (const v of secrets.listPropertiesOfSecretVersions(row.name)) {
+      versions.push({ version: v.version!, enabled: v.enabled !== false, stage: v.tags?.['keyturn-stage'] });
+    }
+    const latestVersion = (await secrets.getSecret(row.name)).properties.version;
+    const latest = versions.find((v) => v.version === latestVersion);
+    const enabled = versions.filter((v) => v.enabled).map((v) => v.version);
+    const ok = latest?.version === row.currentVersion && latest.stage === 'current' && enabled.length === 1;
+    if (!ok) mismatches++;
+    console.log(
+      `${row.name.padEnd(18)} vault latest ${short(latest?.version)} (${latest?.stage}), enabled versions: ${enabled.map(short).join(', ')} ${ok ? '✓ agrees' : '✗ DIFFERS'}`,
+    );
+  }
+  if (mismatches > 0) throw new Error(`${mismatches} credential(s) differ between the app and the vault`);
+
+  console.log('\nDone. At each promotion Keyturn published Keyturn.CredentialRotated on its Event Grid topic; see docs/renewal.md.');
 }
 
 main().catch((e: unknown) => {
