@@ -34,6 +34,17 @@ export class ValidationError extends KeyturnError {
   }
 }
 
+/** A lost ETag race (`changed`) or a duplicate create (`exists`): the caller re-reads and re-decides. */
+export class ConcurrencyConflict extends Error {
+  constructor(
+    readonly kind: 'exists' | 'changed',
+    id: string,
+  ) {
+    super(kind === 'exists' ? `Document '${id}' already exists` : `Document '${id}' changed since it was read`);
+    this.name = 'ConcurrencyConflict';
+  }
+}
+
 export const notFound = (what: string, details: Record<string, unknown> = {}) =>
   new KeyturnError('NOT_FOUND', `${what} was not found`, details);
 

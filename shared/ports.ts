@@ -4,6 +4,12 @@
  * their service (e.g. `shared/services/renewal/ports.ts`).
  */
 
+/** A stored document and the ETag that guards its next write. */
+export interface Versioned<T> {
+  doc: T;
+  etag: string;
+}
+
 /** Time as the app sees it; in local mode it follows the Key Vault emulator's movable clock. */
 export interface Clock {
   now(): Promise<Date>;

@@ -5,7 +5,11 @@
  */
 import { type Container, CosmosClient, type Database, ErrorResponse } from '@azure/cosmos';
 import { DefaultAzureCredential } from '@azure/identity';
+import { ConcurrencyConflict } from '../errors';
+import type { Versioned } from '../ports';
 import { httpsAgent } from './tlsAgent';
+
+export { ConcurrencyConflict };
 
 /** Container id → partition key path. The one list of Keyturn's containers. */
 export const CONTAINERS = {
@@ -53,23 +57,10 @@ export function createCosmos(options: { endpoint: string; key?: string; database
   };
 }
 
-export interface Versioned<T> {
-  doc: T;
-  etag: string;
-}
-
 const statusOf = (e: unknown): number | undefined =>
   e instanceof ErrorResponse || (typeof e === 'object' && e !== null && 'code' in e)
     ? Number((e as { code?: unknown }).code)
     : undefined;
-
-/** A lost ETag race or a duplicate create: the caller re-reads and re-decides. */
-export class ConcurrencyConflict extends Error {
-  constructor(readonly kind: 'exists' | 'changed', id: string) {
-    super(kind === 'exists' ? `Document '${id}' already exists` : `Document '${id}' changed since it was read`);
-    this.name = 'ConcurrencyConflict';
-  }
-}
 
 /** ETag-guarded CRUD over one container; documents are plain JSON with `id` and the partition key. */
 export class DocumentStore<T extends { id: string }> {

@@ -4,18 +4,8 @@
  */
 import type { Container } from '@azure/cosmos';
 import type { Rotation } from '../../domain/rotation';
-import { type DeadLetter, type DeadLetterStore, type RotationStore, StaleWrite } from '../../services/renewal/ports';
+import { type DeadLetter, type DeadLetterStore, type RotationStore } from '../../services/renewal/ports';
 import { ConcurrencyConflict, DocumentStore } from '../cosmos';
-
-/** Runs `op`, turning the store's ConcurrencyConflict into the port's StaleWrite. */
-async function guarded<T>(id: string, op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (e) {
-    if (e instanceof ConcurrencyConflict) throw new StaleWrite(e.kind, id);
-    throw e;
-  }
-}
 
 export function cosmosRotationStore(container: Container, ready: () => Promise<void>): RotationStore {
   const store = new DocumentStore<Rotation>(container, (r) => r.credentialId);
@@ -24,7 +14,7 @@ export function cosmosRotationStore(container: Container, ready: () => Promise<v
   return {
     async create(rotation) {
       await ready();
-      return guarded(rotation.id, () => store.create(rotation));
+      return store.create(rotation);
     },
     async read(id) {
       await ready();
@@ -32,7 +22,7 @@ export function cosmosRotationStore(container: Container, ready: () => Promise<v
     },
     async replace(rotation, etag) {
       await ready();
-      return guarded(rotation.id, () => store.replace(rotation, etag));
+      return store.replace(rotation, etag);
     },
     async due(now, limit) {
       await ready();

@@ -5,7 +5,7 @@
  */
 import type { Container } from '@azure/cosmos';
 import type { KeySet, RolloverRecord } from '../../domain/signingKeys';
-import { KeySetChanged, type KeySetStore } from '../../services/signing/ports';
+import type { KeySetStore } from '../../services/signing/ports';
 import { ConcurrencyConflict, DocumentStore } from '../cosmos';
 
 type SigningDoc = KeySet | RolloverRecord;
@@ -23,13 +23,8 @@ export function cosmosKeySets(container: Container, ready: () => Promise<void> =
 
     async write(set, etag) {
       await ready();
-      try {
-        const written = etag === undefined ? await docs.create(set) : await docs.replace(set, etag);
-        return { set: written.doc as KeySet, etag: written.etag };
-      } catch (e) {
-        if (e instanceof ConcurrencyConflict) throw new KeySetChanged(set.issuer);
-        throw e;
-      }
+      const written = etag === undefined ? await docs.create(set) : await docs.replace(set, etag);
+      return { set: written.doc as KeySet, etag: written.etag };
     },
 
     async saveRollover(record) {

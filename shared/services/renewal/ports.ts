@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import type { KeyVaultEvent } from '../../domain/keyVaultEvent';
 import type { ManagedCredential, ProviderKind, Tags } from '../../domain/managedCredential';
 import type { Rotation } from '../../domain/rotation';
-import type { Logger } from '../../ports';
+import type { Logger, Versioned } from '../../ports';
 
 /**
  * A secret value in memory. It prints as `[secret]` in logs, JSON and inspection, so
@@ -31,27 +31,11 @@ export class SecretValue {
   }
 }
 
-export interface Versioned<T> {
-  doc: T;
-  etag: string;
-}
-
-/** A lost ETag race (`changed`) or a duplicate create (`exists`): re-read and re-decide. */
-export class StaleWrite extends Error {
-  constructor(
-    readonly kind: 'exists' | 'changed',
-    id: string,
-  ) {
-    super(kind === 'exists' ? `Rotation '${id}' already exists` : `Rotation '${id}' changed since it was read`);
-    this.name = 'StaleWrite';
-  }
-}
-
 export interface RotationStore {
-  /** Throws StaleWrite('exists') when the id is taken. */
+  /** Throws ConcurrencyConflict('exists') when the id is taken. */
   create(rotation: Rotation): Promise<Versioned<Rotation>>;
   read(id: string): Promise<Versioned<Rotation> | undefined>;
-  /** Throws StaleWrite('changed') when the ETag no longer matches. */
+  /** Throws ConcurrencyConflict('changed') when the ETag no longer matches. */
   replace(rotation: Rotation, etag: string): Promise<Versioned<Rotation>>;
   /** Active rotations whose `dueAt` has come. */
   due(now: Date, limit: number): Promise<Rotation[]>;

@@ -5,6 +5,7 @@
  * re-reads and re-decides; a resumed step adopts what its token created, or removes
  * it when its value is lost, so nothing is created twice or left unrecorded.
  */
+import { ConcurrencyConflict } from '../../errors';
 import { randomUUID } from 'node:crypto';
 import { KeyturnError, describeError, notFound } from '../../errors';
 import { type KeyVaultEvent, readKeyVaultEvent, resolveVaultKey, vaultNameOfTopic, byteSize } from '../../domain/keyVaultEvent';
@@ -49,7 +50,6 @@ import {
   type RotationStore,
   type SecretProps,
   type SecretStore,
-  StaleWrite,
 } from './ports';
 
 export interface RenewalSettings {
@@ -199,7 +199,7 @@ export class RenewalService {
     try {
       await this.deps.rotations.create(rotation);
     } catch (e) {
-      if (e instanceof StaleWrite) return { outcome: 'duplicate', rotationId: rotation.id };
+      if (e instanceof ConcurrencyConflict) return { outcome: 'duplicate', rotationId: rotation.id };
       throw e;
     }
     await this.kick(rotation.id);
@@ -243,7 +243,7 @@ export class RenewalService {
     try {
       await rotations.create(rotation);
     } catch (e) {
-      if (e instanceof StaleWrite) throw this.inFlight(rotation.id);
+      if (e instanceof ConcurrencyConflict) throw this.inFlight(rotation.id);
       throw e;
     }
     this.deps.log.info('Renewal requested', { rotationId: rotation.id, attempt: rotation.attempt });
@@ -324,7 +324,7 @@ export class RenewalService {
       await this.deps.rotations.replace(r, etag);
       return true;
     } catch (e) {
-      if (e instanceof StaleWrite) return false;
+      if (e instanceof ConcurrencyConflict) return false;
       throw e;
     }
   }

@@ -35,17 +35,10 @@ export interface StoredKeySet {
 /** The key set document, ETag-guarded, and rollover records in the same partition. */
 export interface KeySetStore {
   read(issuer: string): Promise<StoredKeySet | undefined>;
-  /** Creates the set (`etag` undefined) or replaces it if `etag` still matches; a lost race throws `KeySetChanged`. */
+  /** Creates the set (`etag` undefined) or replaces it if `etag` still matches; a lost race throws `ConcurrencyConflict`. */
   write(set: KeySet, etag: string | undefined): Promise<StoredKeySet>;
   /** Stores a record from the set's outbox under its deterministic id; an existing one is left as is. */
   saveRollover(record: RolloverRecord): Promise<void>;
   rollovers(issuer: string, limit: number): Promise<RolloverRecord[]>;
 }
 
-/** Another writer changed the key set since it was read: re-read and re-decide. */
-export class KeySetChanged extends Error {
-  constructor(issuer: string) {
-    super(`The signing key set of '${issuer}' changed since it was read`);
-    this.name = 'KeySetChanged';
-  }
-}

@@ -4,6 +4,7 @@
  * is one ETag-guarded write; a lost race discards the keys it created, re-reads and
  * re-decides, so two timer runs at once roll at most once.
  */
+import { ConcurrencyConflict } from '../../errors';
 import { calculateJwkThumbprint } from 'jose';
 import type { Config } from '../../config';
 import {
@@ -28,7 +29,7 @@ import {
 } from '../../domain/signingKeys';
 import { KeyturnError, describeError } from '../../errors';
 import type { Clock, Logger } from '../../ports';
-import { KeySetChanged, type KeySetStore, type SigningKeyStore, type StoredKeySet } from './ports';
+import { type KeySetStore, type SigningKeyStore, type StoredKeySet } from './ports';
 
 export interface SigningSettings {
   issuer: string;
@@ -147,7 +148,7 @@ export class SigningKeyService {
         this.deps.log.info('Signing key expiry noticed', { kid: marked.key.kid, state: marked.key.state, eventType: event.eventType });
         break;
       } catch (e) {
-        if (!(e instanceof KeySetChanged)) throw e;
+        if (!(e instanceof ConcurrencyConflict)) throw e;
       }
     }
     await this.runSchedule();
@@ -176,7 +177,7 @@ export class SigningKeyService {
         written = await sets.write(set, stored?.etag);
       } catch (e) {
         await this.discard(newKeys);
-        if (!(e instanceof KeySetChanged)) throw e;
+        if (!(e instanceof ConcurrencyConflict)) throw e;
         log.info('Signing key set changed concurrently; deciding again', { issuer: settings.issuer, attempt });
         continue;
       }
@@ -262,7 +263,7 @@ export class SigningKeyService {
       try {
         return await sets.write(marked, current.etag);
       } catch (e) {
-        if (!(e instanceof KeySetChanged)) throw e;
+        if (!(e instanceof ConcurrencyConflict)) throw e;
         current = await sets.read(settings.issuer);
       }
     }

@@ -3,8 +3,9 @@
  * invariants as it goes: a managed secret's new version must hold a value the provider
  * verified, and the latest version may never be disabled.
  */
+import { ConcurrencyConflict } from '../../../shared/errors';
 import type { Rotation } from '../../../shared/domain/rotation';
-import type { Clock, Logger, Notifier } from '../../../shared/ports';
+import type { Clock, Logger, Notifier, Versioned } from '../../../shared/ports';
 import {
   type CredentialProvider,
   type DeadLetter,
@@ -13,8 +14,6 @@ import {
   type SecretProps,
   type SecretStore,
   SecretValue,
-  StaleWrite,
-  type Versioned,
 } from '../../../shared/services/renewal/ports';
 
 export class FakeClock implements Clock {
@@ -37,7 +36,7 @@ export class FakeRotations implements RotationStore {
   }
   async create(r: Rotation) {
     await tick();
-    if (this.docs.has(r.id)) throw new StaleWrite('exists', r.id);
+    if (this.docs.has(r.id)) throw new ConcurrencyConflict('exists', r.id);
     return this.put(r);
   }
   async read(id: string) {
@@ -47,7 +46,7 @@ export class FakeRotations implements RotationStore {
   }
   async replace(r: Rotation, etag: string) {
     await tick();
-    if (this.docs.get(r.id)?.etag !== etag) throw new StaleWrite('changed', r.id);
+    if (this.docs.get(r.id)?.etag !== etag) throw new ConcurrencyConflict('changed', r.id);
     return this.put(r);
   }
   async due(now: Date, limit: number) {

@@ -3,12 +3,13 @@
  * key pairs) so tokens verify with jose; it refuses disabled or expired keys as Key
  * Vault does.
  */
+import { ConcurrencyConflict } from '../../../shared/errors';
 import { type KeyObject, generateKeyPair, sign } from 'node:crypto';
 import { promisify } from 'node:util';
 import { exportJWK } from 'jose';
 import type { KeySet, KeyState, PublicJwk, RolloverPolicy, RolloverRecord } from '../../../shared/domain/signingKeys';
 import type { Logger } from '../../../shared/ports';
-import { KeySetChanged, type KeySetStore, type SigningKeyStore, type StoredKeySet } from '../../../shared/services/signing/ports';
+import { type KeySetStore, type SigningKeyStore, type StoredKeySet } from '../../../shared/services/signing/ports';
 import { SigningKeyService, type SigningSettings } from '../../../shared/services/signing/signingKeys';
 
 const generate = promisify(generateKeyPair);
@@ -87,7 +88,7 @@ export class InMemoryKeySetStore implements KeySetStore {
     const hook = this.beforeWrite;
     this.beforeWrite = undefined;
     await hook?.();
-    if (etag === undefined ? this.doc !== undefined : this.doc?.etag !== etag) throw new KeySetChanged(set.issuer);
+    if (etag === undefined ? this.doc !== undefined : this.doc?.etag !== etag) throw new ConcurrencyConflict('changed', set.issuer);
     this.doc = { set: structuredClone(set), etag: `"e${++this.etags}"` };
     this.writes++;
     return structuredClone(this.doc);

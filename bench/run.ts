@@ -1,0 +1,41 @@
+/**
+ * `npm run bench` runs every benchmark; `npm run bench -- jwks renewal` runs the named ones.
+ * Each starts what it needs on ephemeral ports, in memory, and stops it afterwards.
+ * Benchmarks print figures; they never fail on a figure, only when something is broken.
+ */
+import { performance } from 'node:perf_hooks';
+import * as jwks from './jwks';
+import * as keyvault from './keyvault';
+import * as renewal from './renewal';
+import { running } from './stack';
+
+const BENCHMARKS: Record<string, () => Promise<void>> = { jwks: jwks.run, renewal: renewal.run, keyvault: keyvault.run };
+
+async function main(): Promise<void> {
+  const asked = process.argv.slice(2);
+  const unknown = asked.filter((n) => !(n in BENCHMARKS));
+  if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(', ')}; choose from ${Object.keys(BENCHMARKS).join(', ')}`);
+  const names = asked.length > 0 ? asked : Object.keys(BENCHMARKS);
+  const started = performance.now();
+  for (const name of names) {
+    await BENCHMARKS[name]!();
+    console.log('');
+  }
+  console.log(`${names.length} benchmark(s) in ${((performance.now() - started) / 1000).toFixed(0)} s (node ${process.version})`);
+}
+
+// Ctrl-C still stops the functions host and the stack a benchmark started.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void Promise.allSettled([...running].map((close) => close())).then(() => process.exit(130));
+  });
+}
+
+main().then(
+  // The emulators keep timers and sockets; everything of ours is closed by now.
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(`bench: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  },
+);
