@@ -62,6 +62,7 @@ export async function startCosmos(options: {
       if (req.headers['x-ms-documentdb-isquery'] === 'true') return; // queries are POSTs too
       clearTimeout(timer);
       timer = setTimeout(() => void persist?.(), 500);
+      timer.unref(); // close() writes the last snapshot itself
     });
     const stopTimer = () => clearTimeout(timer);
     server.once('close', stopTimer);

@@ -92,7 +92,11 @@ export async function startStack(options: StackOptions) {
       port: options.ports.keyVault,
       tlsDir: options.tlsDir,
       dataDir: options.dataDir && join(options.dataDir, 'keyvault', 'data'),
-      events: eventGrid,
+      events: {
+        publish: (topic, events) => eventGrid.publish(topic, events),
+        // Bounded: a subscriber that is down must not stall every clock move.
+        settle: () => eventGrid.drain({ timeoutMs: 5000 }),
+      },
       ...(options.keyVaultFaults ? { faults: { rate: options.keyVaultFaults } } : {}),
       log: keyVaultLog,
     });
@@ -167,8 +171,11 @@ async function main(): Promise<void> {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    await stack.close();
-    process.exit(0);
+    try {
+      await stack.close();
+    } finally {
+      process.exit(0);
+    }
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());

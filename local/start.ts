@@ -61,9 +61,14 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log('\nStopping Keyturn…');
-    await stopChild(host);
-    await stack.close();
-    process.exit(code);
+    try {
+      await stopChild(host);
+      await stack.close();
+    } catch (e) {
+      console.error(`Stopping failed: ${(e as Error).message}`);
+    } finally {
+      process.exit(code);
+    }
   };
   host.once('exit', (code) => {
     if (!stopping) {

@@ -36,6 +36,12 @@ export interface KeyVaultEventData {
 
 export interface EventSink {
   publish(topic: string, events: EventGridEvent[]): void | Promise<void>;
+  /**
+   * Resolves once what was published has been delivered (or given up on). A clock
+   * move awaits it before telling clock listeners, so the app sees the due events
+   * before the timers the move passed.
+   */
+  settle?(): Promise<void>;
 }
 
 export type ObjectKind = 'Key' | 'Secret';

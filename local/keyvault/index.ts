@@ -48,6 +48,7 @@ export interface KeyVaultEmulator {
 /** How often due events are checked as real time passes. */
 const TICK_MS = 1000;
 const LISTENER_TIMEOUT_MS = 60_000;
+const MAX_LISTENER_FAILURES = 3;
 /** Guards against a policy that would rotate without end during one walk. */
 const MAX_ITEMS_PER_WALK = 10_000;
 
@@ -74,7 +75,8 @@ export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {
     },
   );
   let vaultUrl = '';
-  const listeners = new Set<string>();
+  /** Listener URL → consecutive failures; a listener that keeps failing (a host that is gone) is dropped. */
+  const listeners = new Map<string, number>();
   const mutex = new Mutex();
 
   const publish = (events: EventGridEvent[]): void => {
@@ -147,12 +149,25 @@ export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {
   const notifyListeners = async (): Promise<void> => {
     const body = { time: clock.now().toISOString() };
     await Promise.all(
-      [...listeners].map(async (url) => {
+      [...listeners.keys()].map(async (url) => {
+        let problem: string | undefined;
         try {
           const status = await postJson(url, body, { ca: tls.ca, timeoutMs: LISTENER_TIMEOUT_MS });
-          if (status < 200 || status >= 300) log(`keyvault: clock listener ${url} answered ${status}`);
+          if (status < 200 || status >= 300) problem = `answered ${status}`;
         } catch (e) {
-          log(`keyvault: clock listener ${url} failed: ${e instanceof Error ? e.message : String(e)}`);
+          problem = `failed: ${e instanceof Error ? e.message : String(e)}`;
+        }
+        if (!problem) {
+          listeners.set(url, 0);
+          return;
+        }
+        const failures = (listeners.get(url) ?? 0) + 1;
+        if (failures >= MAX_LISTENER_FAILURES) {
+          listeners.delete(url);
+          log(`keyvault: clock listener ${url} ${problem}; dropped after ${failures} failures in a row`);
+        } else {
+          listeners.set(url, failures);
+          log(`keyvault: clock listener ${url} ${problem}`);
         }
       }),
     );
@@ -167,6 +182,7 @@ export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {
       clock.moveForward(ms);
       runDue(clock.nowMs());
       store.save();
+      await options.events?.settle?.().catch((e: unknown) => log(`keyvault: events not settled before the listeners: ${String(e)}`));
       await notifyListeners();
       return timeInfo();
     });
@@ -186,14 +202,14 @@ export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {
       time: timeInfo,
       advance,
       addListener: (url) => {
-        listeners.add(url);
-        return [...listeners];
+        listeners.set(url, 0);
+        return [...listeners.keys()];
       },
       removeListener: (url) => {
         listeners.delete(url);
-        return [...listeners];
+        return [...listeners.keys()];
       },
-      listeners: () => [...listeners],
+      listeners: () => [...listeners.keys()],
     },
   });
 

@@ -25,6 +25,20 @@ export function problem(status: number, code: string, detail: string, extra: Rec
   };
 }
 
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'REQUEST_SEND_ERROR']);
+
+/**
+ * An Azure SDK or network failure (Key Vault, Cosmos DB, Storage, Event Grid): the
+ * request was fine, a dependency was not. Recognised by shape so this edge needs no SDK.
+ */
+export function isDependencyFailure(thrown: unknown): boolean {
+  if (typeof thrown !== 'object' || thrown === null) return false;
+  const e = thrown as { name?: unknown; code?: unknown; statusCode?: unknown };
+  if (e.name === 'RestError' || typeof e.statusCode === 'number') return true;
+  if (typeof e.code === 'number' && e.code >= 400) return true; // Cosmos ErrorResponse
+  return typeof e.code === 'string' && NETWORK_CODES.has(e.code);
+}
+
 /** Maps a thrown error to a response; unknown errors become a 500 with no internals. */
 export function errorResponse(thrown: unknown, log?: (msg: string) => void): HttpResponseInit {
   if (thrown instanceof ValidationError) {
@@ -34,6 +48,10 @@ export function errorResponse(thrown: unknown, log?: (msg: string) => void): Htt
     return problem(STATUS[thrown.code], thrown.code, thrown.message, thrown.details);
   }
   log?.(`Unhandled error: ${describeError(thrown)}`);
+  if (isDependencyFailure(thrown)) {
+    const response = problem(503, 'DEPENDENCY_FAILED', 'A dependency (Key Vault, Cosmos DB, Storage or Event Grid) failed; retry later.');
+    return { ...response, headers: { ...response.headers, 'retry-after': '5' } };
+  }
   return problem(500, 'INTERNAL_ERROR', 'The request failed; see the function logs.');
 }
 

@@ -1,3 +1,5 @@
+import { describeError } from '../errors';
+
 /** Checks every dependency and reports `ok`/`error` with its latency. */
 export interface DependencyCheck {
   name: string;
@@ -11,7 +13,7 @@ export interface HealthReport {
 
 const TIMEOUT_MS = 5000;
 
-export async function checkHealth(checks: DependencyCheck[]): Promise<HealthReport> {
+export async function checkHealth(checks: DependencyCheck[], log?: (message: string) => void): Promise<HealthReport> {
   const results = await Promise.all(
     checks.map(async ({ name, check }) => {
       const started = performance.now();
@@ -22,7 +24,9 @@ export async function checkHealth(checks: DependencyCheck[]): Promise<HealthRepo
         ]);
         return [name, { status: 'ok' as const, latencyMs: Math.round(performance.now() - started) }] as const;
       } catch (e) {
-        const error = (e as Error).message?.split('\n')[0]?.slice(0, 200) ?? 'failed';
+        // Anonymous endpoint: a classification only; the details go to the log.
+        const error = classify(e);
+        log?.(`Health check '${name}' failed: ${describeError(e)}`);
         return [name, { status: 'error' as const, latencyMs: Math.round(performance.now() - started), error }] as const;
       }
     }),
@@ -30,4 +34,14 @@ export async function checkHealth(checks: DependencyCheck[]): Promise<HealthRepo
   const dependencies = Object.fromEntries(results);
   const status = results.every(([, r]) => r.status === 'ok') ? 'ok' : 'error';
   return { status, dependencies };
+}
+
+/** What an anonymous caller may learn about a failure: its kind, never its text. */
+function classify(e: unknown): string {
+  const err = e as { code?: unknown; statusCode?: unknown; message?: unknown };
+  if (typeof err.statusCode === 'number') return `status ${err.statusCode}`;
+  if (typeof err.code === 'number') return `status ${err.code}`;
+  if (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'REQUEST_SEND_ERROR') return 'unreachable';
+  if (typeof err.message === 'string' && err.message.startsWith('no answer within')) return 'timeout';
+  return 'failed';
 }

@@ -29,4 +29,17 @@ describe('HTTP problem mapping', () => {
     expect(JSON.stringify(response.jsonBody)).not.toContain('AccountKey');
     expect(logged).toHaveLength(1);
   });
+
+  test('a dependency failure is a 503 with Retry-After, not a 500, and leaks no SDK text', () => {
+    const restError = Object.assign(new Error('Operation returned an invalid status code; x-ms-request-id abc'), { name: 'RestError', statusCode: 503 });
+    const cosmosError = Object.assign(new Error('Request rate is large'), { code: 429 });
+    const network = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8081'), { code: 'ECONNREFUSED' });
+    for (const e of [restError, cosmosError, network]) {
+      const response = errorResponse(e);
+      expect(response.status).toBe(503);
+      expect(response.headers).toMatchObject({ 'retry-after': '5' });
+      expect(JSON.stringify(response.jsonBody)).not.toMatch(/request-id|ECONNREFUSED|rate is large/);
+    }
+    expect(errorResponse(new TypeError('x is undefined')).status).toBe(500);
+  });
 });

@@ -194,8 +194,46 @@ describe('Key Vault emulator: clock and events', () => {
       // The programmatic move does the same.
       await vault.emulator.clock.advance(DAY);
       expect(calls).toHaveLength(2);
+
+      // A listener that fails three moves in a row (a host that is gone) is dropped; the live one stays.
+      await vault.emulator.clock.advance(DAY);
+      expect((await rawRequest(vault.emulator, 'GET', '/management/vault/time/listeners')).body.listeners).toEqual([url]);
+      expect(calls).toHaveLength(3);
     } finally {
       await new Promise((r) => listener.close(r));
+    }
+  });
+
+  it('waits for published events to settle before telling clock listeners', async () => {
+    const order: string[] = [];
+    const inFlight: Promise<void>[] = [];
+    const sink = {
+      publish: () => {
+        // Delivery completes a little later, as with a real subscriber.
+        inFlight.push(new Promise<void>((r) => setTimeout(() => (order.push('event delivered'), r()), 300)));
+      },
+      settle: async () => void (await Promise.all(inFlight)),
+    };
+    const local = await startTestVault({ events: sink });
+    const listener: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        order.push('listener told');
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/clock`;
+      await rawRequest(local.emulator, 'POST', '/management/vault/time/listeners', { body: { url } });
+      const exp = emulatorSeconds(local.emulator) + 2 * DAY;
+      await local.secrets.setSecret('settled', 'v', { expiresOn: new Date(exp * 1000) });
+      await advanceClock(local.emulator, 3 * DAY);
+      // NewVersionCreated, NearExpiry and Expired all delivered before the listener heard of the move.
+      expect(order).toEqual(['event delivered', 'event delivered', 'event delivered', 'listener told']);
+    } finally {
+      await new Promise((r) => listener.close(r));
+      await local.close();
     }
   });
 });
