@@ -26,10 +26,13 @@ export async function run(): Promise<void> {
     };
 
     // Cold: the first wave after the host started, one request per client connection;
-    // the first request finds no key set and creates the signing keys in Key Vault.
-    const cold = await phase('cold 200 (first wave)', CONCURRENCY, async () =>
-      expectStatus(await http.call('GET', jwksUrl), 200, 'cold JWKS'),
-    );
+    // they find no key set and create the signing keys in Key Vault. Failures here are
+    // reported, not fatal: a cold start racing itself is one of the things to see.
+    const coldFailures: string[] = [];
+    const cold = await phase('cold 200 (first wave)', CONCURRENCY, async () => {
+      const reply = await http.call('GET', jwksUrl);
+      if (reply.status !== 200) coldFailures.push(`${reply.status} ${reply.text.slice(0, 240)}`);
+    });
     const etag = String(expectStatus(await http.call('GET', jwksUrl), 200, 'JWKS').headers.etag);
     const warm = await phase('warm 200', WARM_OPS, async () => expectStatus(await http.call('GET', jwksUrl), 200, 'JWKS'));
     const notModified = await phase('304 If-None-Match', WARM_OPS, async () =>
@@ -43,6 +46,7 @@ export async function run(): Promise<void> {
 
     console.log(`jwks: GET /api/.well-known/jwks.json vs POST /api/tokens, ${CONCURRENCY} concurrent, keep-alive`);
     console.log(loadTable([cold, warm, notModified, tokens], ['KV req/op', 'host CPU ms/op']));
+    if (coldFailures.length > 0) console.log(`  note: ${coldFailures.length} of ${cold.ops} cold requests failed, e.g. ${coldFailures[0]}`);
     console.log(
       `  ratios: JWKS warm 200 / token signing = ${ratio(rate(warm), rate(tokens))}, ` +
         `304 / warm 200 = ${ratio(rate(notModified), rate(warm))}, cold p50 / warm p50 = ${ratio(p50(cold), p50(warm))}`,

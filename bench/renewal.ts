@@ -32,6 +32,10 @@ export async function run(): Promise<void> {
     const names = Array.from({ length: SECRETS }, (_, i) => `bench-renew-${String(i).padStart(2, '0')}`);
     const expiresOn = new Date(app.stack.keyVault.clock.now().getTime() + 10 * DAY_MS);
 
+    // One request first, so the seeding does not start with the SDK's auth challenge racing itself.
+    await secrets.getSecret('bench-warm-up').catch(() => undefined);
+    ownRequests = 0;
+
     const kvStart = app.kvRequests.length;
     const t0 = performance.now();
     // Seeded together, so the renewals overlap as they would after a bulk import.
@@ -63,10 +67,17 @@ export async function run(): Promise<void> {
       seen = app.kvRequests.length;
       await sleep(1000);
     }
-    // Each poll costs the list pages plus one getSecret per managed secret; take those out.
+    // Take out the seeding (all PUTs) and the polls: each costs the list pages plus one
+    // getSecret per managed secret (all GETs).
     const window = app.kvRequests.slice(kvStart);
     const listPages = window.filter((r) => r.method === 'GET' && r.path === '/secrets').length;
-    const perRenewal = (window.length - ownRequests - listPages - polls * SECRETS) / SECRETS;
+    const pollRequests = listPages + polls * SECRETS;
+    const byMethod = new Map<string, number>();
+    for (const r of window) byMethod.set(r.method, (byMethod.get(r.method) ?? 0) + 1);
+    byMethod.set('PUT', (byMethod.get('PUT') ?? 0) - ownRequests);
+    byMethod.set('GET', (byMethod.get('GET') ?? 0) - pollRequests);
+    const perRenewal = (window.length - ownRequests - pollRequests) / SECRETS;
+    const breakdown = [...byMethod].map(([method, n]) => `${method} ${fmt(n / SECRETS, 1)}`).join(', ');
 
     console.log(`renewal: ${SECRETS} managed secrets (symmetric) expiring in 10 days, seeded at once; polled every ${POLL_MS} ms`);
     console.log(
@@ -80,8 +91,8 @@ export async function run(): Promise<void> {
       ),
     );
     console.log(
-      `  renewals/s: ${fmt((SECRETS * 1000) / allMs)}; Key Vault requests per renewal ≈ ${fmt(perRenewal, 1)} ` +
-        `(${window.length} in all, less ${ownRequests} seeding and ${listPages + polls * SECRETS} for ${polls} polls)`,
+      `  renewals/s: ${fmt((SECRETS * 1000) / allMs)}; Key Vault requests per renewal ≈ ${fmt(perRenewal, 1)} (${breakdown}; ` +
+        `${window.length} in all, less ${ownRequests} seeding and ${pollRequests} for ${polls} polls)`,
     );
     console.log(`  ratios: all / first renewed = ${fmt(allMs / firstMs)}x`);
   } finally {

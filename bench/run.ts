@@ -3,6 +3,7 @@
  * Each starts what it needs on ephemeral ports, in memory, and stops it afterwards.
  * Benchmarks print figures; they never fail on a figure, only when something is broken.
  */
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as jwks from './jwks';
 import * as keyvault from './keyvault';
@@ -16,12 +17,14 @@ async function main(): Promise<void> {
   const unknown = asked.filter((n) => !(n in BENCHMARKS));
   if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(', ')}; choose from ${Object.keys(BENCHMARKS).join(', ')}`);
   const names = asked.length > 0 ? asked : Object.keys(BENCHMARKS);
+  // Figures from a busy machine are not comparable; say how busy it was.
+  console.log(`${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)} at start, node ${process.version}\n`);
   const started = performance.now();
   for (const name of names) {
     await BENCHMARKS[name]!();
     console.log('');
   }
-  console.log(`${names.length} benchmark(s) in ${((performance.now() - started) / 1000).toFixed(0)} s (node ${process.version})`);
+  console.log(`${names.length} benchmark(s) in ${((performance.now() - started) / 1000).toFixed(0)} s, load average ${loadavg()[0]!.toFixed(2)} at the end`);
 }
 
 // Ctrl-C still stops the functions host and the stack a benchmark started.

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { armedFaults } from '../../../shared/adapters/faults';
 import { graphAppPasswordProvider } from '../../../shared/adapters/renewal/graphAppPasswordProvider';
 import { symmetricProvider } from '../../../shared/adapters/renewal/symmetricProvider';
-import { DAY_MS, invariantViolations } from '../../../shared/domain/rotation';
+import { DAY_MS, invariantViolations, startRotation } from '../../../shared/domain/rotation';
 import type { KeyEventHandler } from '../../../shared/services/renewal/ports';
 import { RenewalService } from '../../../shared/services/renewal/renewalService';
 import { FakeClock, FakeDeadLetters, FakeNotifier, FakeRotations, FakeSecrets, MemoryLogger, recordingVerified } from './fakes';
@@ -102,7 +102,26 @@ function world(options: { maxAttempts?: number } = {}) {
     assertNoLeaks();
   };
 
-  return { clock, secrets, rotations, deadLetters, notifier, log, keyEvents, worker, seedSymmetric, seedEntra, event, assertNoLeaks, assertRotated };
+  /** A rotation of the seeded secret's current version, stored but not yet advanced. */
+  const stored = async (props: { name: string; version: string }, provider: 'symmetric' | 'entra-app-password' = 'entra-app-password') => {
+    const r = startRotation(
+      {
+        vault: 'local',
+        name: props.name,
+        fromVersion: props.version,
+        provider,
+        validityDays: 60,
+        graceDays: 7,
+        trigger: 'renew',
+        ...(provider === 'entra-app-password' ? { appObjectId: APP } : {}),
+      },
+      clock.time,
+    );
+    await rotations.create(r);
+    return r.id;
+  };
+
+  return { clock, secrets, rotations, deadLetters, notifier, log, keyEvents, providers, worker, seedSymmetric, seedEntra, event, stored, assertNoLeaks, assertRotated };
 }
 
 const isCrash = (e: unknown) => e instanceof Error && e.name === 'InjectedFault';
@@ -209,6 +228,34 @@ describe('duplicate and out-of-order deliveries', () => {
     e.data.ObjectType = 'Key';
     expect(await w.worker('A').handleEvent(e)).toEqual({ outcome: 'routed' });
     expect(w.keyEvents.seen).toEqual(['signing']);
+  });
+});
+
+describe('concurrent invocations in one process (one lease owner)', () => {
+  test.each([
+    ['two services sharing the process owner', 2],
+    ['Promise.all on one service', 1],
+  ] as const)('%s: advance(id) at once → one new version, no orphan at Graph, pending switched off', async (_label, services) => {
+    const w = world();
+    const { props: s, old } = w.seedEntra();
+    const id = await w.stored(s);
+    // Same owner string, as for the event's kick and the resume timer in one worker.
+    const workers = services === 2 ? [w.worker('host-1:42'), w.worker('host-1:42')] : [w.worker('host-1:42')];
+    await Promise.all([0, 1, 2].map((i) => workers[i % workers.length]!.advance(id)));
+    await workers[0]!.resumeDue();
+
+    const r = (await w.rotations.read(id))!.doc;
+    expect(r.step).toBe('retire');
+    expect(w.secrets.writes.filter((x) => x.name === s.name)).toHaveLength(1);
+    const current = w.secrets.all('local', s.name).at(-1)!;
+    expect(graph.passwords(APP).map((p) => p.keyId).sort()).toEqual([old.keyId, current.tags['keyturn-credential-id']].sort());
+    expect(w.secrets.all('local', `${s.name}--pending`).filter((v) => v.enabled)).toHaveLength(0);
+    expect(w.notifier.events).toHaveLength(1);
+
+    w.clock.advance(8 * DAY_MS);
+    await Promise.all([workers[0]!.resumeDue(), workers.at(-1)!.advance(id)]);
+    expect((await w.rotations.read(id))!.doc.status).toBe('completed');
+    w.assertRotated(s.name, old.secretText, 'entra');
   });
 });
 
