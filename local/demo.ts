@@ -6,10 +6,9 @@
 import { SecretClient } from '@azure/keyvault-secrets';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { Agent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { emulatorCredential } from '../shared/adapters/keyVaultClients';
+import { requestJson } from './httpJson';
 
 const VAULT_URL = process.env.KEYTURN_DEMO_VAULT_URL ?? 'https://127.0.0.1:8443';
 const APP_URL = process.env.KEYTURN_DEMO_APP_URL ?? 'http://127.0.0.1:7071';
@@ -25,20 +24,7 @@ interface Row {
   rotation: { id: string; state: string; fromVersion: string; retireAfter: string | null; lastError: string | null } | null;
 }
 
-function call(method: string, url: string, ca: string): Promise<{ status: number; text: string }> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = u.protocol === 'https:' ? httpsRequest(u, { method, agent: new Agent({ ca }) }) : httpRequest(u, { method });
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const call = (method: string, url: string, ca: string) => requestJson(url, { method, ca });
 
 async function main(): Promise<void> {
   let ca: string;

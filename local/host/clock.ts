@@ -4,8 +4,7 @@
  * host about every move through a registered listener URL.
  */
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+import { requestJson } from '../httpJson';
 
 export interface HostClock {
   /** Milliseconds since the epoch. */
@@ -32,63 +31,12 @@ export class AdjustableClock implements HostClock {
   }
 }
 
-export interface JsonRequestOptions {
-  method?: 'GET' | 'POST';
-  body?: unknown;
-  /** PEM file of the CA to trust for https URLs (never disables verification). */
-  caFile?: string;
-  timeoutMs?: number;
-}
-
-export interface JsonResponse {
-  status: number;
-  body: unknown;
-}
-
-export function requestJson(url: string, options: JsonRequestOptions = {}): Promise<JsonResponse> {
-  const target = new URL(url);
-  const isHttps = target.protocol === 'https:';
-  if (!isHttps && target.protocol !== 'http:') return Promise.reject(new Error(`Unsupported clock URL scheme: ${url}`));
-  const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
-  const agent = isHttps && options.caFile ? new https.Agent({ ca: readFileSync(options.caFile) }) : undefined;
-  return new Promise((resolve, reject) => {
-    const req = (isHttps ? https : http).request(
-      target,
-      {
-        method: options.method ?? 'GET',
-        headers: {
-          accept: 'application/json',
-          ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
-        },
-        ...(agent ? { agent } : {}),
-        timeout: options.timeoutMs ?? 5000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown = text;
-          try {
-            body = text ? JSON.parse(text) : undefined;
-          } catch {
-            // keep the text
-          }
-          resolve({ status: res.statusCode ?? 0, body });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`Timed out calling ${url}`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const readCa = (caFile: string | undefined) => (caFile ? readFileSync(caFile, 'utf8') : undefined);
 
 /** Reads the emulator clock and returns its offset from this machine's clock in ms. */
 export async function fetchClockOffset(clockUrl: string, caFile: string | undefined): Promise<number> {
   const started = Date.now();
-  const res = await requestJson(clockUrl, { ...(caFile ? { caFile } : {}) });
+  const res = await requestJson(clockUrl, { ca: readCa(caFile), timeoutMs: 5000 });
   if (res.status !== 200 || typeof res.body !== 'object' || res.body === null) {
     throw new Error(`GET ${clockUrl} answered ${res.status}`);
   }
@@ -102,7 +50,7 @@ export async function fetchClockOffset(clockUrl: string, caFile: string | undefi
 
 export async function registerClockListener(clockUrl: string, listenerUrl: string, caFile: string | undefined): Promise<void> {
   const url = `${clockUrl.replace(/\/+$/, '')}/listeners`;
-  const res = await requestJson(url, { method: 'POST', body: { url: listenerUrl }, ...(caFile ? { caFile } : {}) });
+  const res = await requestJson(url, { method: 'POST', body: { url: listenerUrl }, ca: readCa(caFile), timeoutMs: 5000 });
   if (res.status < 200 || res.status >= 300) throw new Error(`POST ${url} answered ${res.status}`);
 }
 

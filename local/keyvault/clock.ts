@@ -3,9 +3,6 @@
  * While due items are carried out during a jump, `now()` reports each item's own
  * time (the walk is synchronous, so no request can observe that in between).
  */
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-
 export class VaultClock {
   private override?: number;
 
@@ -57,27 +54,3 @@ export class Mutex {
   }
 }
 
-/** POSTs JSON and resolves with the status; rejects on network error or timeout. */
-export function postJson(url: string, body: unknown, opts: { ca?: string; timeoutMs: number }): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const payload = Buffer.from(JSON.stringify(body));
-    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(
-      u,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': payload.length },
-        ...(u.protocol === 'https:' && opts.ca ? { ca: opts.ca } : {}),
-        timeout: opts.timeoutMs,
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`timed out after ${opts.timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}

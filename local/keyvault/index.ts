@@ -7,7 +7,8 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ensureLocalTls } from '../tls';
-import { VaultClock, Mutex, postJson } from './clock';
+import { VaultClock, Mutex } from './clock';
+import { requestJson } from '../httpJson';
 import { backupKeyFor, type VaultContext } from './common';
 import { firedKey, keyVaultEvent, nextDue, vaultTopic, type DueItem, type EventGridEvent, type EventSink, type ObjectKind, type VaultEventKind } from './events';
 import { rotateEntry } from './keys';
@@ -152,7 +153,7 @@ export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {
       [...listeners.keys()].map(async (url) => {
         let problem: string | undefined;
         try {
-          const status = await postJson(url, body, { ca: tls.ca, timeoutMs: LISTENER_TIMEOUT_MS });
+          const { status } = await requestJson(url, { method: 'POST', body, ca: tls.ca, timeoutMs: LISTENER_TIMEOUT_MS });
           if (status < 200 || status >= 300) problem = `answered ${status}`;
         } catch (e) {
           problem = `failed: ${e instanceof Error ? e.message : String(e)}`;

@@ -2,12 +2,13 @@
  * Test helpers for the Key Vault emulator: start one in-process (ephemeral port,
  * temp TLS dir, in-memory state) and make the real SDK clients for it.
  */
-import type { TokenCredential } from '@azure/core-auth';
+import type { TokenCredential } from '@azure/identity';
 import { CryptographyClient, KeyClient, type JsonWebKey } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
+import { requestJson } from '../../local/httpJson';
+import { emulatorCredential } from '../../shared/adapters/keyVaultClients';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,9 +19,8 @@ import {
 } from '../../local/keyvault';
 
 /** Any token works against the emulator. */
-export const staticCredential: TokenCredential = {
-  getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 3600e3 }),
-};
+/** Any token: the emulator accepts every bearer token (the app's own local credential). */
+export const staticCredential: TokenCredential = emulatorCredential;
 
 export interface KeyVaultClients {
   keys: KeyClient;
@@ -85,37 +85,8 @@ export function rawRequest(
   path: string,
   opts: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
 ): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const req = request(
-      `${emulator.url}${path}`,
-      {
-        method,
-        ca: emulator.ca,
-        headers: {
-          ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
-          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-          ...opts.headers,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown = text;
-          try {
-            body = text ? JSON.parse(text) : undefined;
-          } catch {
-            /* not JSON */
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+  const headers = { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...opts.headers };
+  return requestJson(`${emulator.url}${path}`, { method, body: opts.body, headers, ca: emulator.ca });
 }
 
 /** Moves the emulator's clock through its management API, like a test or demo would. */

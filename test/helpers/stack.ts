@@ -9,20 +9,18 @@ import { KeyClient } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
-import { Agent, request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { requestJson } from '../../local/httpJson';
+import { emulatorCredential } from '../../shared/adapters/keyVaultClients';
 import { type RunningProcess, spawnNode } from './process';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..');
 const STACK_SCRIPT = join(PROJECT_ROOT, 'dist', 'local', 'stack.js');
 const HOST_SCRIPT = join(PROJECT_ROOT, 'dist', 'local', 'host', 'main.js');
 
-export const staticCredential = {
-  getToken: async () => ({ token: 'test', expiresOnTimestamp: Date.now() + 3600_000 }),
-};
+export { staticCredential } from './keyvault';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -43,33 +41,13 @@ export interface HttpResult {
 }
 
 /** A plain HTTP(S) call; https trusts only the given CA. */
-export function call(
+export async function call(
   method: string,
   url: string,
   options: { body?: unknown; headers?: Record<string, string>; ca?: string } = {},
 ): Promise<HttpResult> {
-  const u = new URL(url);
-  const body =
-    options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-  const headers: Record<string, string> = { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers };
-  if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
-  return new Promise((resolveCall, reject) => {
-    const req =
-      u.protocol === 'https:'
-        ? httpsRequest(u, { method, headers, agent: new Agent({ ca: options.ca }) })
-        : httpRequest(u, { method, headers });
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () =>
-        resolveCall({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) }),
-      );
-    });
-    req.on('error', reject);
-    req.setTimeout(120_000, () => req.destroy(new Error(`${method} ${url} timed out`)));
-    req.end(body);
-  });
+  const res = await requestJson(url, { method, ...options, timeoutMs: 120_000 });
+  return { status: res.status, headers: res.headers, text: res.text, json: () => JSON.parse(res.text) };
 }
 
 export interface TestHost {
@@ -192,8 +170,8 @@ export async function startStack(options: { host?: boolean; env?: Record<string,
         const res = await call('GET', `${info.keyVault.url}/management/vault/time`, { ca });
         return new Date(res.json<{ time: string }>().time);
       },
-      secretClient: () => (secretClient ??= new SecretClient(info.keyVault.url, staticCredential, credentialOptions)),
-      keyClient: () => (keyClient ??= new KeyClient(info.keyVault.url, staticCredential, credentialOptions)),
+      secretClient: () => (secretClient ??= new SecretClient(info.keyVault.url, emulatorCredential, credentialOptions)),
+      keyClient: () => (keyClient ??= new KeyClient(info.keyVault.url, emulatorCredential, credentialOptions)),
     },
     eventGrid: {
       url: info.eventGrid.url,
