@@ -12,7 +12,7 @@ import { startKeyVaultEmulator } from '../local/keyvault';
 import { CONCURRENCY, load, loadTable, rate, ratio } from './lib';
 import { keyVaultClientOptions, running, staticCredential } from './stack';
 
-const OPS = 400;
+const OPS = 1000;
 const PHASE_MAX_MS = 15_000;
 
 export async function run(): Promise<void> {

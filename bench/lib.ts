@@ -22,9 +22,12 @@ export interface Reply {
   text: string;
 }
 
-/** Plain HTTP to the app. Keep-alive, as a real client or CDN would reuse its connections. */
-export function httpClient(maxSockets = CONCURRENCY) {
-  const agent = new Agent({ keepAlive: true, maxSockets });
+/**
+ * Plain HTTP to the app. Keep-alive by default, as a real client or CDN reuses its
+ * connections; `keepAlive: false` opens a new connection per request.
+ */
+export function httpClient(options: { maxSockets?: number; keepAlive?: boolean } = {}) {
+  const agent = new Agent({ keepAlive: options.keepAlive ?? true, maxSockets: options.maxSockets ?? CONCURRENCY });
   const call = (method: string, url: string, options: { body?: unknown; headers?: Record<string, string> } = {}): Promise<Reply> => {
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const headers: Record<string, string> = { ...options.headers };
