@@ -21,9 +21,46 @@ export const emulatorCredential: TokenCredential = {
   getToken: async () => ({ token: 'keyturn-local', expiresOnTimestamp: Date.now() + 3600_000 }),
 };
 
+/** The part of core-rest-pipeline's PipelinePolicy this module needs (no extra dependency). */
+export interface RequestPolicy {
+  name: string;
+  sendRequest(request: unknown, next: (request: unknown) => Promise<unknown>): Promise<unknown>;
+}
+
+/**
+ * Holds a client's other requests until its first one is answered. The Key Vault auth
+ * policy sends a client's first request without its body to get the challenge; when
+ * several start at once, one that loses the race is re-sent without its body and fails
+ * with 400 (seen with @azure/keyvault-common 2.1). One gate per client (per pipeline).
+ */
+export function firstRequestGate(): RequestPolicy {
+  let gate: Promise<void> | undefined;
+  return {
+    name: 'keyturnFirstRequestGate',
+    async sendRequest(request, next) {
+      if (gate) {
+        await gate;
+        return next(request);
+      }
+      let open!: () => void;
+      gate = new Promise<void>((resolve) => (open = resolve));
+      try {
+        return await next(request);
+      } finally {
+        open();
+      }
+    },
+  };
+}
+
 export function createKeyVaultClients(
   vaults: Record<string, string>,
-  options: { emulatorCa?: string; credential?: TokenCredential },
+  options: {
+    emulatorCa?: string;
+    credential?: TokenCredential;
+    /** Test only: more pipeline policies for each new client. */
+    extraPolicies?: () => { policy: RequestPolicy; position: 'perCall' | 'perRetry' }[];
+  },
 ): KeyVaultClients {
   const emulator = options.emulatorCa !== undefined;
   const credential = options.credential ?? (emulator ? emulatorCredential : new DefaultAzureCredential());
@@ -32,9 +69,20 @@ export function createKeyVaultClients(
   const clientOptions = () => ({
     ...(emulator ? { disableChallengeResourceVerification: true, tlsOptions } : {}),
     retryOptions: { maxRetries: 4 },
+    additionalPolicies: [{ policy: firstRequestGate(), position: 'perCall' as const }, ...(options.extraPolicies?.() ?? [])].map(
+      ({ policy, position }) => ({ policy: policy as never, position }),
+    ),
   });
-  const secretClients = new Map<string, SecretClient>();
-  const keyClients = new Map<string, KeyClient>();
+  const clients = new Map<string, SecretClient | KeyClient>();
+  const cached = <T extends SecretClient | KeyClient>(kind: string, vaultKey: string, make: (url: string) => T): T => {
+    const id = `${kind}:${vaultKey.toLowerCase()}`;
+    let client = clients.get(id) as T | undefined;
+    if (!client) {
+      client = make(vaultUrl(vaultKey));
+      clients.set(id, client);
+    }
+    return client;
+  };
 
   const vaultUrl = (vaultKey: string): string => {
     const url = vaults[vaultKey.toLowerCase()];
@@ -44,23 +92,7 @@ export function createKeyVaultClients(
   return {
     vaultKeys: () => Object.keys(vaults),
     vaultUrl,
-    secrets(vaultKey) {
-      const key = vaultKey.toLowerCase();
-      let client = secretClients.get(key);
-      if (!client) {
-        client = new SecretClient(vaultUrl(key), credential, clientOptions());
-        secretClients.set(key, client);
-      }
-      return client;
-    },
-    keys(vaultKey) {
-      const key = vaultKey.toLowerCase();
-      let client = keyClients.get(key);
-      if (!client) {
-        client = new KeyClient(vaultUrl(key), credential, clientOptions());
-        keyClients.set(key, client);
-      }
-      return client;
-    },
+    secrets: (vaultKey) => cached('secrets', vaultKey, (url) => new SecretClient(url, credential, clientOptions())),
+    keys: (vaultKey) => cached('keys', vaultKey, (url) => new KeyClient(url, credential, clientOptions())),
   };
 }
