@@ -5,14 +5,18 @@ import { contextLogger } from '../shared/adapters/logger';
 import { httpHandler, parseWith } from '../shared/http/problem';
 import { type RenewalRoot, root } from '../shared/root';
 
+/** Rotation ids are lower case (names and versions are case-insensitive): any casing is accepted. */
 const paramsSchema = z.object({
-  id: z.string().regex(ROTATION_ID, 'expected {vault}:{name}:{version}:{attempt}'),
+  id: z
+    .string()
+    .transform((id) => id.toLowerCase())
+    .pipe(z.string().regex(ROTATION_ID, 'expected {vault}:{name}:{version}:{attempt}')),
 });
 
 /** GET /api/rotations/{id}: one rotation's steps, timestamps, attempts and last error. */
 export function makeRotationsHandler(renewal: Pick<RenewalRoot, 'service'>) {
   return httpHandler(async (request: HttpRequest, context: InvocationContext) => {
-    const { id } = parseWith(paramsSchema, { id: request.params.id?.toLowerCase() }, 'route');
+    const { id } = parseWith(paramsSchema, { id: request.params.id }, 'route');
     return {
       status: 200,
       headers: { 'cache-control': 'no-store' },

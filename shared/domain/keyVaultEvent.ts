@@ -146,6 +146,53 @@ export function readKeyVaultEvent(raw: unknown, rawBytes?: number): EventReading
   };
 }
 
+/**
+ * What a dead letter keeps of a refused event: its envelope and the names of its
+ * `data` keys, never `data` values (an untrusted payload may carry anything).
+ */
+export interface EventProjection {
+  id?: string;
+  /** `eventType` (Event Grid) or `type` (CloudEvents). */
+  eventType?: string;
+  subject?: string;
+  /** `topic` (Event Grid) or `source` (CloudEvents). */
+  topic?: string;
+  dataVersion?: string;
+  /** `eventTime` (Event Grid) or `time` (CloudEvents). */
+  eventTime?: string;
+  /** The sorted names of `data`'s keys: at most DATA_KEYS_KEPT, each cut to DATA_KEY_CHARS. */
+  dataKeys: string[];
+  /** How many keys `data` had (null when `data` is not an object). */
+  dataKeyCount: number | null;
+}
+
+export const PROJECTED_STRING_CHARS = 300;
+export const DATA_KEYS_KEPT = 20;
+export const DATA_KEY_CHARS = 64;
+
+export function projectEvent(raw: unknown): EventProjection {
+  const e = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+  const str = (...keys: string[]): string | undefined => {
+    for (const k of keys) if (typeof e[k] === 'string') return (e[k] as string).slice(0, PROJECTED_STRING_CHARS);
+    return undefined;
+  };
+  const data = e.data;
+  const keys = typeof data === 'object' && data !== null && !Array.isArray(data) ? Object.keys(data) : undefined;
+  const fields = {
+    id: str('id'),
+    eventType: str('eventType', 'type'),
+    subject: str('subject'),
+    topic: str('topic', 'source'),
+    dataVersion: str('dataVersion'),
+    eventTime: str('eventTime', 'time'),
+  };
+  return {
+    ...(Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Partial<typeof fields>),
+    dataKeys: (keys ?? []).sort().slice(0, DATA_KEYS_KEPT).map((k) => k.slice(0, DATA_KEY_CHARS)),
+    dataKeyCount: keys?.length ?? null,
+  };
+}
+
 export function byteSize(raw: unknown): number {
   try {
     return Buffer.byteLength(JSON.stringify(raw) ?? '');

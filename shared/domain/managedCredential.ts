@@ -41,6 +41,11 @@ export const PENDING_SUFFIX = '--pending';
 export const pendingSecretName = (name: string): string => `${name}${PENDING_SUFFIX}`;
 export const isPendingSecretName = (name: string): boolean => name.toLowerCase().endsWith(PENDING_SUFFIX);
 
+/** Key Vault's limits that a rotation must fit in (checked before anything is created). */
+export const KEY_VAULT_LIMITS = { nameLength: 127, tags: 15 } as const;
+/** `{name}--pending` must still be a valid secret name. */
+export const MAX_MANAGED_NAME_LENGTH = KEY_VAULT_LIMITS.nameLength - PENDING_SUFFIX.length;
+
 export interface ManagedCredential {
   provider: ProviderKind;
   validityDays: number;
@@ -53,7 +58,8 @@ export interface ManagedCredential {
 
 export type TagReading =
   | { kind: 'unmanaged' }
-  | { kind: 'invalid'; tag: string; message: string }
+  /** `tag` names the bad tag, or `(name)` / `(tags)` when the secret cannot be rotated as it is. */
+  | { kind: 'invalid'; tag: string; message: string; provider?: ProviderKind }
   | { kind: 'managed'; credential: ManagedCredential };
 
 export type Tags = Record<string, string>;
@@ -79,17 +85,44 @@ function days(tags: Tags, names: string[], fallback: number, min: number, max: n
   return { value: fallback };
 }
 
-/** Reads a secret's tags; `invalid` names the bad tag (the credential is then left alone). */
-export function readCredentialTags(tags: Tags | undefined, defaults: { validityDays: number; graceDays: number }): TagReading {
+/**
+ * Reads a secret's tags; `invalid` names the bad tag (the credential is then left alone).
+ * With the secret's `name`, it also refuses what could never rotate, before anything is
+ * created: a name too long for its `--pending` sibling, or too many tags for the
+ * promoted version (Keyturn adds its own per-version tags).
+ */
+export function readCredentialTags(
+  tags: Tags | undefined,
+  defaults: { validityDays: number; graceDays: number },
+  name?: string,
+): TagReading {
   const provider = tagValue(tags, TAG.provider);
   if (!tags || provider === undefined) return { kind: 'unmanaged' };
   if (!PROVIDER_KINDS.includes(provider as ProviderKind)) {
     return { kind: 'invalid', tag: TAG.provider, message: `${TAG.provider} must be one of ${PROVIDER_KINDS.join(', ')}` };
   }
+  const kind = provider as ProviderKind;
+  if (name !== undefined && name.length > MAX_MANAGED_NAME_LENGTH) {
+    return {
+      kind: 'invalid',
+      tag: '(name)',
+      provider: kind,
+      message: `the name has ${name.length} characters; a managed secret's name may have at most ${MAX_MANAGED_NAME_LENGTH}, so that its sibling {name}${PENDING_SUFFIX} fits Key Vault's ${KEY_VAULT_LIMITS.nameLength}`,
+    };
+  }
+  const needed = tagsNeeded(tags, kind);
+  if (needed > KEY_VAULT_LIMITS.tags) {
+    return {
+      kind: 'invalid',
+      tag: '(tags)',
+      provider: kind,
+      message: `a renewed version would need ${needed} tags (these plus Keyturn's stage, step token, rotation and credential id tags); Key Vault allows ${KEY_VAULT_LIMITS.tags}: remove ${needed - KEY_VAULT_LIMITS.tags}`,
+    };
+  }
   const validity = days(tags, [TAG.validityDays, SAMPLE_TAG.validityDays], defaults.validityDays, 1, 3650);
-  if (!('value' in validity)) return { kind: 'invalid', ...validity };
+  if (!('value' in validity)) return { kind: 'invalid', provider: kind, ...validity };
   const grace = days(tags, [TAG.graceDays], defaults.graceDays, 0, 365);
-  if (!('value' in grace)) return { kind: 'invalid', ...grace };
+  if (!('value' in grace)) return { kind: 'invalid', provider: kind, ...grace };
 
   const credential: ManagedCredential = {
     provider: provider as ProviderKind,
@@ -104,11 +137,17 @@ export function readCredentialTags(tags: Tags | undefined, defaults: { validityD
       ? [TAG.appObjectId, tagValue(tags, TAG.appObjectId)!]
       : [SAMPLE_TAG.providerAddress, tagValue(tags, SAMPLE_TAG.providerAddress) ?? ''];
     if (!GUID.test(objectId)) {
-      return { kind: 'invalid', tag, message: `${tag} must be the Entra application's object id (a GUID)` };
+      return { kind: 'invalid', tag, provider: kind, message: `${tag} must be the Entra application's object id (a GUID)` };
     }
     credential.appObjectId = objectId.toLowerCase();
   }
   return { kind: 'managed', credential };
+}
+
+/** The most tags a rotation writes on one version of this secret: the promoted version's, or the old one's with its stage. */
+function tagsNeeded(tags: Tags, provider: ProviderKind): number {
+  const promoted = promotedTags(tags, { token: 't', rotationId: 'r', ...(provider === 'entra-app-password' ? { credentialRef: 'c' } : {}) });
+  return Math.max(Object.keys(promoted).length, Object.keys(withStage(tags, 'retired')).length);
 }
 
 /** The tags to carry to a new version: everything but the per-version rotation tags. */

@@ -5,11 +5,15 @@
  * document's ETag.
  *
  *   create → verify → promote → notify → (grace) → retire → completed
- *   any step, after maxAttempts failures → failed (the old credential stays current)
+ *   create, verify or promote, after maxAttempts failures → failed (nothing was promoted:
+ *     the old credential stays current; what the attempt created is cleaned up)
+ *   notify or retire fail → retried with capped backoff for as long as it takes (the new
+ *     value is already current, so the rotation can only go forward), with alerts
  *
- * Every step is claimed (a lease with a fresh token) before its side effect; what
- * the side effect creates carries the token, so a resumed step finds and adopts it.
- * No field here ever holds a secret value.
+ * Every step is claimed (a lease with a fresh token and a holder unique to one
+ * `advance` call) before its side effect; what the side effect creates carries the
+ * token, so a resumed step finds and adopts it. No field here ever holds a secret
+ * value, nor an error's text (only its name, code and status).
  */
 import type { ProviderKind } from './managedCredential';
 
@@ -35,6 +39,40 @@ export interface Lease {
   owner: string;
   token: string;
   expiresAt: string;
+}
+
+/**
+ * What is safe to keep about a failure: no message text (SDK and identity messages can
+ * carry URLs, ids or request bodies), only these and a fixed per-step message.
+ */
+export interface ErrorFacts {
+  name: string;
+  code?: string;
+  statusCode?: number;
+}
+
+export interface RotationError extends ErrorFacts {
+  step: Step;
+  /** Fixed per step (STEP_FAILURE); never the error's own text. */
+  message: string;
+  at: string;
+}
+
+export const STEP_FAILURE: Record<Step, string> = {
+  create: 'create failed: the new credential could not be created or stored in the pending secret',
+  verify: 'verify failed: the new credential could not be confirmed at its provider (not found on the application, or not a valid key)',
+  promote: 'promote failed: the verified value could not be written as the new version of the secret',
+  notify: 'notify failed: Keyturn.CredentialRotated could not be published',
+  retire: 'retire failed: the old credential could not be removed or disabled; it stays enabled',
+};
+
+/** Clean-up of what a failed or superseded rotation created (pending value, provider credential). */
+export interface Cleanup {
+  state: 'done' | 'pending';
+  at: string;
+  tries: number;
+  /** When `pending`: when the resume timer tries again. */
+  nextAt?: string;
 }
 
 /** What a failed attempt left behind, cleaned by the next attempt before it creates anything. */
@@ -73,10 +111,13 @@ export interface Rotation {
   nextAttemptAt?: string;
   /** When the resume timer should next look at it (lease expiry, backoff, grace end). */
   dueAt?: string;
-  lastError?: { step: Step; message: string; at: string };
+  lastError?: RotationError;
   leftovers?: Leftovers;
+  /** Set when the rotation failed or was superseded: its artifacts were (or are to be) removed. */
+  cleanup?: Cleanup;
   outcome?: string;
-  alerts?: { lastAt: string; count: number };
+  /** `step`: the step a post-promotion alert was about (a new stuck step alerts at once). */
+  alerts?: { lastAt: string; count: number; step?: Step };
   createdAt: string;
   updatedAt: string;
   endedAt?: string;
@@ -85,6 +126,8 @@ export interface Rotation {
 export type Decision =
   | { action: 'none'; reason: Exclude<RotationStatus, 'active'> }
   | { action: 'wait'; until: string; reason: 'leased' | 'grace' | 'backoff' }
+  /** A failed or superseded rotation whose clean-up did not finish: try it again. */
+  | { action: 'cleanup' }
   | { action: 'claim'; step: Step }
   | { action: 'perform'; step: Step; token: string };
 
@@ -147,10 +190,18 @@ export function startRotation(input: NewRotation, now: Date): Rotation {
   return r;
 }
 
-/** What a worker (`owner`) should do with this rotation now. */
+/**
+ * What a worker should do with this rotation now. `owner` is the lease holder of one
+ * `advance` call (unique per call, never just per process): two calls in one process
+ * must never both perform a step under the same token.
+ */
 export function decideNext(r: Rotation, now: Date, facts: { owner: string }): Decision {
-  if (r.status !== 'active') return { action: 'none', reason: r.status };
   const t = now.getTime();
+  if (r.status !== 'active') {
+    if (r.cleanup?.state !== 'pending') return { action: 'none', reason: r.status };
+    const at = r.cleanup.nextAt;
+    return at && Date.parse(at) > t ? { action: 'wait', until: at, reason: 'backoff' } : { action: 'cleanup' };
+  }
   const lease = r.lease;
   if (lease && lease.step === r.step && Date.parse(lease.expiresAt) > t) {
     return lease.owner === facts.owner
@@ -251,11 +302,18 @@ export function backoffMs(failures: number, jitter: number): number {
   return Math.round(base * (0.5 + Math.min(Math.max(jitter, 0), 0.999) / 2));
 }
 
-/** Records a failed try of the held step; after maxAttempts failures the rotation is failed. */
+/** Once promoted the new value is what consumers read: the rotation can only go forward. */
+export const pastPromotion = (r: Rotation): boolean => r.promoted !== undefined;
+
+/**
+ * Records a failed try of the held step. Before promotion, maxAttempts failures make
+ * the rotation failed; after it (notify, retire) it never fails, it keeps retrying
+ * with capped backoff (`stuckAlertDue` says when to alert).
+ */
 export function failStep(
   r: Rotation,
   token: string,
-  message: string,
+  error: ErrorFacts,
   now: Date,
   policy: { maxAttempts: number; jitter: number },
 ): Rotation {
@@ -264,10 +322,17 @@ export function failStep(
   const next: Rotation = {
     ...r,
     steps: { ...r.steps, [r.step]: { ...record, failures } },
-    lastError: { step: r.step, message: message.slice(0, 500), at: iso(now) },
+    lastError: {
+      step: r.step,
+      message: STEP_FAILURE[r.step],
+      name: error.name,
+      ...(error.code !== undefined ? { code: error.code } : {}),
+      ...(error.statusCode !== undefined ? { statusCode: error.statusCode } : {}),
+      at: iso(now),
+    },
   };
   delete next.lease;
-  if (failures >= policy.maxAttempts) {
+  if (failures >= policy.maxAttempts && !pastPromotion(r)) {
     next.status = 'failed';
     next.endedAt = iso(now);
     delete next.nextAttemptAt;
@@ -275,6 +340,19 @@ export function failStep(
     next.nextAttemptAt = iso(plus(now, backoffMs(failures, policy.jitter)));
   }
   return touched(next, now);
+}
+
+/**
+ * Records the clean-up of a failed or superseded rotation (run before the status is
+ * written). One that did not finish is retried by the resume timer with backoff.
+ */
+export function recordCleanup(r: Rotation, ok: boolean, now: Date, jitter: number): Rotation {
+  if (r.status !== 'failed' && r.status !== 'superseded') throw new RotationStateError(`Rotation ${r.id}: only a failed or superseded rotation is cleaned up`);
+  const tries = (r.cleanup?.tries ?? 0) + 1;
+  const cleanup: Cleanup = ok
+    ? { state: 'done', at: iso(now), tries }
+    : { state: 'pending', at: iso(now), tries, nextAt: iso(plus(now, backoffMs(tries, jitter))) };
+  return touched({ ...r, cleanup }, now);
 }
 
 /** The version being replaced is no longer current (someone else rotated it): stop. */
@@ -302,8 +380,13 @@ export function nextAttempt(failed: Rotation, trigger: Trigger, now: Date): Rota
   );
 }
 
-/** Started and not yet announced: a second renewal of the same credential must wait. */
-export const isInFlight = (r: Rotation): boolean => r.status === 'active' && r.step !== 'retire';
+/**
+ * Started and not yet announced, or past its grace with a retire that keeps failing: a
+ * second renewal of the same credential must wait (renewing on top of a stuck retire
+ * would mint a third credential while the first is still enabled).
+ */
+export const isInFlight = (r: Rotation): boolean =>
+  r.status === 'active' && (r.step !== 'retire' || (r.steps.retire?.failures ?? 0) > 0);
 
 export function stateOf(r: Rotation, now: Date): RotationState {
   if (r.status !== 'active') return r.status;
@@ -322,8 +405,22 @@ export function alertDue(r: Rotation, now: Date, credentialExpiresOn?: Date): bo
   return now.getTime() - last >= DAY_MS;
 }
 
+/**
+ * A rotation past promotion whose notify or retire has failed maxAttempts times in a row
+ * alerts then, and again once a day (or at once when another step gets stuck).
+ */
+export function stuckAlertDue(r: Rotation, now: Date, maxAttempts: number): boolean {
+  if (r.status !== 'active' || !pastPromotion(r) || (r.steps[r.step]?.failures ?? 0) < maxAttempts) return false;
+  if (!r.alerts || r.alerts.step !== r.step) return true;
+  return now.getTime() - Date.parse(r.alerts.lastAt) >= DAY_MS;
+}
+
 export function markAlerted(r: Rotation, now: Date): Rotation {
-  return { ...r, alerts: { lastAt: iso(now), count: (r.alerts?.count ?? 0) + 1 }, updatedAt: iso(now) };
+  return {
+    ...r,
+    alerts: { lastAt: iso(now), count: (r.alerts?.count ?? 0) + 1, ...(r.status === 'active' ? { step: r.step } : {}) },
+    updatedAt: iso(now),
+  };
 }
 
 /** The invariants a stored rotation must satisfy; empty when it does. */
@@ -340,6 +437,7 @@ export function invariantViolations(r: Rotation): string[] {
   if (r.status === 'completed' && !retired) v.push('completed without retiring');
   if (r.lease && r.status !== 'active') v.push('a finished rotation holds a lease');
   if (r.status === 'superseded' && r.promoted) v.push('superseded after promotion');
+  if (r.status === 'failed' && r.promoted) v.push('failed after promotion');
   return v;
 }
 
@@ -365,9 +463,24 @@ export function rotationView(r: Rotation, now: Date) {
     newExpiresOn: r.promoted?.expiresOn ?? null,
     retireAfter: r.retireAfter ?? null,
     nextAttemptAt: r.nextAttemptAt ?? null,
-    lastError: r.lastError ?? null,
+    // Rebuilt from the safe fields: a message is always the fixed text of its step.
+    lastError: r.lastError ? errorView(r.lastError) : null,
+    cleanup: r.cleanup ? { state: r.cleanup.state, at: r.cleanup.at, tries: r.cleanup.tries } : null,
+    alerts: r.alerts ? { count: r.alerts.count, lastAt: r.alerts.lastAt } : null,
     outcome: r.outcome ?? null,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
+  };
+}
+
+/** A stored error as shown over HTTP: name, code and status, and the fixed message of its step. */
+export function errorView(e: RotationError) {
+  return {
+    step: e.step,
+    message: STEP_FAILURE[e.step],
+    name: e.name ?? 'Error',
+    code: e.code ?? null,
+    statusCode: e.statusCode ?? null,
+    at: e.at,
   };
 }

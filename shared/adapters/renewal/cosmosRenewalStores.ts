@@ -27,7 +27,8 @@ export function cosmosRotationStore(container: Container, ready: () => Promise<v
     async due(now, limit) {
       await ready();
       const found = await store.query(
-        "SELECT * FROM c WHERE c.status = 'active' AND c.dueAt <= @now",
+        // Active rotations, and failed or superseded ones whose clean-up is to be retried.
+        "SELECT * FROM c WHERE (c.status = 'active' OR c.cleanup.state = 'pending') AND c.dueAt <= @now",
         [{ name: '@now', value: now.toISOString() }],
       );
       return found

@@ -3,7 +3,7 @@
  * unit tests hand in in-memory fakes. No SDK types cross these interfaces.
  */
 import { inspect } from 'node:util';
-import type { KeyVaultEvent } from '../../domain/keyVaultEvent';
+import type { EventProjection, KeyVaultEvent } from '../../domain/keyVaultEvent';
 import type { ManagedCredential, ProviderKind, Tags } from '../../domain/managedCredential';
 import type { Rotation } from '../../domain/rotation';
 import type { Logger, Versioned } from '../../ports';
@@ -84,18 +84,24 @@ export interface CredentialProvider {
   remove(ctx: ProviderContext, ref: string): Promise<void>;
 }
 
+/**
+ * A refused event (document in the `deadLetters` container, partitioned by `source`).
+ * It keeps a projection of the event, never its `data` values: the raw event can be
+ * matched by its SHA-256 and size (e.g. against Event Grid's own logs).
+ */
 export interface DeadLetter {
   id: string;
-  /** Topic/source the event claimed, or `unknown`. */
+  /** Topic/source the event claimed (cut to 300 characters), or `unknown`. */
   source: string;
   reason: 'malformed' | 'oversized' | 'spoofed' | 'unsupported';
+  /** Why it was refused: the field and rule, in Keyturn's words. */
   detail: string;
-  eventId?: string;
-  eventType?: string;
   receivedAt: string;
-  bytes: number;
-  /** The start of the raw event, for diagnosis (Key Vault events carry no values). */
-  excerpt: string;
+  /** Size of the event as JSON, in bytes (null when it cannot be serialised). */
+  bytes: number | null;
+  /** SHA-256 (hex) of the event as JSON (null when it cannot be serialised). */
+  sha256: string | null;
+  event: EventProjection;
 }
 
 export interface DeadLetterStore {

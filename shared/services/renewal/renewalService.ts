@@ -5,13 +5,13 @@
  * re-reads and re-decides; a resumed step adopts what its token created, or removes
  * it when its value is lost, so nothing is created twice or left unrecorded.
  */
-import { ConcurrencyConflict } from '../../errors';
-import { randomUUID } from 'node:crypto';
-import { KeyturnError, describeError, notFound } from '../../errors';
-import { type KeyVaultEvent, readKeyVaultEvent, resolveVaultKey, vaultNameOfTopic, byteSize } from '../../domain/keyVaultEvent';
+import { createHash, randomUUID } from 'node:crypto';
+import { ConcurrencyConflict, KeyturnError, describeError, notFound, toError } from '../../errors';
+import { type KeyVaultEvent, byteSize, projectEvent, readKeyVaultEvent, resolveVaultKey, vaultNameOfTopic } from '../../domain/keyVaultEvent';
 import {
   type ManagedCredential,
   type ProviderKind,
+  SAMPLE_TAG,
   TAG,
   isPendingSecretName,
   pendingSecretName,
@@ -22,11 +22,13 @@ import {
 } from '../../domain/managedCredential';
 import {
   DAY_MS,
+  type ErrorFacts,
   ROTATION_ID,
   type Rotation,
   type Step,
   type StepResult,
   type Trigger,
+  STEP_FAILURE,
   alertDue,
   claimStep,
   completeStep,
@@ -35,9 +37,11 @@ import {
   isInFlight,
   markAlerted,
   nextAttempt,
+  recordCleanup,
   rotationView,
   startRotation,
   stateOf,
+  stuckAlertDue,
   supersede,
 } from '../../domain/rotation';
 import type { Clock, FaultPoints, Logger, Notifier } from '../../ports';
@@ -74,7 +78,7 @@ export interface RenewalDeps {
   faults: FaultPoints;
   log: Logger;
   settings: RenewalSettings;
-  /** This worker's identity in leases (one per process). */
+  /** This process's identity; each `advance` call holds leases as `{owner}:{random}`. */
   owner: string;
   random?: () => number;
   newToken?: () => string;
@@ -97,6 +101,26 @@ const isInjectedCrash = (e: unknown): boolean => e instanceof Error && e.name ==
 
 const newest = (versions: SecretProps[]): SecretProps | undefined =>
   [...versions].sort((a, b) => (a.createdOn?.getTime() ?? 0) - (b.createdOn?.getTime() ?? 0)).at(-1);
+
+const SAFE_WORD = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** What may be stored and shown about a thrown error: its name, code and HTTP status, never its text. */
+export function errorFacts(thrown: unknown): ErrorFacts {
+  const e = toError(thrown) as Error & { code?: unknown; statusCode?: unknown };
+  const code = typeof e.code === 'number' ? String(e.code) : e.code;
+  const status = typeof e.statusCode === 'number' ? e.statusCode : Number.NaN;
+  return {
+    name: SAFE_WORD.test(e.name) ? e.name : 'Error',
+    ...(typeof code === 'string' && SAFE_WORD.test(code) ? { code } : {}),
+    ...(Number.isInteger(status) && status >= 0 && status <= 599 ? { statusCode: status } : {}),
+  };
+}
+
+/** Artifacts a clean-up must not touch: the recorded pending version and credentials in use. */
+interface Keep {
+  pendingVersion?: string;
+  refs: Set<string>;
+}
 
 export class RenewalService {
   private readonly random: () => number;
@@ -150,29 +174,25 @@ export class RenewalService {
   }
 
   private async deadLetter(raw: unknown, bytes: number, reason: DeadLetter['reason'], detail: string): Promise<EventOutcome> {
-    const envelope = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-    const str = (v: unknown) => (typeof v === 'string' ? v.slice(0, 300) : undefined);
-    const source = str(envelope.topic) ?? str(envelope.source) ?? 'unknown';
-    let excerpt: string;
+    const event = projectEvent(raw);
+    let json: string | undefined;
     try {
-      excerpt = (JSON.stringify(raw) ?? String(raw)).slice(0, 1024);
+      json = JSON.stringify(raw);
     } catch {
-      excerpt = '(not serialisable)';
+      json = undefined; // cyclic: nothing to hash
     }
-    const eventId = str(envelope.id);
     const letter: DeadLetter = {
-      id: `${reason}:${eventId ?? randomUUID()}`.slice(0, 255).replace(/[/\\?#]/g, '_'),
-      source,
+      id: `${reason}:${event.id ?? randomUUID()}`.slice(0, 255).replace(/[/\\?#]/g, '_'),
+      source: event.topic ?? 'unknown',
       reason,
       detail,
       receivedAt: (await this.deps.clock.now()).toISOString(),
-      bytes,
-      excerpt,
-      ...(eventId ? { eventId } : {}),
-      ...(str(envelope.eventType) ?? str(envelope.type) ? { eventType: str(envelope.eventType) ?? str(envelope.type) } : {}),
+      bytes: Number.isFinite(bytes) ? bytes : null,
+      sha256: json === undefined ? null : createHash('sha256').update(json).digest('hex'),
+      event,
     };
     await this.deps.deadLetters.record(letter);
-    this.deps.log.warn(`Event refused (${reason}) and recorded as a dead letter`, { detail, source, eventId });
+    this.deps.log.warn(`Event refused (${reason}) and recorded as a dead letter`, { detail, source: letter.source, eventId: event.id, deadLetterId: letter.id });
     return { outcome: 'dead-lettered', reason };
   }
 
@@ -182,9 +202,9 @@ export class RenewalService {
     if (isPendingSecretName(name)) return { reason: 'a pending sibling secret (never managed)' };
     const latest = await this.deps.secrets.latest(vault, name);
     if (!latest) return { reason: 'secret not found' };
-    const reading = readCredentialTags(latest.tags, this.defaults());
+    const reading = readCredentialTags(latest.tags, this.defaults(), latest.name);
     if (reading.kind === 'unmanaged') return { reason: 'not managed by Keyturn' };
-    if (reading.kind === 'invalid') return { reason: `tag ${reading.tag} is invalid: ${reading.message}` };
+    if (reading.kind === 'invalid') return { reason: `invalid: ${reading.tag}: ${reading.message}` };
     return { latest, credential: reading.credential };
   }
 
@@ -195,6 +215,9 @@ export class RenewalService {
     if (input.version && input.version.toLowerCase() !== found.latest.version.toLowerCase()) {
       return { outcome: 'ignored', reason: 'version is no longer current' };
     }
+    const version = found.latest.version.toLowerCase();
+    const busy = (await this.deps.rotations.forCredential(input.vault, input.name)).find((r) => isInFlight(r) && r.fromVersion !== version);
+    if (busy) return { outcome: 'ignored', reason: `rotation ${busy.id} of this credential is in flight` };
     const rotation = startRotation(this.rotationInput(input.vault, found.latest, found.credential, input.trigger), await this.deps.clock.now());
     try {
       await this.deps.rotations.create(rotation);
@@ -273,37 +296,55 @@ export class RenewalService {
 
   // ------------------------------------------------------------------ advancing
 
-  /** Runs the rotation until it waits (lease, backoff, grace) or ends. */
+  /**
+   * Runs the rotation until it waits (lease, backoff, grace) or ends. Each call holds
+   * its leases under its own holder id (`{owner}:{random}`) and performs only a step it
+   * claimed itself: two calls in one process (the event's kick and the resume timer)
+   * never run the same step's side effect.
+   */
   async advance(id: string): Promise<Rotation> {
     const { rotations, faults, log, settings, owner } = this.deps;
+    const holder = `${owner}:${randomUUID().slice(0, 8)}`;
+    const claimed = new Set<string>();
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const stored = await rotations.read(id);
       if (!stored) throw notFound(`Rotation '${id}'`, { rotationId: id });
       const r = stored.doc;
       const now = await this.deps.clock.now();
-      const decision = decideNext(r, now, { owner });
+      const decision = decideNext(r, now, { owner: holder });
       if (decision.action === 'none' || decision.action === 'wait') return r;
+
+      if (decision.action === 'cleanup') {
+        const ok = await this.cleanUp(r);
+        if (await this.write(recordCleanup(r, ok, now, this.random()), stored.etag)) {
+          log[ok ? 'info' : 'warn'](`Clean-up of the ${r.status} rotation ${ok ? 'done' : 'failed again; will retry'}`, { rotationId: r.id });
+        }
+        continue;
+      }
 
       if (decision.action === 'claim') {
         faults.hit(`${decision.step}:before`);
-        const claimed = claimStep(r, { owner, token: this.newToken(), leaseMs: settings.leaseSeconds * 1000 }, now);
-        await this.write(claimed, stored.etag);
+        const token = this.newToken();
+        const next = claimStep(r, { owner: holder, token, leaseMs: settings.leaseSeconds * 1000 }, now);
+        if (await this.write(next, stored.etag)) claimed.add(token);
         continue;
       }
 
       const { step, token } = decision;
+      if (!claimed.has(token)) return r; // not this call's claim (cannot happen with a unique holder): never perform it
       faults.hit(`${step}:claimed`);
       let performed: Performed;
       try {
         performed = await this.perform(r, step, token, now);
       } catch (e) {
         if (isInjectedCrash(e)) throw e;
-        const failed = failStep(r, token, describeError(e), now, { maxAttempts: settings.maxAttempts, jitter: this.random() });
-        if (await this.write(failed, stored.etag)) this.reportFailure(failed, step);
+        await this.recordFailure(stored, step, token, e, now);
         continue;
       }
       faults.hit(`${step}:after`);
-      const next = 'superseded' in performed ? supersede(r, token, performed.superseded, now) : completeStep(r, token, performed, now);
+      let next = 'superseded' in performed ? supersede(r, token, performed.superseded, now) : completeStep(r, token, performed, now);
+      // Nothing of a superseded rotation may stay valid: its artifacts go before the status is written.
+      if (next.status === 'superseded') next = recordCleanup(next, await this.cleanUp(r), now, this.random());
       if (!(await this.write(next, stored.etag))) {
         if ('step' in performed && performed.step === 'create') await this.discardCreated(r, performed);
         continue;
@@ -312,10 +353,49 @@ export class RenewalService {
         rotationId: r.id,
         state: stateOf(next, now),
         ...(next.promoted && step === 'promote' ? { newVersion: next.promoted.version } : {}),
-        ...('superseded' in performed ? { reason: performed.superseded } : {}),
+        ...('superseded' in performed ? { reason: performed.superseded, cleanup: next.cleanup?.state } : {}),
       });
     }
     throw new Error(`Rotation ${id} did not settle after ${MAX_ROUNDS} rounds`);
+  }
+
+  /**
+   * A failed try: stored as name/code/status and the step's fixed message (the full text
+   * goes to the log only). Before promotion the last try fails the rotation, after its
+   * artifacts are cleaned up; after promotion it never fails and alerts when stuck.
+   */
+  private async recordFailure(stored: { doc: Rotation; etag: string }, step: Step, token: string, thrown: unknown, now: Date): Promise<void> {
+    const { settings } = this.deps;
+    const r = stored.doc;
+    let next = failStep(r, token, errorFacts(thrown), now, { maxAttempts: settings.maxAttempts, jitter: this.random() });
+    if (next.status === 'failed') next = recordCleanup(next, await this.cleanUp(r), now, this.random());
+    const stuck = stuckAlertDue(next, now, settings.maxAttempts);
+    if (stuck) next = markAlerted(next, now);
+    if (!(await this.write(next, stored.etag))) return;
+    const props = {
+      rotationId: r.id,
+      vault: r.vault,
+      name: r.name,
+      step,
+      attempt: r.attempt,
+      failures: next.steps[step]?.failures,
+      error: describeError(thrown),
+    };
+    if (next.status === 'failed') {
+      this.deps.log.error(
+        'ALERT: credential rotation failed before promotion; the old credential stays current. Renew it with POST /api/credentials/{vault}/{name}/renew',
+        { ...props, cleanup: next.cleanup?.state },
+      );
+    } else if (stuck) {
+      const what = step === 'notify' ? 'consumers have not been told' : 'the old credential is still enabled';
+      this.deps.log.error(`ALERT: credential rotation is stuck at ${step} after promotion: the new version is current but ${what}; retrying`, {
+        ...props,
+        newVersion: next.promoted?.version,
+        nextAttemptAt: next.nextAttemptAt,
+      });
+    } else {
+      this.deps.log.warn('Rotation step failed; will retry', { ...props, nextAttemptAt: next.nextAttemptAt });
+    }
   }
 
   /** ETag-guarded write; false when another worker changed it first (re-read and re-decide). */
@@ -326,15 +406,6 @@ export class RenewalService {
     } catch (e) {
       if (e instanceof ConcurrencyConflict) return false;
       throw e;
-    }
-  }
-
-  private reportFailure(r: Rotation, step: Step): void {
-    const props = { rotationId: r.id, vault: r.vault, name: r.name, step, attempt: r.attempt, error: r.lastError?.message };
-    if (r.status === 'failed') {
-      this.deps.log.error('ALERT: credential rotation failed; the old credential stays current. Renew it with POST /api/credentials/{vault}/{name}/renew', props);
-    } else {
-      this.deps.log.warn('Rotation step failed; will retry', { ...props, nextAttemptAt: r.nextAttemptAt });
     }
   }
 
@@ -365,7 +436,7 @@ export class RenewalService {
     const { secrets, faults } = this.deps;
     const ctx = this.ctx(r);
     const provider = this.provider(r);
-    if (r.leftovers) await this.removeArtifacts(r, r.leftovers.tokens, r.leftovers);
+    if (r.leftovers) await this.removeArtifacts(r, r.leftovers.tokens, r.leftovers, await this.inUse(r));
 
     const latest = await secrets.latest(r.vault, r.name);
     if (latest?.version.toLowerCase() !== r.fromVersion) return { superseded: `version ${r.fromVersion} is no longer current` };
@@ -387,7 +458,8 @@ export class RenewalService {
       };
     }
     // Created at the provider by an earlier claim but never stored: the value is lost.
-    for (const lost of await provider.findTagged(ctx, tokens)) await provider.remove(ctx, lost.ref);
+    const keep = await this.inUse(r);
+    for (const lost of await provider.findTagged(ctx, tokens)) if (!keep.refs.has(lost.ref)) await provider.remove(ctx, lost.ref);
 
     const expiresOn = new Date(now.getTime() + r.validityDays * DAY_MS);
     const created = await provider.create(ctx, token, expiresOn);
@@ -427,7 +499,6 @@ export class RenewalService {
     if (!promoted) {
       const latest = await secrets.latest(r.vault, r.name);
       if (!latest || latest.version.toLowerCase() !== r.fromVersion || !old) {
-        await this.removeArtifacts(r, [], { pendingVersion: pending.version, credentialRef: pending.credentialRef });
         return { superseded: `version ${r.fromVersion} was replaced by someone else before promotion` };
       }
       const value = await secrets.read(r.vault, pendingSecretName(r.name), pending.version);
@@ -437,11 +508,18 @@ export class RenewalService {
         ...(latest.contentType ? { contentType: latest.contentType } : {}),
       });
     }
-    // Idempotent follow-ups: stage tags, and the pending copy of the value is switched off.
-    if (old && tagValue(old.tags, TAG.stage) !== 'previous') {
-      await secrets.update(r.vault, r.name, old.version, { tags: withStage(old.tags, 'previous') });
+    // Follow-ups, best effort (the value is current now; retire repeats them): stage tag, pending copy off.
+    try {
+      if (old && tagValue(old.tags, TAG.stage) !== 'previous') {
+        await secrets.update(r.vault, r.name, old.version, { tags: withStage(old.tags, 'previous') });
+      }
+      await this.disablePending(r, pending.version);
+    } catch (e) {
+      this.deps.log.warn('Promoted; tagging the previous version or disabling the pending copy failed (retire repeats it)', {
+        rotationId: r.id,
+        error: describeError(e),
+      });
     }
-    await this.disablePending(r, pending.version);
     return {
       step: 'promote',
       version: promoted.version,
@@ -488,6 +566,7 @@ export class RenewalService {
     if (old && (old.enabled || tagValue(old.tags, TAG.stage) !== 'retired')) {
       await secrets.update(r.vault, r.name, old.version, { enabled: false, tags: withStage(old.tags, 'retired') });
     }
+    if (r.pending) await this.disablePending(r, r.pending.version);
     await this.removeOrphans(r);
     return { step: 'retire' };
   }
@@ -498,15 +577,54 @@ export class RenewalService {
     if (v?.enabled) await this.deps.secrets.update(r.vault, pendingName, version, { enabled: false, tags: withStage(v.tags, 'retired') });
   }
 
-  /** What create claims made besides the adopted artifact (two hosts, a crash) is removed. */
+  /** What create claims made besides the recorded artifact (an expired lease, a crash) is removed. */
   private async removeOrphans(r: Rotation): Promise<void> {
-    const create = r.steps.create;
-    const others = (create?.tokens ?? []).filter((t) => t !== create?.adoptedToken);
-    if (others.length > 0) await this.removeArtifacts(r, others, {});
+    const tokens = r.steps.create?.tokens ?? [];
+    if (tokens.length > 0) await this.removeArtifacts(r, tokens, {}, this.recorded(r));
   }
 
-  /** Disables pending versions and removes provider credentials carrying `tokens` (or named). */
-  private async removeArtifacts(r: Rotation, tokens: string[], named: { pendingVersion?: string; credentialRef?: string }): Promise<void> {
+  /** The artifact a rotation recorded: never removed as an orphan. */
+  private recorded(r: Rotation): Keep {
+    return { ...(r.pending ? { pendingVersion: r.pending.version } : {}), refs: new Set(r.pending?.credentialRef ? [r.pending.credentialRef] : []) };
+  }
+
+  /** Provider credentials the managed secret's enabled versions hold: a clean-up never removes them. */
+  private async inUse(r: Rotation): Promise<Keep> {
+    const refs = new Set<string>();
+    for (const v of await this.deps.secrets.versions(r.vault, r.name)) {
+      const ref = tagValue(v.tags, TAG.credentialId) || tagValue(v.tags, SAMPLE_TAG.credentialId);
+      if (v.enabled && ref) refs.add(ref);
+    }
+    if (r.previousCredentialRef) refs.add(r.previousCredentialRef);
+    return { refs };
+  }
+
+  /**
+   * Best effort, before a rotation is written failed or superseded: disables its pending
+   * versions and removes its provider credentials (recorded, or tagged with any create
+   * token), except what the managed secret uses. False when something could not be removed.
+   */
+  private async cleanUp(r: Rotation): Promise<boolean> {
+    try {
+      const keep = await this.inUse(r);
+      if (r.leftovers) await this.removeArtifacts(r, r.leftovers.tokens, r.leftovers, keep);
+      const named = r.pending ? { pendingVersion: r.pending.version, credentialRef: r.pending.credentialRef } : {};
+      await this.removeArtifacts(r, r.steps.create?.tokens ?? [], named, keep);
+      return true;
+    } catch (e) {
+      if (isInjectedCrash(e)) throw e;
+      this.deps.log.warn('Clean-up of a rotation’s artifacts failed; the resume timer retries it', { rotationId: r.id, error: describeError(e) });
+      return false;
+    }
+  }
+
+  /** Disables pending versions and removes provider credentials carrying `tokens` (or named), except `keep`. */
+  private async removeArtifacts(
+    r: Rotation,
+    tokens: string[],
+    named: { pendingVersion?: string; credentialRef?: string },
+    keep: Keep,
+  ): Promise<void> {
     const { secrets } = this.deps;
     const ctx = this.ctx(r);
     const provider = this.provider(r);
@@ -514,20 +632,21 @@ export class RenewalService {
     const refs = new Set<string>(named.credentialRef ? [named.credentialRef] : []);
     for (const v of await secrets.versions(r.vault, pendingName)) {
       const ours = v.version === named.pendingVersion || tokens.includes(tagValue(v.tags, TAG.stepToken) ?? '');
-      if (!ours) continue;
+      if (!ours || v.version === keep.pendingVersion) continue;
       const ref = tagValue(v.tags, TAG.credentialId);
       if (ref) refs.add(ref);
       if (v.enabled) await secrets.update(r.vault, pendingName, v.version, { enabled: false, tags: withStage(v.tags, 'retired') });
     }
     if (tokens.length > 0) for (const found of await provider.findTagged(ctx, tokens)) refs.add(found.ref);
-    for (const ref of refs) await provider.remove(ctx, ref);
+    for (const ref of refs) if (!keep.refs.has(ref)) await provider.remove(ctx, ref);
   }
 
-  /** Lost the race to record a create: what this worker made is an orphan, remove it now. */
+  /** Lost the race to record a create: unless the rotation recorded this very artifact, it is an orphan. */
   private async discardCreated(r: Rotation, created: Extract<StepResult, { step: 'create' }>): Promise<void> {
-    const current = await this.deps.rotations.read(r.id);
-    if (current?.doc.steps.create?.adoptedToken === created.token) return;
-    await this.removeArtifacts(r, [created.token], { pendingVersion: created.pendingVersion, credentialRef: created.credentialRef });
+    const current = (await this.deps.rotations.read(r.id))?.doc;
+    const keep = current ? this.recorded(current) : { refs: new Set<string>() };
+    if (keep.pendingVersion === created.pendingVersion) return;
+    await this.removeArtifacts(r, [created.token], { pendingVersion: created.pendingVersion, credentialRef: created.credentialRef }, keep);
   }
 
   // ------------------------------------------------------------------ timers
@@ -563,7 +682,7 @@ export class RenewalService {
         const now = await this.deps.clock.now();
         const all = await rotations.forCredential(vault, latest.name);
         const version = latest.version.toLowerCase();
-        const hasRotation = all.some((r) => r.fromVersion === version);
+        const hasRotation = all.some((r) => r.fromVersion === version || isInFlight(r));
         const windowStart = latest.expiresOn ? latest.expiresOn.getTime() - settings.windowDays * DAY_MS : Infinity;
         if (!hasRotation && now.getTime() >= windowStart) {
           const started = await this.startRenewal({ vault, name: latest.name, version, trigger: 'sweep' });
@@ -578,7 +697,8 @@ export class RenewalService {
             vault,
             name: r.name,
             expiresOn: expiresOn?.toISOString(),
-            lastError: r.lastError?.message,
+            lastError: r.lastError ? STEP_FAILURE[r.lastError.step] : undefined,
+            cleanup: r.cleanup?.state,
           });
           const stored = await rotations.read(r.id);
           if (stored) await this.write(markAlerted(stored.doc, now), stored.etag);
@@ -598,7 +718,7 @@ export class RenewalService {
     for (const vault of Object.keys(settings.vaults)) {
       for (const item of await secrets.list(vault)) {
         if (isPendingSecretName(item.name)) continue;
-        const reading = readCredentialTags(item.tags, this.defaults());
+        const reading = readCredentialTags(item.tags, this.defaults(), item.name);
         if (reading.kind === 'unmanaged') continue;
         const latest = await secrets.latest(vault, item.name);
         if (!latest) continue;
@@ -606,7 +726,7 @@ export class RenewalService {
         out.push({
           vault,
           name: latest.name,
-          provider: reading.kind === 'managed' ? reading.credential.provider : null,
+          provider: reading.kind === 'managed' ? reading.credential.provider : (reading.provider ?? null),
           currentVersion: latest.version,
           expiresOn: latest.expiresOn?.toISOString() ?? null,
           enabled: latest.enabled,
@@ -618,9 +738,12 @@ export class RenewalService {
                 fromVersion: latestRotation.fromVersion,
                 attempt: latestRotation.attempt,
                 retireAfter: latestRotation.retireAfter ?? null,
-                lastError: latestRotation.lastError?.message ?? null,
+                // The step's fixed message; name, code and status are in GET /api/rotations/{id}.
+                lastError: latestRotation.lastError ? STEP_FAILURE[latestRotation.lastError.step] : null,
               }
             : null,
+          // `invalid`: Keyturn leaves it alone (and creates nothing) until `problem` is fixed.
+          status: reading.kind,
           ...(reading.kind === 'invalid' ? { problem: `${reading.tag}: ${reading.message}` } : {}),
         });
       }

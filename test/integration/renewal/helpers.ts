@@ -1,10 +1,14 @@
-/** Helpers for the renewal integration tests: seeding managed secrets, reading state, scanning logs. */
+/**
+ * Helpers for the renewal integration tests: seeding managed secrets, reading state, and
+ * scanning everything that leaves Key Vault (logs, Cosmos documents, HTTP bodies) for values.
+ */
 import { CosmosClient } from '@azure/cosmos';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { eventually } from '../../helpers/process';
-import { type TestStack, call } from '../../helpers/stack';
+import { type HttpResult, type TestStack, call as plainCall } from '../../helpers/stack';
 import type { GraphStub } from '../../unit/renewal/graphStub';
 import { existingPassword } from '../../unit/renewal/graphStub';
 
@@ -49,6 +53,16 @@ export async function allValues(stack: TestStack): Promise<string[]> {
     }
   }
   return values;
+}
+
+/** Every HTTP body the tests of this file received from the app (scanned for values at the end). */
+export const receivedBodies: string[] = [];
+
+/** `call` that keeps the response body for `assertNoValueLeaked`. */
+export async function call(...args: Parameters<typeof plainCall>): Promise<HttpResult> {
+  const res = await plainCall(...args);
+  receivedBodies.push(res.text);
+  return res;
 }
 
 export interface CredentialRow {
@@ -103,11 +117,14 @@ export function deliver(hostUrl: string, events: unknown[]) {
   });
 }
 
+/** The stack's Cosmos DB through the real client, with the app's settings (endpoint, key, CA file). */
 export function cosmos(stack: TestStack) {
+  const { KEYTURN_COSMOS_ENDPOINT: endpoint, KEYTURN_COSMOS_KEY: key, KEYTURN_COSMOS_CA_FILE: caFile } = stack.env;
+  if (!endpoint || !key || !caFile) throw new Error('the stack env lacks KEYTURN_COSMOS_ENDPOINT, _KEY or _CA_FILE');
   const client = new CosmosClient({
-    endpoint: stack.env.KEYTURN_COSMOS_ENDPOINT!,
-    key: stack.env.KEYTURN_COSMOS_KEY!,
-    agent: new Agent({ ca: stack.ca }),
+    endpoint,
+    key,
+    agent: new Agent({ ca: readFileSync(caFile, 'utf8') }),
     connectionPolicy: { enableEndpointDiscovery: false },
   });
   const db = client.database(stack.env.KEYTURN_COSMOS_DATABASE ?? 'keyturn');
@@ -116,10 +133,22 @@ export function cosmos(stack: TestStack) {
   return { rotations: () => all<Record<string, any>>('rotations'), deadLetters: () => all<Record<string, any>>('deadLetters') };
 }
 
-/** No generated or seeded value appears in any line printed by the stack or the hosts. */
-export async function assertNoValueInLogs(stack: TestStack, graph?: GraphStub) {
+/**
+ * No generated or seeded value appears anywhere outside Key Vault and Graph: not in any
+ * line printed by the stack or the hosts, not in any Cosmos DB document of the
+ * `rotations` and `deadLetters` containers, not in any HTTP body the tests received.
+ */
+export async function assertNoValueLeaked(stack: TestStack, graph?: GraphStub) {
   const values = [...(await allValues(stack)), ...(graph?.issuedSecrets() ?? [])];
-  const logs = stack.allLogs().join('\n');
+  const db = cosmos(stack);
+  const [rotations, deadLetters] = await Promise.all([db.rotations(), db.deadLetters()]);
+  const places: [string, string][] = [
+    ['logs', stack.allLogs().join('\n')],
+    ['rotations', JSON.stringify(rotations)],
+    ['deadLetters', JSON.stringify(deadLetters)],
+    ['HTTP bodies', receivedBodies.join('\n')],
+  ];
   expect(values.length).toBeGreaterThan(0);
-  for (const v of values) expect(logs.includes(v)).toBe(false);
+  expect(rotations.length).toBeGreaterThan(0); // the scan saw real documents
+  for (const v of values) for (const [where, text] of places) expect([where, text.includes(v)]).toEqual([where, false]);
 }

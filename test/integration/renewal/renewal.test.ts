@@ -7,12 +7,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { eventually } from '../../helpers/process';
-import { type TestStack, call, startStack } from '../../helpers/stack';
+import { type TestStack, startStack } from '../../helpers/stack';
 import { type GraphStub, startGraphStub } from '../../unit/renewal/graphStub';
 import {
   APP,
   DAY_S,
-  assertNoValueInLogs,
+  assertNoValueLeaked,
+  call,
   cosmos,
   credentials,
   deliver,
@@ -107,6 +108,15 @@ describe('When a managed credential nears expiry on the local stack', () => {
       return all.length >= 3 ? all : undefined;
     }, 'three dead letters');
     expect(letters.map((l) => l.reason).sort()).toEqual(['malformed', 'oversized', 'spoofed']);
+    // Each keeps a projection (envelope, data key names, hash and size), never data values.
+    const stored = JSON.stringify(letters);
+    for (const value of ['../../etc', 'x'.repeat(64), good.data.Id]) expect(stored.includes(value)).toBe(false);
+    expect(letters.find((l) => l.reason === 'malformed')).toMatchObject({
+      source: good.topic,
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      bytes: Buffer.byteLength(JSON.stringify(malformed)),
+      event: { id: 'malformed-1', eventType: good.eventType, subject: 'quiet-key', dataKeys: ['EXP', 'Id', 'NBF', 'ObjectName', 'ObjectType', 'VaultName', 'Version'] },
+    });
     expect(await versions(stack.keyVault.secretClient(), 'quiet-key')).toHaveLength(1);
     expect((await credentials(host)).find((c) => c.name === 'quiet-key')?.rotation).toBeNull();
   });
@@ -140,9 +150,57 @@ describe('When a managed credential nears expiry on the local stack', () => {
     const got = await call('GET', `${host}/api/rotations/${rotationId}`);
     expect(got.status).toBe(200);
     expect(got.json()).toMatchObject({ id: rotationId, attempt: 1 });
+    // Ids are case-insensitive: the route accepts any casing.
+    const upper = await call('GET', `${host}/api/rotations/${rotationId.toUpperCase()}`);
+    expect([upper.status, upper.json().id]).toEqual([200, rotationId]);
   });
 
-  test('then no generated or seeded value appears in any log line', async () => {
-    await assertNoValueInLogs(stack, graph);
+  test('then a secret that could never rotate is shown invalid and nothing is created for it', async () => {
+    const tags = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`team-tag-${i}`, 'x']));
+    await seedSymmetric(stack, 'crowded-key', 5, tags);
+    const long = 'l'.repeat(119);
+    await seedSymmetric(stack, long, 5);
+    for (const name of ['crowded-key', long]) {
+      const res = await call('POST', `${host}/api/credentials/local/${name}/renew`);
+      expect([name, res.status]).toEqual([name, 409]);
+    }
+    const rows = (await credentials(host)) as (Awaited<ReturnType<typeof credentials>>[number] & { status: string; problem?: string })[];
+    expect(rows.find((r) => r.name === 'crowded-key')).toMatchObject({ status: 'invalid', problem: expect.stringMatching(/^\(tags\): /), rotation: null });
+    expect(rows.find((r) => r.name === long)).toMatchObject({ status: 'invalid', problem: expect.stringMatching(/^\(name\): /), rotation: null });
+    const client = stack.keyVault.secretClient();
+    expect(await versions(client, 'crowded-key--pending')).toHaveLength(0);
+    expect(await versions(client, 'crowded-key')).toHaveLength(1);
+  });
+
+  test('then a rotation that fails before promotion removes its password (retrying a failed clean-up) and stays failed', async () => {
+    graph.hideNewPasswords = true; // verify never sees the new password
+    graph.failNext(1, 503, 'removePassword'); // and the first clean-up fails
+    try {
+      const { old } = await seedEntra(stack, graph, 'doomed-secret', 10);
+      const failed = await eventually(
+        async () => {
+          const r = (await cosmos(stack).rotations()).find((x) => x.credentialId === 'local:doomed-secret');
+          if (r?.status === 'failed' && r.cleanup?.state === 'done') return r;
+          await stack.keyVault.moveClock(600);
+          return undefined;
+        },
+        'the rotation to fail and be cleaned up',
+        180_000,
+        1000,
+      );
+      expect(failed.cleanup.tries).toBe(2); // the resume timer found it again through the due query
+      expect(graph.passwords(APP).map((p) => p.keyId)).toEqual([old.keyId]);
+      const pending = await versions(stack.keyVault.secretClient(), 'doomed-secret--pending');
+      expect(pending.map((p) => p.enabled)).toEqual([false]);
+      const view = (await call('GET', `${host}/api/rotations/${failed.id}`)).json();
+      expect(view).toMatchObject({ status: 'failed', cleanup: { state: 'done' }, lastError: { step: 'verify', name: 'Error', code: null, statusCode: null } });
+      expect(Object.keys(view.lastError).sort()).toEqual(['at', 'code', 'message', 'name', 'statusCode', 'step']);
+    } finally {
+      graph.hideNewPasswords = false;
+    }
+  });
+
+  test('then no generated or seeded value appears in any log line, Cosmos document or HTTP body', async () => {
+    await assertNoValueLeaked(stack, graph);
   });
 });

@@ -52,7 +52,7 @@ export class FakeRotations implements RotationStore {
   async due(now: Date, limit: number) {
     return [...this.docs.values()]
       .map((v) => v.doc)
-      .filter((r) => r.status === 'active' && r.dueAt !== undefined && r.dueAt <= now.toISOString())
+      .filter((r) => (r.status === 'active' || r.cleanup?.state === 'pending') && r.dueAt !== undefined && r.dueAt <= now.toISOString())
       .slice(0, limit);
   }
   async forCredential(vault: string, name: string) {

@@ -1,4 +1,4 @@
-import { MAX_EVENT_BYTES, readKeyVaultEvent, resolveVaultKey } from '../../../shared/domain/keyVaultEvent';
+import { MAX_EVENT_BYTES, projectEvent, readKeyVaultEvent, resolveVaultKey } from '../../../shared/domain/keyVaultEvent';
 
 const TOPIC = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/keyturn-local';
 const VERSION = 'ee059b2bb5bc48398a53b168c6cdcb10';
@@ -120,5 +120,38 @@ describe('resolveVaultKey', () => {
     expect(resolveVaultKey('contoso-prod', vaults)).toBe('prod');
     expect(resolveVaultKey('127', vaults)).toBeUndefined();
     expect(resolveVaultKey('someone-else', vaults)).toBeUndefined();
+  });
+});
+
+describe('projectEvent (what a dead letter keeps)', () => {
+  test('the envelope and the sorted names of data keys (at most 20, each cut to 64), never data values', () => {
+    const data: Record<string, unknown> = { Zeta: 'secret-looking-value', alpha: { nested: 'v' } };
+    for (let i = 0; i < 23; i++) data[`k${String(i).padStart(2, '0')}${'x'.repeat(100)}`] = `value-${i}`;
+    const p = projectEvent(eventGrid(data));
+    expect(p).toEqual({
+      id: 'e1',
+      eventType: 'Microsoft.KeyVault.SecretNearExpiry',
+      subject: 'db-password',
+      topic: TOPIC,
+      dataVersion: '1',
+      eventTime: '2030-01-01T00:00:00Z',
+      dataKeys: Object.keys(data).sort().slice(0, 20).map((k) => k.slice(0, 64)),
+      dataKeyCount: 25,
+    });
+    expect(p.dataKeys.every((k) => k.length <= 64)).toBe(true);
+    expect(JSON.stringify(p)).not.toMatch(/value|nested/);
+  });
+
+  test('CloudEvents names map; missing or odd parts are left out', () => {
+    expect(projectEvent({ specversion: '1.0', id: 'c1', source: TOPIC, type: 'Microsoft.KeyVault.SecretExpired', time: 't', data: [1, 2] })).toEqual({
+      id: 'c1',
+      eventType: 'Microsoft.KeyVault.SecretExpired',
+      topic: TOPIC,
+      eventTime: 't',
+      dataKeys: [],
+      dataKeyCount: null,
+    });
+    expect(projectEvent('nonsense')).toEqual({ dataKeys: [], dataKeyCount: null });
+    expect(projectEvent({ id: 42, subject: 'x'.repeat(1000) }).subject).toHaveLength(300);
   });
 });

@@ -1,4 +1,5 @@
 import {
+  MAX_MANAGED_NAME_LENGTH,
   TAG,
   carriedTags,
   isPendingSecretName,
@@ -65,6 +66,35 @@ describe('readCredentialTags', () => {
     [{ 'keyturn-provider': 'entra-app-password', 'keyturn-app-object-id': 'app' }, TAG.appObjectId],
   ])('invalid tags are named: %j', (tags, tag) => {
     expect(readCredentialTags(tags, defaults)).toMatchObject({ kind: 'invalid', tag });
+  });
+});
+
+describe('what could never rotate is invalid before anything is created', () => {
+  const userTags = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`tag-${i}`, 'v']));
+
+  test('a name longer than 118 characters: {name}--pending would exceed Key Vault\'s 127', () => {
+    expect(MAX_MANAGED_NAME_LENGTH).toBe(118);
+    const tags = { 'keyturn-provider': 'symmetric' };
+    expect(readCredentialTags(tags, defaults, 'n'.repeat(118))).toMatchObject({ kind: 'managed' });
+    expect(readCredentialTags(tags, defaults, 'n'.repeat(119))).toMatchObject({ kind: 'invalid', tag: '(name)', provider: 'symmetric', message: expect.stringContaining('118') });
+  });
+
+  test('more tags than the promoted version can hold (Key Vault allows 15)', () => {
+    // symmetric: the provider tag + user tags + stage, step token and rotation.
+    expect(readCredentialTags({ 'keyturn-provider': 'symmetric', ...userTags(11) }, defaults, 'db')).toMatchObject({ kind: 'managed' });
+    expect(readCredentialTags({ 'keyturn-provider': 'symmetric', ...userTags(12) }, defaults, 'db')).toMatchObject({
+      kind: 'invalid',
+      tag: '(tags)',
+      message: expect.stringContaining('16 tags'),
+    });
+    // entra: the credential id tag is added too when the secret does not carry one yet.
+    const entra = { 'keyturn-provider': 'entra-app-password', 'keyturn-app-object-id': APP };
+    expect(readCredentialTags({ ...entra, ...userTags(9) }, defaults)).toMatchObject({ kind: 'managed' });
+    expect(readCredentialTags({ ...entra, ...userTags(10) }, defaults)).toMatchObject({ kind: 'invalid', tag: '(tags)' });
+    expect(readCredentialTags({ ...entra, 'keyturn-credential-id': 'k', ...userTags(9) }, defaults)).toMatchObject({ kind: 'managed' });
+    // Keyturn's per-version tags on the current version are replaced, not added to.
+    const current = { 'keyturn-provider': 'symmetric', 'keyturn-stage': 'current', 'keyturn-step-token': 't', 'keyturn-rotation': 'r', ...userTags(11) };
+    expect(readCredentialTags(current, defaults)).toMatchObject({ kind: 'managed' });
   });
 });
 

@@ -4,11 +4,11 @@
  * because Microsoft Graph cannot run here; the stub speaks Graph's wire format for
  * addPassword, removePassword and GET application passwordCredentials.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { armedFaults } from '../../../shared/adapters/faults';
 import { graphAppPasswordProvider } from '../../../shared/adapters/renewal/graphAppPasswordProvider';
 import { symmetricProvider } from '../../../shared/adapters/renewal/symmetricProvider';
-import { DAY_MS, invariantViolations, startRotation } from '../../../shared/domain/rotation';
+import { DAY_MS, STEP_FAILURE, invariantViolations, startRotation } from '../../../shared/domain/rotation';
 import type { KeyEventHandler } from '../../../shared/services/renewal/ports';
 import { RenewalService } from '../../../shared/services/renewal/renewalService';
 import { FakeClock, FakeDeadLetters, FakeNotifier, FakeRotations, FakeSecrets, MemoryLogger, recordingVerified } from './fakes';
@@ -103,7 +103,7 @@ function world(options: { maxAttempts?: number } = {}) {
   };
 
   /** A rotation of the seeded secret's current version, stored but not yet advanced. */
-  const stored = async (props: { name: string; version: string }, provider: 'symmetric' | 'entra-app-password' = 'entra-app-password') => {
+  const stored = async (props: { name: string; version: string; tags: Record<string, string> }, provider: 'symmetric' | 'entra-app-password' = 'entra-app-password') => {
     const r = startRotation(
       {
         vault: 'local',
@@ -113,7 +113,7 @@ function world(options: { maxAttempts?: number } = {}) {
         validityDays: 60,
         graceDays: 7,
         trigger: 'renew',
-        ...(provider === 'entra-app-password' ? { appObjectId: APP } : {}),
+        ...(provider === 'entra-app-password' ? { appObjectId: APP, previousCredentialRef: props.tags.CredentialId } : {}),
       },
       clock.time,
     );
@@ -125,6 +125,16 @@ function world(options: { maxAttempts?: number } = {}) {
 }
 
 const isCrash = (e: unknown) => e instanceof Error && e.name === 'InjectedFault';
+
+/** Runs `fn` while Graph does not list new passwords, so verification never sees them. */
+async function hidingNewPasswords(fn: () => Promise<void>) {
+  graph.hideNewPasswords = true;
+  try {
+    await fn();
+  } finally {
+    graph.hideNewPasswords = false;
+  }
+}
 
 describe('a NearExpiry event renews the credential', () => {
   test.each(['symmetric', 'entra'] as const)('%s: create → verify → promote → notify, then retire after grace', async (provider) => {
@@ -217,7 +227,25 @@ describe('duplicate and out-of-order deliveries', () => {
     const letters = [...w.deadLetters.letters.values()];
     expect(letters.map((l) => l.reason).sort()).toEqual(['malformed', 'oversized', 'spoofed']);
     expect(letters.find((l) => l.reason === 'spoofed')).toMatchObject({ source: spoofed.topic, detail: expect.stringContaining('evil-vault') });
-    expect(letters.every((l) => l.excerpt.length <= 1024)).toBe(true);
+    // A projection of the event, never its data values: the raw event is known by its hash and size.
+    const stored = JSON.stringify(letters);
+    for (const value of ['https://x/secrets/', 'x'.repeat(100), 'nonsense']) expect(stored.includes(value)).toBe(false);
+    expect(letters.find((l) => l.reason === 'oversized')).toMatchObject({
+      bytes: Buffer.byteLength(JSON.stringify(oversized)),
+      sha256: createHash('sha256').update(JSON.stringify(oversized)).digest('hex'),
+      event: {
+        id: oversized.id,
+        eventType: 'Microsoft.KeyVault.SecretNearExpiry',
+        subject: s.name,
+        topic: TOPIC,
+        dataVersion: '1',
+        eventTime: oversized.eventTime,
+        dataKeys: ['EXP', 'Id', 'NBF', 'ObjectName', 'ObjectType', 'Pad', 'VaultName', 'Version'],
+        dataKeyCount: 8,
+      },
+    });
+    expect(letters.find((l) => l.reason === 'malformed')).toMatchObject({ source: 'unknown', event: { dataKeys: [], dataKeyCount: null } });
+    for (const l of letters) expect(Object.keys(l).sort()).toEqual(['bytes', 'detail', 'event', 'id', 'reason', 'receivedAt', 'sha256', 'source']);
     expect(w.rotations.all()).toHaveLength(0);
     expect(w.secrets.all('local', s.name)).toHaveLength(1);
   });
@@ -306,22 +334,23 @@ describe('failure and the next attempt', () => {
     const { props: s } = w.seedEntra();
     const oldValue = w.secrets.consumerRead('local', s.name);
     const a = w.worker('A');
-    graph.hideNewPasswords = true; // verification never sees the new password
-    try {
+    await hidingNewPasswords(async () => {
       await a.handleEvent(w.event(s.name, s.version));
       for (let i = 0; i < 5; i++) {
         w.clock.advance(3600_000);
         await a.resumeDue();
       }
-    } finally {
-      graph.hideNewPasswords = false;
-    }
+    });
     const failed = w.rotations.all()[0]!;
     expect(failed.status).toBe('failed');
     expect(failed.lastError?.step).toBe('verify');
     expect(w.secrets.consumerRead('local', s.name)).toBe(oldValue);
     expect(w.log.lines.some((l) => l.startsWith('error ALERT: credential rotation failed'))).toBe(true);
-    expect(graph.passwords(APP)).toHaveLength(2); // attempt 1's password is still there
+    // Before it was written failed, what it created went: no valid credential is left behind.
+    expect(failed.cleanup).toMatchObject({ state: 'done', tries: 1 });
+    expect(failed.dueAt).toBeUndefined();
+    expect(graph.passwords(APP).map((p) => p.keyId)).toEqual([w.secrets.all('local', s.name)[0]!.tags.CredentialId]);
+    expect(w.secrets.all('local', `${s.name}--pending`).map((v) => v.enabled)).toEqual([false]);
 
     // The sweep re-alerts daily while it stays failed.
     w.clock.advance(DAY_MS);
@@ -363,13 +392,177 @@ describe('failure and the next attempt', () => {
     await a.handleEvent(w.event(s.name, s.version));
     const r = w.rotations.all()[0]!;
     expect(r.step).toBe('create');
-    expect(r.lastError?.message).toMatch(/503/);
+    expect(r.lastError).toMatchObject({ step: 'create', message: STEP_FAILURE.create, name: 'GraphError', code: 'ServiceUnavailable', statusCode: 503 });
     for (let i = 0; i < 3; i++) {
       w.clock.advance(3600_000);
       await a.resumeDue();
     }
     expect(w.rotations.all()[0]!.steps.create!.failures).toBe(2);
     expect(w.rotations.all()[0]!.step).toBe('retire');
+  });
+});
+
+describe('failures after promotion: the rotation only goes forward', () => {
+  const LEAKY = 'connect ECONNREFUSED https://topic.example/api/events?aeg-sas-key=not-for-records';
+
+  test('a notify that fails more than maxAttempts times is retried until it succeeds; the old credential is retired after grace', async () => {
+    const w = world({ maxAttempts: 3 });
+    const { props: s, old } = w.seedEntra();
+    let failures = 5;
+    const publish = w.notifier.publish.bind(w.notifier);
+    w.notifier.publish = async (e) => {
+      if (failures-- > 0) throw Object.assign(new Error(LEAKY), { code: 'ECONNREFUSED' });
+      return publish(e);
+    };
+    const a = w.worker('A');
+    await a.handleEvent(w.event(s.name, s.version));
+    for (let i = 0; i < 4; i++) {
+      w.clock.advance(3600_000);
+      await a.resumeDue();
+    }
+    let r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ status: 'active', step: 'notify', steps: { notify: { failures: 5 } } });
+    expect(r.lastError).toMatchObject({ step: 'notify', message: STEP_FAILURE.notify, name: 'Error', code: 'ECONNREFUSED' });
+    expect(w.log.lines.filter((l) => l.startsWith('error ALERT: credential rotation is stuck at notify'))).toHaveLength(1);
+    expect(w.log.lines.some((l) => l.includes('old credential stays current'))).toBe(false);
+    // The error's text is in the log only: not in the record, the rotation view or the listing.
+    expect(w.log.lines.some((l) => l.includes(LEAKY))).toBe(true);
+    const shown = JSON.stringify([w.rotations.all(), await a.getRotation(r.id), await a.listCredentials()]);
+    expect(shown.includes('topic.example')).toBe(false);
+    expect(shown.includes('ECONNREFUSED https')).toBe(false);
+
+    w.clock.advance(3600_000);
+    await a.resumeDue();
+    r = w.rotations.all()[0]!;
+    expect(r.step).toBe('retire');
+    expect(r.notifiedAt).toBeDefined();
+    expect(w.notifier.events).toHaveLength(1);
+    w.clock.advance(8 * DAY_MS);
+    await a.resumeDue();
+    expect(w.rotations.all()[0]!.status).toBe('completed');
+    w.assertRotated(s.name, old.secretText, 'entra');
+  });
+
+  test('a retire that keeps failing never fails the rotation: it alerts (then daily), the old credential stays enabled until it succeeds', async () => {
+    const w = world({ maxAttempts: 3 });
+    const { props: s, old } = w.seedEntra();
+    const a = w.worker('A');
+    await a.handleEvent(w.event(s.name, s.version));
+    const id = w.rotations.all()[0]!.id;
+    w.clock.advance(8 * DAY_MS);
+    graph.failNext(30, 503, 'removePassword');
+    for (let hour = 0; hour < 28; hour++) {
+      await a.resumeDue();
+      w.clock.advance(3600_000);
+    }
+    const r = (await w.rotations.read(id))!.doc;
+    expect(r).toMatchObject({ status: 'active', step: 'retire' });
+    expect(r.steps.retire!.failures).toBe(28);
+    expect(w.log.lines.filter((l) => l.startsWith('error ALERT: credential rotation is stuck at retire'))).toHaveLength(2);
+    expect(r.alerts).toMatchObject({ count: 2, step: 'retire' });
+    // The old credential still works: enabled in the vault and at Graph.
+    expect(w.secrets.all('local', s.name)[0]!.enabled).toBe(true);
+    expect(graph.passwords(APP).map((p) => p.keyId)).toContain(old.keyId);
+    // A renew (or the sweep) does not mint a third credential on top of it.
+    await expect(a.renew('local', s.name)).rejects.toMatchObject({ code: 'ROTATION_IN_FLIGHT', details: { rotationId: id } });
+    expect((await a.sweep()).started).toEqual([]);
+    expect(await a.handleEvent(w.event(s.name, w.secrets.all('local', s.name)[1]!.version))).toMatchObject({ outcome: 'ignored' });
+
+    for (let hour = 0; hour < 8 && (await w.rotations.read(id))!.doc.status !== 'completed'; hour++) {
+      w.clock.advance(3600_000);
+      await a.resumeDue();
+    }
+    expect(w.rotations.all()).toHaveLength(1);
+    expect(w.rotations.all()[0]!.status).toBe('completed');
+    w.assertRotated(s.name, old.secretText, 'entra');
+  });
+});
+
+describe('failed and superseded rotations leave no valid credential behind', () => {
+  test('a clean-up that fails when the rotation fails is retried by the resume timer', async () => {
+    const w = world({ maxAttempts: 2 });
+    const { props: s, old } = w.seedEntra();
+    const a = w.worker('A');
+    await hidingNewPasswords(async () => {
+      await a.handleEvent(w.event(s.name, s.version));
+      graph.failNext(1, 503, 'removePassword'); // the clean-up at failure cannot remove the password
+      w.clock.advance(3600_000);
+      await a.resumeDue();
+    });
+    let r = w.rotations.all()[0]!;
+    expect(r.status).toBe('failed');
+    expect(r.cleanup).toMatchObject({ state: 'pending', tries: 1 });
+    expect(w.secrets.all('local', `${s.name}--pending`).map((v) => v.enabled)).toEqual([false]);
+    expect(graph.passwords(APP)).toHaveLength(2); // the new password could not be removed yet
+
+    w.clock.advance(3600_000);
+    expect(await a.resumeDue()).toMatchObject({ due: 1, errors: 0 });
+    r = w.rotations.all()[0]!;
+    expect(r.cleanup).toMatchObject({ state: 'done', tries: 2 });
+    expect(r.dueAt).toBeUndefined();
+    expect(graph.passwords(APP).map((p) => p.keyId)).toEqual([old.keyId]);
+    expect((await a.resumeDue()).due).toBe(0);
+    expect(await a.getRotation(r.id)).toMatchObject({ status: 'failed', cleanup: { state: 'done', tries: 2 } });
+  });
+
+  test('superseded after a crash between addPassword and storing the value: the lost password is removed', async () => {
+    const w = world();
+    const { props: s, old } = w.seedEntra();
+    const crashing = w.worker('A', ['create:provider*1']);
+    await expect(crashing.handleEvent(w.event(s.name, s.version))).rejects.toThrow(/Injected/);
+    expect(graph.passwords(APP)).toHaveLength(2); // made at Graph, never stored: its text is lost
+    // Meanwhile someone replaces the version by hand.
+    w.secrets.seed('local', s.name, old.secretText, { tags: { ...s.tags } });
+    w.clock.advance(2 * LEASE_S * 1000);
+    await w.worker('B').resumeDue();
+    const r = w.rotations.all()[0]!;
+    expect(r.status).toBe('superseded');
+    expect(r.cleanup).toMatchObject({ state: 'done' });
+    expect(graph.passwords(APP).map((p) => p.keyId)).toEqual([old.keyId]);
+    expect(w.secrets.all('local', `${s.name}--pending`)).toHaveLength(0);
+  });
+
+  test('superseded before promotion: the pending value is switched off and its password removed', async () => {
+    const w = world();
+    const { props: s, old } = w.seedEntra();
+    const a = w.worker('A', ['promote:before*1']);
+    await expect(a.handleEvent(w.event(s.name, s.version))).rejects.toThrow(/Injected/);
+    w.secrets.seed('local', s.name, old.secretText, { tags: { ...s.tags } });
+    await w.worker('B').resumeDue();
+    const r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ status: 'superseded', cleanup: { state: 'done' } });
+    expect(graph.passwords(APP).map((p) => p.keyId)).toEqual([old.keyId]);
+    expect(w.secrets.all('local', `${s.name}--pending`).map((v) => v.enabled)).toEqual([false]);
+  });
+});
+
+describe('secrets that could never rotate are refused before anything is created', () => {
+  test.each([
+    ['a name too long for its --pending sibling', 'k'.repeat(119), {}],
+    ['too many tags for the promoted version', 'tagged-key', Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`team-tag-${i}`, 'x']))],
+  ])('%s', async (_label, name, extra) => {
+    const w = world();
+    const props = w.secrets.seed('local', name, randomBytes(32).toString('base64'), {
+      tags: { 'keyturn-provider': 'symmetric', ...extra },
+      expiresOn: new Date(w.clock.time.getTime() + DAY_MS),
+    });
+    const a = w.worker('A');
+    expect(await a.handleEvent(w.event(name, props.version))).toMatchObject({ outcome: 'ignored', reason: expect.stringMatching(/^invalid: \((name|tags)\)/) });
+    expect((await a.sweep()).started).toEqual([]);
+    await expect(a.renew('local', name)).rejects.toMatchObject({ code: 'NOT_MANAGED' });
+    expect(w.rotations.all()).toHaveLength(0);
+    expect(w.secrets.all('local', `${name}--pending`)).toHaveLength(0);
+    const [row] = await a.listCredentials();
+    expect(row).toMatchObject({ name, provider: 'symmetric', status: 'invalid', problem: expect.stringMatching(/^\((name|tags)\): /) });
+  });
+
+  test('the largest that fits still rotates: a 118-character name, 11 user tags', async () => {
+    const w = world();
+    const name = 'k'.repeat(118);
+    const tags = { 'keyturn-provider': 'symmetric', ...Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`team-tag-${i}`, 'x'])) };
+    const props = w.secrets.seed('local', name, randomBytes(32).toString('base64'), { tags, expiresOn: new Date(w.clock.time.getTime() + DAY_MS) });
+    expect(await w.worker('A').handleEvent(w.event(name, props.version))).toMatchObject({ outcome: 'started' });
+    expect(Object.keys(w.secrets.all('local', name).at(-1)!.tags)).toHaveLength(15);
   });
 });
 
@@ -394,7 +587,7 @@ describe('the sweep and the listing', () => {
       stage: 'current',
       rotation: { id: `local:soon:${soon.version}:1`, state: 'grace' },
     });
-    expect(list.find((c) => c.name === 'later')).toMatchObject({ rotation: null });
+    expect(list.find((c) => c.name === 'later')).toMatchObject({ rotation: null, status: 'managed' });
     expect(await a.getRotation(`local:soon:${soon.version}:1`)).toMatchObject({ state: 'grace', attempt: 1 });
     await expect(a.getRotation('local:soon:ffff:1')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     w.assertNoLeaks();

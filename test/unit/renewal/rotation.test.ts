@@ -1,6 +1,7 @@
 import {
   DAY_MS,
   type Rotation,
+  STEP_FAILURE,
   RotationStateError,
   alertDue,
   backoffMs,
@@ -12,10 +13,12 @@ import {
   isInFlight,
   markAlerted,
   nextAttempt,
+  recordCleanup,
   rotationId,
   rotationView,
   startRotation,
   stateOf,
+  stuckAlertDue,
   supersede,
 } from '../../../shared/domain/rotation';
 
@@ -23,6 +26,7 @@ const T0 = new Date('2030-01-01T00:00:00Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
 const LEASE = 60_000;
 const policy = { maxAttempts: 3, jitter: 0.5 };
+const E503 = { name: 'GraphError', code: 'ServiceUnavailable', statusCode: 503 };
 
 function fresh(graceDays = 7): Rotation {
   return startRotation(
@@ -116,15 +120,15 @@ describe('decideNext and the transitions', () => {
 
   test('a failed try backs off with jitter; maxAttempts failures make the rotation failed', () => {
     let r = claimStep(fresh(), { owner: 'w1', token: 't1', leaseMs: LEASE }, T0);
-    r = failStep(r, 't1', 'Graph 503', T0, policy);
+    r = failStep(r, 't1', E503, T0, policy);
     expect(r.status).toBe('active');
     expect(r.lease).toBeUndefined();
-    expect(r.lastError).toEqual({ step: 'create', message: 'Graph 503', at: T0.toISOString() });
+    expect(r.lastError).toEqual({ step: 'create', message: STEP_FAILURE.create, ...E503, at: T0.toISOString() });
     expect(decideNext(r, T0, { owner: 'w1' })).toMatchObject({ action: 'wait', reason: 'backoff', until: r.nextAttemptAt });
     const second = at(60_000);
-    r = failStep(claimStep(r, { owner: 'w1', token: 't2', leaseMs: LEASE }, second), 't2', 'again', second, policy);
+    r = failStep(claimStep(r, { owner: 'w1', token: 't2', leaseMs: LEASE }, second), 't2', E503, second, policy);
     const third = at(600_000);
-    r = failStep(claimStep(r, { owner: 'w1', token: 't3', leaseMs: LEASE }, third), 't3', 'and again', third, policy);
+    r = failStep(claimStep(r, { owner: 'w1', token: 't3', leaseMs: LEASE }, third), 't3', E503, third, policy);
     expect(r.status).toBe('failed');
     expect(r.steps.create?.failures).toBe(3);
     expect(r.promoted).toBeUndefined();
@@ -154,7 +158,7 @@ describe('decideNext and the transitions', () => {
   test('the next attempt after a failure carries what to clean up', () => {
     let r = run(fresh(), T0); // created p1
     r = claimStep(r, { owner: 'w1', token: 'v', leaseMs: LEASE }, T0);
-    r = failStep(r, 'v', 'verify failed', T0, { maxAttempts: 1, jitter: 0 });
+    r = failStep(r, 'v', E503, T0, { maxAttempts: 1, jitter: 0 });
     const next = nextAttempt(r, 'renew', at(1000));
     expect(next.id).toBe('local:db-password:abc123:2');
     expect(next.attempt).toBe(2);
@@ -175,6 +179,87 @@ describe('decideNext and the transitions', () => {
     const final = markAlerted(alerted, at(DAY_MS + 7_200_000));
     expect(alertDue(final, at(5 * DAY_MS), exp)).toBe(false);
     expect(alertDue(fresh(), at(5 * DAY_MS))).toBe(false);
+  });
+});
+
+describe('after promotion the rotation only goes forward', () => {
+  const promotedAndNotified = () => {
+    let r = fresh(7);
+    for (let i = 0; i < 4; i++) r = run(r, T0);
+    return r; // at retire, in grace
+  };
+
+  test('notify and retire never fail the rotation: capped backoff, however many failures', () => {
+    let r = fresh(7);
+    for (let i = 0; i < 3; i++) r = run(r, T0); // promoted, at notify
+    let t = T0.getTime();
+    for (let i = 1; i <= 12; i++) {
+      const now = new Date(t);
+      r = failStep(claimStep(r, { owner: 'w1', token: `n${i}`, leaseMs: LEASE }, now), `n${i}`, E503, now, policy);
+      expect(r.status).toBe('active');
+      expect(Date.parse(r.nextAttemptAt!) - t).toBeLessThanOrEqual(3_600_000);
+      t = Date.parse(r.nextAttemptAt!);
+    }
+    expect(r.steps.notify?.failures).toBe(12);
+    expect(invariantViolations(r)).toEqual([]);
+    r = run(r, new Date(t));
+    expect(r.step).toBe('retire');
+  });
+
+  test('a stuck step alerts after maxAttempts failures, then daily; a newly stuck step at once', () => {
+    let r = promotedAndNotified();
+    const grace = Date.parse(r.retireAfter!);
+    const failAt = (ms: number) => {
+      const now = new Date(ms);
+      r = failStep(claimStep(r, { owner: 'w1', token: `r${ms}`, leaseMs: LEASE }, now), `r${ms}`, E503, now, policy);
+      return stuckAlertDue(r, now, policy.maxAttempts);
+    };
+    expect(failAt(grace)).toBe(false);
+    expect(failAt(grace + 3_600_000)).toBe(false);
+    expect(failAt(grace + 7_200_000)).toBe(true);
+    r = markAlerted(r, new Date(grace + 7_200_000));
+    expect(r.alerts).toMatchObject({ count: 1, step: 'retire' });
+    expect(failAt(grace + 10_800_000)).toBe(false);
+    expect(failAt(grace + 7_200_000 + DAY_MS)).toBe(true);
+    expect(r.status).toBe('active');
+    expect(isInFlight(r)).toBe(true); // a renew must not mint a third credential on top of it
+    expect(stuckAlertDue({ ...r, alerts: { ...r.alerts!, step: 'notify' } }, new Date(grace + 7_200_001 + DAY_MS), 3)).toBe(true);
+  });
+
+  test('in grace (retire not yet failing) the rotation is not in flight', () => {
+    expect(isInFlight(promotedAndNotified())).toBe(false);
+  });
+});
+
+describe('clean-up of failed and superseded rotations', () => {
+  test('done: nothing is due; pending: the resume timer retries it with backoff', () => {
+    const claimed = claimStep(fresh(), { owner: 'w1', token: 't', leaseMs: LEASE }, T0);
+    const failed = failStep(claimed, 't', E503, T0, { maxAttempts: 1, jitter: 0 });
+    expect(failed.status).toBe('failed');
+    const done = recordCleanup(failed, true, T0, 0);
+    expect(done.cleanup).toEqual({ state: 'done', at: T0.toISOString(), tries: 1 });
+    expect(done.dueAt).toBeUndefined();
+    expect(decideNext(done, at(DAY_MS), { owner: 'w1' })).toEqual({ action: 'none', reason: 'failed' });
+
+    const pending = recordCleanup(failed, false, T0, 0);
+    expect(pending.cleanup).toMatchObject({ state: 'pending', tries: 1, nextAt: at(15_000).toISOString() });
+    expect(pending.dueAt).toBe(at(15_000).toISOString());
+    expect(decideNext(pending, T0, { owner: 'w1' })).toMatchObject({ action: 'wait', reason: 'backoff' });
+    expect(decideNext(pending, at(15_000), { owner: 'w1' })).toEqual({ action: 'cleanup' });
+    const retried = recordCleanup(pending, true, at(15_000), 0);
+    expect(retried.cleanup).toMatchObject({ state: 'done', tries: 2 });
+    expect(retried.dueAt).toBeUndefined();
+    expect(() => recordCleanup(fresh(), true, T0, 0)).toThrow(RotationStateError);
+  });
+
+  test('the view shows the clean-up and only safe error fields', () => {
+    const claimed = claimStep(fresh(), { owner: 'w1', token: 't', leaseMs: LEASE }, T0);
+    const failed = recordCleanup(failStep(claimed, 't', E503, T0, { maxAttempts: 1, jitter: 0 }), false, T0, 0);
+    // A document written before this change may still hold raw text: the view never returns it.
+    const legacy = { ...failed, lastError: { ...failed.lastError!, message: 'RestError: https://vault/secrets/x?api-version … body' } };
+    const view = rotationView(legacy, T0);
+    expect(view.lastError).toEqual({ step: 'create', message: STEP_FAILURE.create, name: 'GraphError', code: 'ServiceUnavailable', statusCode: 503, at: T0.toISOString() });
+    expect(view.cleanup).toEqual({ state: 'pending', at: T0.toISOString(), tries: 1 });
   });
 });
 
