@@ -1,8 +1,8 @@
 /**
  * Keyturn's Key Vault emulator: an HTTPS server the real @azure/keyvault-keys and
  * @azure/keyvault-secrets clients talk to, with a movable clock, that emits Key
- * Vault's Event Grid events. See /work/shared/notes/keyvault-wire.md for the wire
- * contract it follows.
+ * Vault's Event Grid events. It follows the wire contract the SDK clients use
+ * (challenge auth, ids from the Host header, paging, error shapes); see README.md.
  */
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';

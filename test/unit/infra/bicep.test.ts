@@ -58,7 +58,7 @@ const ROLE_SCOPES: Record<string, string> = {
   'Monitoring Metrics Publisher': 'Microsoft.Insights/components',
 };
 
-/** Every Key Vault event type (docs event-schema-key-vault; shared/notes/peers.md §1.1). */
+/** Every Key Vault event type (Azure docs: event-schema-key-vault). */
 const KEY_VAULT_EVENT_TYPES = new Set(
   ['Secret', 'Key', 'Certificate']
     .flatMap((o) => ['NewVersionCreated', 'NearExpiry', 'Expired'].map((e) => `Microsoft.KeyVault.${o}${e}`))
