@@ -2,10 +2,10 @@ import { app } from '@azure/functions';
 import { httpHandler } from '../shared/http/problem';
 import { type SigningRoot, root } from '../shared/root';
 
-/** GET /api/.well-known/openid-configuration: where relying parties find the keys. */
+/** GET /api/.well-known/openid-configuration: where relying parties find the keys. Read-only; answers before the first keys exist. */
 export function makeOpenidConfigurationHandler(signing: Pick<SigningRoot, 'publisher' | 'jwksMaxAgeSeconds' | 'jwksUri' | 'settings'>) {
   return httpHandler(async () => {
-    const { algs } = await signing.publisher.current();
+    const algs = await signing.publisher.algs();
     return {
       status: 200,
       headers: { 'cache-control': `public, max-age=${signing.jwksMaxAgeSeconds}` },

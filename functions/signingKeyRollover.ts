@@ -2,7 +2,11 @@ import { type InvocationContext, type Timer, app } from '@azure/functions';
 import { contextLogger } from '../shared/adapters/logger';
 import { type SigningRoot, root } from '../shared/root';
 
-/** Hourly: rolls the signing keys when due and retires previous keys whose tokens have expired. */
+/**
+ * Hourly: rolls the signing keys when due and retires previous keys whose tokens have expired.
+ * Also at start-up, so a fresh deployment publishes its first keys within seconds (a run with
+ * nothing due is one point read; concurrent runs on several instances are ETag-guarded).
+ */
 export function makeSigningKeyRolloverHandler(signing: Pick<SigningRoot, 'service'>) {
   return async (_timer: Timer, context: InvocationContext): Promise<void> => {
     const log = contextLogger(context);
@@ -13,5 +17,6 @@ export function makeSigningKeyRolloverHandler(signing: Pick<SigningRoot, 'servic
 
 app.timer('signingKeyRollover', {
   schedule: '%KEYTURN_SIGNING_ROLLOVER_SCHEDULE%',
+  runOnStartup: true,
   handler: makeSigningKeyRolloverHandler(root().signing),
 });

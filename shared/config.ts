@@ -91,6 +91,8 @@ export const settingsSchema = z.object({
   KEYTURN_JWKS_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(300).default(300),
   KEYTURN_ISSUER: url,
   KEYTURN_JWKS_URI: url,
+  /** Trust `x-ms-client-principal-name` as the requester: only where App Service authentication sets it. */
+  KEYTURN_TRUST_EASY_AUTH_HEADER: z.enum(['true', 'false']).default('false'),
 
   /** Test-only fault points (`step:when`, comma separated); never set in production. */
   KEYTURN_FAULTS: z.string().optional(),
@@ -125,6 +127,7 @@ export interface Config {
     jwksMaxAgeSeconds: number;
     issuer: string;
     jwksUri: string;
+    trustEasyAuthHeader: boolean;
   };
   faults: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -204,6 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       jwksMaxAgeSeconds: s.KEYTURN_JWKS_MAX_AGE_SECONDS,
       issuer: s.KEYTURN_ISSUER.replace(/\/$/, ''),
       jwksUri: s.KEYTURN_JWKS_URI,
+      trustEasyAuthHeader: s.KEYTURN_TRUST_EASY_AUTH_HEADER === 'true',
     },
     faults: (s.KEYTURN_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean),
     logLevel: s.KEYTURN_LOG_LEVEL,

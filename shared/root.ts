@@ -17,7 +17,7 @@ import { consoleLogger } from './adapters/logger';
 import type { Clock, FaultPoints, Logger, Notifier } from './ports';
 import type { DependencyCheck } from './services/health';
 import { KeySetPublisher } from './services/signing/publication';
-import { SigningKeyService, type SigningSettings, signingSettings } from './services/signing/signingKeys';
+import { SigningKeyService, type SigningSettings, SingleFlight, signingSettings } from './services/signing/signingKeys';
 import { TokenIssuer } from './services/signing/tokens';
 import { ALG_OF } from './domain/signingKeys';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
@@ -52,7 +52,7 @@ export interface SigningRoot {
   /** Services are cheap; one per invocation so they log to its context. */
   service(log: Logger): SigningKeyService;
   tokens(log: Logger): TokenIssuer;
-  /** One per process: it caches the rendered key set. */
+  /** One per process: it caches the rendered key set. Read-only (anonymous requests never create keys). */
   publisher: KeySetPublisher;
 }
 
@@ -60,13 +60,14 @@ function buildSigning(config: Config, keyVault: KeyVaultClients, cosmos: CosmosH
   const settings = signingSettings(config.signing);
   const keys = keyVaultSigningKeys(keyVault, { vault: settings.vault, issuer: settings.issuer });
   const sets = cosmosKeySets(cosmos.container('signingKeys'), () => cosmos.ensureSchema());
-  const service = (log: Logger) => new SigningKeyService({ keys, sets, clock, log, settings });
+  const bootstrap = new SingleFlight(); // one bootstrap in flight per process
+  const service = (log: Logger) => new SigningKeyService({ keys, sets, clock, log, settings, bootstrap });
   return {
     settings,
     jwksMaxAgeSeconds: config.signing.jwksMaxAgeSeconds,
     jwksUri: config.signing.jwksUri,
     service,
-    tokens: (log) => new TokenIssuer({ signingKeys: service(log), keys, clock, issuer: settings.issuer }),
+    tokens: (log) => new TokenIssuer({ signingKeys: service(log), keys, clock, issuer: settings.issuer, log }),
     publisher: new KeySetPublisher({ signingKeys: service(consoleLogger), defaultAlg: ALG_OF[settings.keyType] }),
   };
 }

@@ -7,6 +7,7 @@
  * keys the transition needs (`newKeysFor`), then writes `applyTransition`'s result
  * guarded by the key set's ETag; a lost race re-reads and re-plans.
  */
+import { z } from 'zod';
 
 export type KeyState = 'next' | 'current' | 'previous' | 'retired';
 export type SigningKeyType = 'RSA-2048' | 'EC-P256';
@@ -99,8 +100,18 @@ export type Transition =
 /** Who asked for a rollover and why; stored with every rollover. */
 export interface RolloverRequest {
   requestedBy: string;
+  /** True when the platform vouched for `requestedBy` (or Keyturn itself rolled); false when self-declared. */
+  requestedByVerified: boolean;
   reason: string;
 }
+
+/** A requester name as recorded: 1–200 characters after trimming, none of them control or invisible format characters. */
+export const requesterSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .regex(/^[^\p{C}]+$/u, { error: 'must be printable text (no control or invisible characters)' });
 
 export interface RolloverRecord {
   id: string;
@@ -109,6 +120,7 @@ export interface RolloverRecord {
   at: string;
   trigger: Trigger;
   requestedBy: string;
+  requestedByVerified: boolean;
   reason: string;
   compromised: boolean;
   /** The key that signed before (absent on bootstrap). */
@@ -327,6 +339,7 @@ export function applyTransition(
     at,
     trigger,
     requestedBy: ctx.request?.requestedBy ?? 'keyturn',
+    requestedByVerified: ctx.request?.requestedByVerified ?? true,
     reason: ctx.request?.reason ?? defaultReason[trigger],
     compromised,
     ...(changedSigner && oldCurrent ? { fromKid: oldCurrent.kid } : {}),

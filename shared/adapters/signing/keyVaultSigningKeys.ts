@@ -7,20 +7,29 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import type { CryptographyClient, JsonWebKey, KeyVaultKey } from '@azure/keyvault-keys';
 import { base64url, exportJWK } from 'jose';
-import type { KeyState, PublicJwk, SigningAlg, VaultKeyRef } from '../../domain/signingKeys';
-import { KeyturnError, describeError } from '../../errors';
+import type { KeyState, PublicJwk, SigningAlg } from '../../domain/signingKeys';
+import { KeyturnError } from '../../errors';
 import type { SigningKeyStore } from '../../services/signing/ports';
 import type { KeyVaultClients } from '../keyVaultClients';
 
 export const STATE_TAG = 'keyturn-state';
 export const ISSUER_TAG = 'keyturn-issuer';
 
-const dependencyFailed = (operation: string, ref: Partial<VaultKeyRef>, e: unknown) =>
-  new KeyturnError('DEPENDENCY_FAILED', `Key Vault ${operation} of signing key '${ref.name ?? '?'}' failed: ${describeError(e)}`, {
-    vault: ref.vault,
-    name: ref.name,
-    version: ref.version,
+const VERBS = { create: 'create', update: 'update', sign: 'sign with' } as const;
+
+/**
+ * A fixed message and only the failure's name, code and status in the details (they
+ * reach HTTP answers); the SDK's error, whose text may say more, stays as `cause` for logs.
+ */
+export const keyVaultFailure = (operation: keyof typeof VERBS, e: unknown): KeyturnError => {
+  const err = (e instanceof Error ? e : new Error(String(e))) as Error & { code?: unknown; statusCode?: unknown };
+  const details: Record<string, unknown> = { name: err.name };
+  if (typeof err.code === 'string' || typeof err.code === 'number') details.code = err.code;
+  if (typeof err.statusCode === 'number') details.statusCode = err.statusCode;
+  return Object.assign(new KeyturnError('DEPENDENCY_FAILED', `Key Vault could not ${VERBS[operation]} a signing key; retry later`, details), {
+    cause: e,
   });
+};
 
 /** The public members only, normalised by jose (the vault's JWK carries Uint8Arrays). */
 async function publicJwkOf(key: KeyVaultKey): Promise<PublicJwk> {
@@ -49,10 +58,10 @@ export function keyVaultSigningKeys(clients: KeyVaultClients, options: { vault: 
             ? await client().createEcKey(name, { ...common, curve: 'P-256' })
             : await client().createRsaKey(name, { ...common, keySize: 2048 });
       } catch (e) {
-        throw dependencyFailed('create', { vault, name }, e);
+        throw keyVaultFailure('create', e);
       }
       const version = key.properties.version;
-      if (!version) throw dependencyFailed('create', { vault, name }, new Error('no version in the answer'));
+      if (!version) throw keyVaultFailure('create', new Error('no version in the answer'));
       return {
         vaultKey: { vault, name, version },
         publicJwk: await publicJwkOf(key),
@@ -64,7 +73,7 @@ export function keyVaultSigningKeys(clients: KeyVaultClients, options: { vault: 
       try {
         await client().updateKeyProperties(ref.name, ref.version, { enabled: state !== 'retired', tags: tags(state) });
       } catch (e) {
-        throw dependencyFailed('update', ref, e);
+        throw keyVaultFailure('update', e);
       }
     },
 
@@ -81,7 +90,7 @@ export function keyVaultSigningKeys(clients: KeyVaultClients, options: { vault: 
         return (await crypto.sign(alg, digest)).result;
       } catch (e) {
         cryptoClients.delete(id);
-        throw dependencyFailed('sign', ref, e);
+        throw keyVaultFailure('sign', e);
       }
     },
   };

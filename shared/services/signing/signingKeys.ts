@@ -4,7 +4,6 @@
  * is one ETag-guarded write; a lost race discards the keys it created, re-reads and
  * re-decides, so two timer runs at once roll at most once.
  */
-import { ConcurrencyConflict } from '../../errors';
 import { calculateJwkThumbprint } from 'jose';
 import type { Config } from '../../config';
 import {
@@ -24,10 +23,12 @@ import {
   newKeysFor,
   planEmergency,
   planScheduled,
+  publishedKeys,
+  requesterSchema,
   signingKey,
   vaultSyncNeeded,
 } from '../../domain/signingKeys';
-import { KeyturnError, describeError } from '../../errors';
+import { ConcurrencyConflict, KeyturnError, ValidationError, describeError } from '../../errors';
 import type { Clock, Logger } from '../../ports';
 import { type KeySetStore, type SigningKeyStore, type StoredKeySet } from './ports';
 
@@ -38,6 +39,8 @@ export interface SigningSettings {
   keyName: string;
   keyType: SigningKeyType;
   policy: RolloverPolicy;
+  /** KEYTURN_TRUST_EASY_AUTH_HEADER: App Service authentication sets (and strips client copies of) the principal header. */
+  trustEasyAuthHeader: boolean;
 }
 
 export function signingSettings(config: Config['signing']): SigningSettings {
@@ -46,6 +49,7 @@ export function signingSettings(config: Config['signing']): SigningSettings {
     vault: config.vault,
     keyName: config.keyName,
     keyType: config.keyType,
+    trustEasyAuthHeader: config.trustEasyAuthHeader,
     policy: {
       rolloverMs: config.rolloverDays * 86_400_000,
       publishAheadMs: config.publishAheadHours * 3_600_000,
@@ -54,12 +58,46 @@ export function signingSettings(config: Config['signing']): SigningSettings {
   };
 }
 
+/** At most one run of `fn` at a time in this process; callers that arrive meanwhile share it. */
+export class SingleFlight {
+  private inFlight?: Promise<void>;
+
+  run(fn: () => Promise<void>): Promise<void> {
+    this.inFlight ??= fn().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+}
+
 export interface SigningKeyDeps {
   keys: SigningKeyStore;
   sets: KeySetStore;
   clock: Clock;
   log: Logger;
   settings: SigningSettings;
+  /** One per process: concurrent token requests on an empty key set bootstrap once. */
+  bootstrap: SingleFlight;
+}
+
+/** Set by App Service authentication (Easy Auth); trusted only with KEYTURN_TRUST_EASY_AUTH_HEADER. */
+export const PRINCIPAL_NAME_HEADER = 'x-ms-client-principal-name';
+
+export interface EmergencyRequest {
+  reason: string;
+  compromised: boolean;
+  /** Self-declared in the body (already validated at the edge). */
+  requestedBy?: string;
+  /** The raw `x-ms-client-principal-name` header, if any. */
+  principalName?: string | null;
+}
+
+export interface EmergencyResult {
+  /** Absent when the key that signed on arrival had already stopped signing and nothing was left to do. */
+  record?: RolloverRecord;
+  detail?: string;
+  signingKid?: string;
+  publishedKids: string[];
 }
 
 export interface ChangeOutcome {
@@ -87,13 +125,23 @@ export class SigningKeyService {
     return this.deps.sets.read(this.deps.settings.issuer);
   }
 
-  /** The key set, created (a signing key and a next) if there is none yet. */
-  async ensureKeySet(): Promise<StoredKeySet> {
+  /**
+   * The key set with a signing key, bootstrapped (a signer and a next) if there is none
+   * yet: for `/api/tokens` (function auth) only. Anonymous paths only `read`; the timer
+   * bootstraps at start-up. One bootstrap at a time per process; across processes the
+   * ETag lets one win and the others discard their keys.
+   */
+  async signingKeySet(): Promise<StoredKeySet> {
     const stored = await this.read();
     if (stored && signingKey(stored.set)) return stored;
-    await this.runSchedule();
+    const { policy } = this.deps.settings;
+    await this.deps.bootstrap.run(async () => {
+      await this.change((set, now) => (signingKey(set) ? undefined : planScheduled(set, now, policy)));
+    });
     const created = await this.read();
-    if (!created) throw new KeyturnError('DEPENDENCY_FAILED', 'The signing key set could not be created');
+    if (!created || !signingKey(created.set)) {
+      throw new KeyturnError('DEPENDENCY_FAILED', 'There is no signing key yet; retry shortly');
+    }
     return created;
   }
 
@@ -112,21 +160,72 @@ export class SigningKeyService {
 
   /**
    * Promotes the published next key at once (or a fresh key when there is no usable
-   * next). A compromised signer leaves the published set in the same write.
+   * next). A compromised signer leaves the published set in the same write and is
+   * disabled in Key Vault before this returns.
    */
-  async emergency(request: RolloverRequest & { compromised: boolean }): Promise<ChangeOutcome | undefined> {
+  async emergency(request: EmergencyRequest): Promise<EmergencyResult> {
     const { policy } = this.deps.settings;
+    const requester = this.requester(request);
     const targetKid = signingKey((await this.read())?.set)?.kid;
     this.deps.log.warn('Emergency signing-key rollover requested', {
       issuer: this.deps.settings.issuer,
-      requestedBy: request.requestedBy,
+      ...requester,
       compromised: request.compromised,
       kid: targetKid,
     });
-    return this.change(
+    const outcome = await this.change(
       (set, now) => planEmergency(set, now, policy, { compromised: request.compromised, targetKid }),
-      { requestedBy: request.requestedBy, reason: request.reason },
+      { ...requester, reason: request.reason },
     );
+    let stored = outcome?.stored ?? (await this.read());
+    if (outcome?.record?.compromised) stored = await this.disableCompromised(stored, outcome.record.retiredKids);
+    return {
+      ...(outcome?.record ? { record: outcome.record } : { detail: 'The key that signed when the request arrived had already stopped signing' }),
+      signingKid: signingKey(stored?.set)?.kid,
+      publishedKids: publishedKeys(stored?.set).map((k) => k.kid),
+    };
+  }
+
+  /** The platform's principal when it is trusted and present, else the self-declared name (unverified). */
+  private requester(request: EmergencyRequest): Pick<RolloverRequest, 'requestedBy' | 'requestedByVerified'> {
+    if (request.principalName != null && this.deps.settings.trustEasyAuthHeader) {
+      const parsed = requesterSchema.safeParse(request.principalName);
+      if (!parsed.success) {
+        throw new ValidationError(PRINCIPAL_NAME_HEADER, `${PRINCIPAL_NAME_HEADER}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+      }
+      return { requestedBy: parsed.data, requestedByVerified: true };
+    }
+    if (request.principalName != null) {
+      this.deps.log.warn(`${PRINCIPAL_NAME_HEADER} ignored: KEYTURN_TRUST_EASY_AUTH_HEADER is off`, {});
+    }
+    const parsed = requesterSchema.optional().safeParse(request.requestedBy);
+    if (!parsed.success) throw new ValidationError('requestedBy', `requestedBy: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    return { requestedBy: parsed.data ?? 'unknown', requestedByVerified: false };
+  }
+
+  /**
+   * Disables the compromised keys in Key Vault now, not only in the follow-up: the set
+   * write already unpublished them; a failure here is an error the caller sees.
+   */
+  private async disableCompromised(stored: StoredKeySet | undefined, kids: string[]): Promise<StoredKeySet | undefined> {
+    const lagging = stored?.set.keys.filter((k) => kids.includes(k.kid) && k.compromised && k.vaultState !== 'retired') ?? [];
+    if (lagging.length === 0) return stored;
+    for (const key of lagging) {
+      try {
+        await this.deps.keys.setState(key.vaultKey, 'retired');
+      } catch (e) {
+        this.deps.log.error('Key Vault did not disable a compromised signing key; it is unpublished and the rollover timer retries', {
+          kid: key.kid,
+          error: logText(e),
+        });
+        throw new KeyturnError(
+          'DEPENDENCY_FAILED',
+          'The compromised key left the JWKS but Key Vault did not disable it yet; the rollover timer retries. Do not repeat the rollover: it would retire the new signing key too.',
+          { kid: key.kid, ...safeDetails(e) },
+        );
+      }
+    }
+    return (await this.followUp(await this.read())) ?? stored;
   }
 
   /**
@@ -215,8 +314,9 @@ export class SigningKeyService {
         });
       }
     } catch (e) {
+      this.deps.log.error('Creating a signing key failed', { error: logText(e) });
       await this.discard(created);
-      throw new KeyturnError('DEPENDENCY_FAILED', `Creating a signing key failed: ${describeError(e)}`);
+      throw new KeyturnError('DEPENDENCY_FAILED', 'Creating a signing key in Key Vault failed; retry later', safeDetails(e));
     }
     return created;
   }
@@ -227,7 +327,7 @@ export class SigningKeyService {
       try {
         await this.deps.keys.setState(key.vaultKey, 'retired');
       } catch (e) {
-        this.deps.log.warn('Could not disable an unused signing key', { ...key.vaultKey, error: describeError(e) });
+        this.deps.log.warn('Could not disable an unused signing key', { ...key.vaultKey, error: logText(e) });
       }
     }
   }
@@ -245,7 +345,7 @@ export class SigningKeyService {
         await keys.setState(key.vaultKey, key.state);
         synced.push({ kid: key.kid, state: key.state });
       } catch (e) {
-        log.warn('Key Vault state write failed; the next run retries', { kid: key.kid, state: key.state, error: describeError(e) });
+        log.warn('Key Vault state write failed; the next run retries', { kid: key.kid, state: key.state, error: logText(e) });
       }
     }
     for (const record of stored?.set.outbox ?? []) {
@@ -270,3 +370,13 @@ export class SigningKeyService {
     return current;
   }
 }
+
+/** Full error text for logs only (the adapter keeps the SDK's error as `cause`). */
+export function logText(e: unknown): string {
+  const cause = e instanceof Error ? e.cause : undefined;
+  return cause === undefined ? describeError(e) : `${describeError(e)} (cause: ${describeError(cause)})`;
+}
+
+/** What an HTTP answer may say about a failure: the adapter's safe details, or the error's name only. */
+const safeDetails = (e: unknown): Record<string, unknown> =>
+  e instanceof KeyturnError ? e.details : { name: e instanceof Error ? e.name : 'Error' };

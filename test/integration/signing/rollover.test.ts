@@ -2,7 +2,8 @@
  * Signing keys on the real local stack: the app in the local functions host, keys in
  * the Key Vault emulator, the key set in the Cosmos server, and relying parties built
  * on jose's createRemoteJWKSet. The emulator's clock drives the hourly rollover timer;
- * jose checks `exp`/`iat` against `currentDate` set to the emulator's time.
+ * jose checks `exp`/`iat` against `currentDate` set to the emulator's time. The first
+ * keys come from the timer's run at start-up (anonymous requests never create keys).
  */
 import {
   type JWTVerifyGetKey,
@@ -30,6 +31,8 @@ describe('When Keyturn signs tokens and rolls its signing keys on the local stac
   beforeAll(async () => {
     stack = await startStack({ env: { KEYTURN_TOKEN_MAX_LIFETIME_MINUTES: String(TOKEN_LIFETIME_MIN) } });
     api = `${stack.host!.url}/api`;
+    // The rollover timer runs at start-up and publishes the first keys within seconds.
+    await eventually(async () => ((await call('GET', jwksUrl())).status === 200 ? true : undefined), 'the first keys from the timer', 30_000, 200);
   });
   afterAll(async () => {
     // DEBUG_SIGNING=<file> keeps the stack's and hosts' logs for a failed run.
@@ -75,6 +78,47 @@ describe('When Keyturn signs tokens and rolls its signing keys on the local stac
       return t.kid !== signingKid ? t : undefined;
     }, `a rollover away from ${signingKid}`, 60_000, 500);
   }
+
+  test('then, before the first keys exist, anonymous requests create none (503 + Retry-After) and concurrent token requests bootstrap once', async () => {
+    // A host with its timers off, for an issuer with no keys yet (its own key names in the same vault).
+    const keyName = 'cold-signing';
+    const cold = await stack.startSecondHost({
+      LOCALHOST_DISABLE_TIMERS: 'true',
+      KEYTURN_ISSUER: 'https://cold.keyturn.test',
+      KEYTURN_SIGNING_KEY_NAME: keyName,
+    });
+    const coldKeys = async () => {
+      const names: string[] = [];
+      for await (const item of stack.keyVault.keyClient().listPropertiesOfKeys()) if (item.name.startsWith(`${keyName}-`)) names.push(item.name);
+      return names;
+    };
+    try {
+      const coldJwks = `${cold.url}/api/.well-known/jwks.json`;
+      const answers = await Promise.all(Array.from({ length: 10 }, () => call('GET', coldJwks)));
+      for (const res of answers) {
+        expect(res.status).toBe(503);
+        expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+        expect(res.headers['content-type']).toContain('application/problem+json');
+        expect(String(res.headers['cache-control'])).toContain('no-store');
+        expect(res.json()).toMatchObject({ status: 503, code: 'SIGNING_KEYS_NOT_READY' });
+      }
+      const discovery = await call('GET', `${cold.url}/api/.well-known/openid-configuration`);
+      expect(discovery.status).toBe(200);
+      expect(discovery.json()).toMatchObject({ issuer: 'https://cold.keyturn.test', id_token_signing_alg_values_supported: ['RS256'] });
+      expect(await coldKeys()).toEqual([]);
+
+      const body = { claims: { sub: 'svc-1', aud: 'api://orders' }, expiresInSeconds: 60 };
+      const issued = await Promise.all(Array.from({ length: 6 }, () => call('POST', `${cold.url}/api/tokens`, { body })));
+      expect(issued.map((r) => r.status)).toEqual(Array(6).fill(200));
+      expect(new Set(issued.map((r) => r.json<{ kid: string }>().kid)).size).toBe(1);
+      expect((await coldKeys()).sort()).toEqual([`${keyName}-1`, `${keyName}-2`]); // a signer and a next, nothing discarded
+      const jwks = await call('GET', coldJwks);
+      expect(jwks.status).toBe(200);
+      expect(jwks.json<{ keys: unknown[] }>().keys).toHaveLength(2);
+    } finally {
+      await cold.stop();
+    }
+  });
 
   test('then discovery names the issuer and JWKS, and the JWKS is cacheable, ETagged and answers 304', async () => {
     const config = await call('GET', `${api}/.well-known/openid-configuration`);
@@ -140,14 +184,16 @@ describe('When Keyturn signs tokens and rolls its signing keys on the local stac
   test('then an emergency rollover of a compromised key unpublishes and disables it at once, and new tokens verify', async () => {
     const old = await token();
     const res = await call('POST', `${api}/signing-keys/rollover`, {
-      headers: { 'x-ms-client-principal-name': 'alice@contoso.example' },
-      body: { reason: 'private key found in a support bundle', compromised: true },
+      // No App Service authentication here (KEYTURN_TRUST_EASY_AUTH_HEADER is off): the header is ignored.
+      headers: { 'x-ms-client-principal-name': 'mallory@contoso.example' },
+      body: { reason: 'private key found in a support bundle', compromised: true, requestedBy: 'alice@contoso.example' },
     });
     expect(res.status).toBe(200);
     const body = res.json<{ rollover: Record<string, unknown>; signingKid: string; publishedKids: string[] }>();
     expect(body.rollover).toMatchObject({
       trigger: 'emergency',
       requestedBy: 'alice@contoso.example',
+      requestedByVerified: false,
       reason: 'private key found in a support bundle',
       compromised: true,
       fromKid: old.kid,
@@ -192,6 +238,8 @@ describe('When Keyturn signs tokens and rolls its signing keys on the local stac
     ['no compromised flag', { reason: 'x' }, 'compromised'],
     ['a compromised flag that is not a boolean', { reason: 'x', compromised: 'yes' }, 'compromised'],
     ['an empty reason', { reason: ' ', compromised: false }, 'reason'],
+    ['a requester with a control character', { reason: 'x', compromised: false, requestedBy: 'eve\u0007' }, 'requestedBy'],
+    ['a requester over 200 characters', { reason: 'x', compromised: false, requestedBy: 'e'.repeat(201) }, 'requestedBy'],
   ])('then an emergency rollover with %s is a 400 naming the field', async (_what, body, field) => {
     const before = await publishedKids();
     const res = await call('POST', `${api}/signing-keys/rollover`, { body });

@@ -10,7 +10,9 @@ import { exportJWK } from 'jose';
 import type { KeySet, KeyState, PublicJwk, RolloverPolicy, RolloverRecord } from '../../../shared/domain/signingKeys';
 import type { Logger } from '../../../shared/ports';
 import { type KeySetStore, type SigningKeyStore, type StoredKeySet } from '../../../shared/services/signing/ports';
-import { SigningKeyService, type SigningSettings } from '../../../shared/services/signing/signingKeys';
+import { SigningKeyService, type SigningSettings, SingleFlight } from '../../../shared/services/signing/signingKeys';
+import { TokenIssuer } from '../../../shared/services/signing/tokens';
+import { keyVaultFailure } from '../../../shared/adapters/signing/keyVaultSigningKeys';
 
 const generate = promisify(generateKeyPair);
 
@@ -21,6 +23,10 @@ export class FakeClock {
     this.time = new Date(this.time.getTime() + ms);
   }
 }
+
+/** What an Azure SDK failure looks like: its text (vault URLs, service messages) must reach logs only. */
+export const SDK_ERROR_TEXT = 'AKV10032: Invalid issuer at https://kv-prod.vault.azure.net/keys/keyturn-signing-7';
+export const sdkError = () => Object.assign(new Error(SDK_ERROR_TEXT), { name: 'RestError', code: 'ServiceUnavailable', statusCode: 503 });
 
 export const silentLog: Logger = { info() {}, warn() {}, error() {} };
 
@@ -37,10 +43,17 @@ export class FakeSigningKeyStore implements SigningKeyStore {
   readonly keys = new Map<string, FakeVaultKey>();
   private versions = 0;
   signCalls = 0;
+  createCalls = 0;
+  /** Run before a signature is made / after it is made but before it is returned: let a test slip a concurrent change in. */
+  beforeSign?: () => Promise<void>;
+  afterSign?: () => Promise<void>;
+  /** `setState` calls it says yes to fail as Key Vault does when down. */
+  failSetState?: (ref: { name: string; version: string }, state: KeyState) => boolean;
 
   constructor(private readonly clock: FakeClock) {}
 
   async create(input: { name: string; keyType: 'RSA-2048' | 'EC-P256'; expiresAt: Date; state: KeyState }) {
+    this.createCalls++;
     const { publicKey, privateKey } =
       input.keyType === 'EC-P256'
         ? await generate('ec', { namedCurve: 'P-256' })
@@ -52,17 +65,25 @@ export class FakeSigningKeyStore implements SigningKeyStore {
   }
 
   async setState(ref: { name: string; version: string }, state: KeyState) {
+    if (this.failSetState?.(ref, state)) {
+      throw keyVaultFailure('update', sdkError());
+    }
     const key = this.get(ref);
     key.state = state;
     key.enabled = state !== 'retired';
   }
 
   async sign(ref: { name: string; version: string }, alg: string, data: Uint8Array) {
+    const before = this.beforeSign;
+    await before?.();
     const key = this.get(ref);
     if (!key.enabled) throw new Error(`Operation sign is not allowed on a disabled key (${ref.name})`);
     if (key.expiresAt <= (await this.clock.now())) throw new Error(`Key ${ref.name} expired`);
     this.signCalls++;
-    return new Uint8Array(sign('sha256', data, alg === 'ES256' ? { key: key.privateKey, dsaEncoding: 'ieee-p1363' } : key.privateKey));
+    const signature = new Uint8Array(sign('sha256', data, alg === 'ES256' ? { key: key.privateKey, dsaEncoding: 'ieee-p1363' } : key.privateKey));
+    const hook = this.afterSign;
+    await hook?.();
+    return signature;
   }
 
   get(ref: { name: string; version: string }): FakeVaultKey {
@@ -111,14 +132,27 @@ export const DAY = 24 * HOUR;
 export const defaultPolicy: RolloverPolicy = { rolloverMs: 42 * DAY, publishAheadMs: 24 * HOUR, tokenMaxLifetimeMs: 60 * 60_000 };
 
 export function settingsFor(policy: RolloverPolicy = defaultPolicy, keyType: 'RSA-2048' | 'EC-P256' = 'RSA-2048'): SigningSettings {
-  return { issuer: ISSUER, vault: 'local', keyName: 'keyturn-signing', keyType, policy };
+  return { issuer: ISSUER, vault: 'local', keyName: 'keyturn-signing', keyType, policy, trustEasyAuthHeader: false };
 }
 
-export function signingWorld(options: { start?: Date; policy?: RolloverPolicy; keyType?: 'RSA-2048' | 'EC-P256' } = {}) {
+export function signingWorld(
+  options: { start?: Date; policy?: RolloverPolicy; keyType?: 'RSA-2048' | 'EC-P256'; trustEasyAuthHeader?: boolean; log?: Logger } = {},
+) {
   const clock = new FakeClock(options.start ?? new Date('2026-01-01T00:00:00Z'));
   const keys = new FakeSigningKeyStore(clock);
   const sets = new InMemoryKeySetStore();
-  const settings = settingsFor(options.policy, options.keyType);
-  const service = new SigningKeyService({ keys, sets, clock, log: silentLog, settings });
-  return { clock, keys, sets, settings, service };
+  const settings = { ...settingsFor(options.policy, options.keyType), trustEasyAuthHeader: options.trustEasyAuthHeader ?? false };
+  const bootstrap = new SingleFlight();
+  const log = options.log ?? silentLog;
+  const service = new SigningKeyService({ keys, sets, clock, log, settings, bootstrap });
+  /** A token issuer on this world, as root() builds one per invocation. */
+  const tokens = () => new TokenIssuer({ signingKeys: service, keys, clock, issuer: ISSUER, log });
+  return { clock, keys, sets, settings, bootstrap, service, tokens };
+}
+
+/** A logger that keeps every line, to check what reaches logs (and what does not reach answers). */
+export function recordingLog(): Logger & { lines: { level: string; message: string; props?: Record<string, unknown> }[] } {
+  const lines: { level: string; message: string; props?: Record<string, unknown> }[] = [];
+  const at = (level: string) => (message: string, props?: Record<string, unknown>) => void lines.push({ level, message, props });
+  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -1,6 +1,7 @@
 import {
   type KeySet,
   type NewKey,
+  type RolloverRequest,
   type Transition,
   applyTransition,
   keyExpiry,
@@ -31,7 +32,7 @@ function newKey(now: Date): NewKey {
   };
 }
 
-function apply(set: KeySet | undefined, t: Transition, now: Date, request?: { requestedBy: string; reason: string }) {
+function apply(set: KeySet | undefined, t: Transition, now: Date, request?: RolloverRequest) {
   const newKeys = Array.from({ length: newKeysFor(t) }, () => newKey(now));
   return applyTransition(set, t, { issuer: ISSUER, now, newKeys, request });
 }
@@ -121,9 +122,9 @@ describe('signing key state machine', () => {
     const set = settle(undefined, T0);
     const t = planEmergency(set, at(HOUR), policy, { compromised: false, targetKid: 'kid-1' });
     expect(t).toEqual({ type: 'promote', trigger: 'emergency', nextKid: 'kid-2', compromisedKid: undefined });
-    const { set: rolled, record } = apply(set, t!, at(HOUR), { requestedBy: 'alice', reason: 'drill' });
+    const { set: rolled, record } = apply(set, t!, at(HOUR), { requestedBy: 'alice', requestedByVerified: true, reason: 'drill' });
     expect(states(rolled)).toEqual({ 'kid-1': 'previous', 'kid-2': 'current', 'kid-3': 'next' });
-    expect(record).toMatchObject({ trigger: 'emergency', requestedBy: 'alice', reason: 'drill', compromised: false, retiredKids: [] });
+    expect(record).toMatchObject({ trigger: 'emergency', requestedBy: 'alice', requestedByVerified: true, reason: 'drill', compromised: false, retiredKids: [] });
   });
 
   test('When an emergency finds no usable next, then a fresh key signs at once and a new next is published', () => {
@@ -138,7 +139,7 @@ describe('signing key state machine', () => {
   test('When the signing key is compromised, then it leaves the published set in the same transition', () => {
     const set = settle(undefined, T0);
     const t = planEmergency(set, at(HOUR), policy, { compromised: true, targetKid: 'kid-1' });
-    const { set: rolled, record } = apply(set, t!, at(HOUR), { requestedBy: 'bob', reason: 'leaked' });
+    const { set: rolled, record } = apply(set, t!, at(HOUR), { requestedBy: 'bob', requestedByVerified: false, reason: 'leaked' });
     expect(states(rolled)).toEqual({ 'kid-1': 'retired', 'kid-2': 'current', 'kid-3': 'next' });
     expect(rolled.keys.find((k) => k.kid === 'kid-1')).toMatchObject({ compromised: true, signingUntil: at(HOUR).toISOString() });
     expect(publishedKeys(rolled).map((k) => k.kid)).not.toContain('kid-1');
@@ -152,7 +153,7 @@ describe('signing key state machine', () => {
     set = settle(set, at(42 * DAY)); // kid-1 is previous now
     const t = planEmergency(set, at(42 * DAY), policy, { compromised: true, targetKid: 'kid-1' });
     expect(t).toEqual({ type: 'retire', kids: ['kid-1'], compromised: true });
-    const { record } = apply(set, t!, at(42 * DAY), { requestedBy: 'bob', reason: 'leaked' });
+    const { record } = apply(set, t!, at(42 * DAY), { requestedBy: 'bob', requestedByVerified: false, reason: 'leaked' });
     expect(record).toMatchObject({ compromised: true, toKid: 'kid-2', retiredKids: ['kid-1'] });
     expect(planEmergency(set, at(42 * DAY), policy, { compromised: false, targetKid: 'kid-1' })).toBeUndefined();
   });

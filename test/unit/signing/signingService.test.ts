@@ -2,16 +2,13 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { publishedKeys, signingKey } from '../../../shared/domain/signingKeys';
 import { KeySetPublisher, matchesEtag } from '../../../shared/services/signing/publication';
 import { SigningKeyService } from '../../../shared/services/signing/signingKeys';
-import { TokenIssuer } from '../../../shared/services/signing/tokens';
 import { DAY, HOUR, ISSUER, silentLog, signingWorld } from './fakes';
 
-function issuerFor(world: ReturnType<typeof signingWorld>) {
-  return new TokenIssuer({ signingKeys: world.service, keys: world.keys, clock: world.clock, issuer: ISSUER });
-}
+const issuerFor = (world: ReturnType<typeof signingWorld>) => world.tokens();
 
 async function verifyWith(world: ReturnType<typeof signingWorld>, token: string) {
   const publisher = new KeySetPublisher({ signingKeys: world.service, defaultAlg: 'RS256' });
-  const jwks = createLocalJWKSet(JSON.parse((await publisher.current()).body));
+  const jwks = createLocalJWKSet(JSON.parse((await publisher.current())!.body));
   return jwtVerify(token, jwks, { issuer: ISSUER, audience: 'api://orders', currentDate: world.clock.time });
 }
 
@@ -37,7 +34,7 @@ describe('signing key service (in-memory ports, real crypto)', () => {
     const issued = await issuerFor(world).issue({ claims, expiresInSeconds: 60 });
     expect(decodeProtectedHeader(issued.token).alg).toBe('ES256');
     const publisher = new KeySetPublisher({ signingKeys: world.service, defaultAlg: 'ES256' });
-    const body = JSON.parse((await publisher.current()).body) as { keys: Record<string, unknown>[] };
+    const body = JSON.parse((await publisher.current())!.body) as { keys: Record<string, unknown>[] };
     expect(body.keys[0]).toEqual({ kty: 'EC', crv: 'P-256', x: expect.any(String), y: expect.any(String), kid: expect.any(String), use: 'sig', alg: 'ES256' });
     await expect(jwtVerify(issued.token, createLocalJWKSet(body as never), { currentDate: world.clock.time })).resolves.toBeDefined();
   });
@@ -67,6 +64,7 @@ describe('signing key service (in-memory ports, real crypto)', () => {
     expect(outcome?.record).toMatchObject({
       trigger: 'emergency',
       requestedBy: 'alice@contoso',
+      requestedByVerified: false,
       reason: 'key leaked in a log',
       compromised: true,
       fromKid: before.kid,
@@ -114,14 +112,15 @@ describe('signing key service (in-memory ports, real crypto)', () => {
 
   test('When the key set has not changed, then the JWKS is served from the cache with a stable ETag', async () => {
     const world = signingWorld();
+    await world.service.runSchedule();
     const publisher = new KeySetPublisher({ signingKeys: world.service, defaultAlg: 'RS256' });
-    const first = await publisher.current();
+    const first = (await publisher.current())!;
     expect(await publisher.current()).toBe(first);
     expect(matchesEtag(first.etag, first.etag)).toBe(true);
     expect(matchesEtag(`W/${first.etag}, "other"`, first.etag)).toBe(true);
     expect(matchesEtag('"other"', first.etag)).toBe(false);
     await world.service.emergency({ requestedBy: 'ops', reason: 'drill', compromised: true });
-    const second = await publisher.current();
+    const second = (await publisher.current())!;
     expect(second.etag).not.toBe(first.etag);
     // Rendering never touches the vault: only tokens sign.
     expect(world.keys.signCalls).toBe(0);

@@ -7,7 +7,6 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { type RolloverPolicy, publishedKeys, signingKey } from '../../../shared/domain/signingKeys';
 import { KeySetPublisher } from '../../../shared/services/signing/publication';
-import { TokenIssuer } from '../../../shared/services/signing/tokens';
 import { DAY, HOUR, ISSUER, signingWorld } from './fakes';
 
 interface Scenario {
@@ -22,7 +21,7 @@ interface Scenario {
 
 async function simulateYear(s: Scenario) {
   const world = signingWorld({ policy: s.policy, keyType: s.keyType });
-  const tokens = new TokenIssuer({ signingKeys: world.service, keys: world.keys, clock: world.clock, issuer: ISSUER });
+  const tokens = world.tokens();
   const publisher = new KeySetPublisher({ signingKeys: world.service, defaultAlg: s.keyType === 'EC-P256' ? 'ES256' : 'RS256' });
   let live: { token: string; exp: number; kid: string }[] = [];
   const lifetime = s.policy.tokenMaxLifetimeMs / 1000;
@@ -54,7 +53,7 @@ async function simulateYear(s: Scenario) {
     }
 
     // Every live token's key is published; each token is verified with jose at the last check before it expires.
-    const published = await publisher.current();
+    const published = (await publisher.current())!;
     if (published.etag !== jwks.etag) jwks = { etag: published.etag, set: createLocalJWKSet(JSON.parse(published.body)) };
     const publishedKids = new Set(publishedKeys(set).map((k) => k.kid));
     live = live.filter((t) => t.exp > now.getTime());
