@@ -96,7 +96,6 @@ export const settingsSchema = z.object({
 
   /** Test-only fault points (`step:when`, comma separated); never set in production. */
   KEYTURN_FAULTS: z.string().optional(),
-  KEYTURN_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -130,7 +129,6 @@ export interface Config {
     trustEasyAuthHeader: boolean;
   };
   faults: string[];
-  logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
 export class ConfigError extends Error {
@@ -164,6 +162,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (!s.KEYTURN_VAULTS[signingVault]) {
     throw new ConfigError([
       { setting: 'KEYTURN_SIGNING_VAULT', message: `'${signingVault}' is not a vault named in KEYTURN_VAULTS` },
+    ]);
+  }
+  // Fault points crash workers on purpose: only ever against the local stack.
+  if (s.KEYTURN_FAULTS && !s.KEYTURN_KEYVAULT_CA_FILE && !s.KEYTURN_CLOCK_URL) {
+    throw new ConfigError([
+      { setting: 'KEYTURN_FAULTS', message: 'test-only fault points are refused outside the local stack (no KEYTURN_KEYVAULT_CA_FILE or KEYTURN_CLOCK_URL)' },
     ]);
   }
   const unknownVault = Object.entries(s.KEYTURN_EVENT_VAULT_NAMES ?? {}).find(([, key]) => !s.KEYTURN_VAULTS[key]);
@@ -210,6 +214,5 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       trustEasyAuthHeader: s.KEYTURN_TRUST_EASY_AUTH_HEADER === 'true',
     },
     faults: (s.KEYTURN_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean),
-    logLevel: s.KEYTURN_LOG_LEVEL,
   };
 }

@@ -9,7 +9,7 @@ import { type CosmosHandle, createCosmos } from './adapters/cosmos';
 import { emulatorClock, systemClock } from './adapters/clocks';
 import { eventGridNotifier } from './adapters/eventGridNotifier';
 import { armedFaults } from './adapters/faults';
-import { type KeyVaultClients, createKeyVaultClients } from './adapters/keyVaultClients';
+import { type KeyVaultClients, createKeyVaultClients, emulatorCredential } from './adapters/keyVaultClients';
 import { httpsAgent, readCa } from './adapters/tlsAgent';
 import { cosmosKeySets } from './adapters/signing/cosmosKeySets';
 import { keyVaultSigningKeys } from './adapters/signing/keyVaultSigningKeys';
@@ -80,16 +80,21 @@ export interface RenewalRoot {
 
 function buildRenewal(
   config: Config,
-  deps: { keyVault: KeyVaultClients; cosmos: CosmosHandle; notifier: Notifier; clock: Clock; faults: FaultPoints },
+  deps: {
+    keyVault: KeyVaultClients;
+    cosmos: CosmosHandle;
+    notifier: Notifier;
+    clock: Clock;
+    faults: FaultPoints;
+    credential: () => TokenCredential;
+  },
   keyEvents: KeyEventHandler,
 ): RenewalRoot {
   const { keyVault, cosmos, notifier, clock, faults } = deps;
   const ready = () => cosmos.ensureSchema();
   // A Graph stub on this machine (tests) accepts any token; in Azure the managed identity.
   const localGraph = /^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(config.graph.endpoint);
-  const graphCredential: TokenCredential = localGraph
-    ? { getToken: async () => ({ token: 'keyturn-local', expiresOnTimestamp: Date.now() + 3600_000 }) }
-    : new DefaultAzureCredential();
+  const graphCredential: TokenCredential = localGraph ? emulatorCredential : deps.credential();
   const providers = {
     symmetric: symmetricProvider,
     'entra-app-password': graphAppPasswordProvider({
@@ -111,14 +116,17 @@ function buildRenewal(
 
 function build(env: NodeJS.ProcessEnv): Root {
   const config = loadConfig(env);
+  // One managed-identity credential (one token cache) for every client that needs it; built on first use.
+  let identity: TokenCredential | undefined;
+  const credential = () => (identity ??= new DefaultAzureCredential());
   const keyVaultCa = readCa(config.keyVaultCaFile);
-  const keyVault = createKeyVaultClients(config.vaults, { emulatorCa: keyVaultCa });
-  const cosmos = createCosmos({ ...config.cosmos, ca: readCa(config.cosmos.caFile) });
+  const keyVault = createKeyVaultClients(config.vaults, { emulatorCa: keyVaultCa, credential });
+  const cosmos = createCosmos({ ...config.cosmos, ca: readCa(config.cosmos.caFile), credential });
   // A blob endpoint URL means the managed identity (Azure); otherwise a connection string (Azurite).
   const blobs = /^https:\/\//.test(config.storageConnection)
-    ? new BlobServiceClient(config.storageConnection, new DefaultAzureCredential())
+    ? new BlobServiceClient(config.storageConnection, credential())
     : BlobServiceClient.fromConnectionString(config.storageConnection);
-  const notifier = eventGridNotifier({ ...config.eventGrid, ca: readCa(config.eventGrid.caFile) });
+  const notifier = eventGridNotifier({ ...config.eventGrid, ca: readCa(config.eventGrid.caFile), credential });
   const clock = config.clockUrl ? emulatorClock(config.clockUrl, httpsAgent(keyVaultCa)) : systemClock;
 
   const healthChecks: DependencyCheck[] = [
@@ -141,7 +149,7 @@ function build(env: NodeJS.ProcessEnv): Root {
 
   const signing = buildSigning(config, keyVault, cosmos, clock);
   const faults = armedFaults(config.faults);
-  const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults }, signingKeyEventHandler(signing.service));
+  const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults, credential }, signingKeyEventHandler(signing.service));
 
   return { config, clock, faults, keyVault, cosmos, blobs, notifier, healthChecks, signing, renewal };
 }

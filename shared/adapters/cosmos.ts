@@ -4,7 +4,7 @@
  * operations every state store is built from.
  */
 import { type Container, CosmosClient, type Database, ErrorResponse } from '@azure/cosmos';
-import { DefaultAzureCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
 import { ConcurrencyConflict } from '../errors';
 import type { Versioned } from '../ports';
 import { httpsAgent } from './tlsAgent';
@@ -28,10 +28,18 @@ export interface CosmosHandle {
   ensureSchema(): Promise<void>;
 }
 
-export function createCosmos(options: { endpoint: string; key?: string; database: string; ca?: string }): CosmosHandle {
+export function createCosmos(options: {
+  endpoint: string;
+  key?: string;
+  database: string;
+  ca?: string;
+  /** The managed identity, used when there is no key (Azure). */
+  credential?: () => TokenCredential;
+}): CosmosHandle {
+  if (!options.key && !options.credential) throw new Error('Cosmos DB needs a key or a credential');
   const client = new CosmosClient({
     endpoint: options.endpoint,
-    ...(options.key ? { key: options.key } : { aadCredentials: new DefaultAzureCredential() }),
+    ...(options.key ? { key: options.key } : { aadCredentials: options.credential!() }),
     agent: httpsAgent(options.ca),
     // The local server and the emulator have one region; discovery would rewrite the endpoint.
     connectionPolicy: { enableEndpointDiscovery: false },

@@ -1,11 +1,11 @@
 import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
-import { DefaultAzureCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
 import { randomUUID } from 'node:crypto';
 import type { Notifier } from '../ports';
 
 /** Publishes Keyturn's notifications to its Event Grid custom topic (never secret values). */
-export function eventGridNotifier(options: { endpoint: string; key?: string; ca?: string }): Notifier {
-  const credential = options.key ? new AzureKeyCredential(options.key) : new DefaultAzureCredential();
+export function eventGridNotifier(options: { endpoint: string; key?: string; ca?: string; credential: () => TokenCredential }): Notifier {
+  const credential = options.key ? new AzureKeyCredential(options.key) : options.credential();
   const client = new EventGridPublisherClient(options.endpoint, 'EventGrid', credential, {
     ...(options.ca ? { tlsOptions: { ca: options.ca } } : {}),
   });

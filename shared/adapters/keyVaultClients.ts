@@ -1,10 +1,10 @@
 /**
- * The one place that builds Key Vault clients. In Azure: DefaultAzureCredential.
+ * The one place that builds Key Vault clients. In Azure: the app's managed identity.
  * Against the local emulator (a CA file is configured): a static credential, the
  * challenge resource check disabled (127.0.0.1 can never pass it) and the emulator's
  * CA trusted by these clients only. Never NODE_TLS_REJECT_UNAUTHORIZED=0.
  */
-import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
 import { KeyClient } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { notFound } from '../errors';
@@ -57,13 +57,15 @@ export function createKeyVaultClients(
   vaults: Record<string, string>,
   options: {
     emulatorCa?: string;
-    credential?: TokenCredential;
+    /** The managed identity (Azure); not used against the emulator. */
+    credential?: () => TokenCredential;
     /** Test only: more pipeline policies for each new client. */
     extraPolicies?: () => { policy: RequestPolicy; position: 'perCall' | 'perRetry' }[];
   },
 ): KeyVaultClients {
   const emulator = options.emulatorCa !== undefined;
-  const credential = options.credential ?? (emulator ? emulatorCredential : new DefaultAzureCredential());
+  const credential = emulator ? emulatorCredential : options.credential?.();
+  if (!credential) throw new Error('Key Vault clients need a credential outside the emulator');
   // One options object per kind: agents are cached per tlsOptions identity, so clients share connections.
   const tlsOptions = emulator ? { ca: options.emulatorCa } : undefined;
   const clientOptions = () => ({

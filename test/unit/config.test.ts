@@ -54,3 +54,12 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('loadConfig: test-only settings', () => {
+  test('fault points are accepted against the local stack and refused elsewhere', () => {
+    expect(loadConfig({ ...sample, KEYTURN_FAULTS: 'create:after*1' }).faults).toEqual(['create:after*1']);
+    const azureLike = { ...sample, KEYTURN_KEYVAULT_CA_FILE: undefined, KEYTURN_CLOCK_URL: undefined };
+    expect(loadConfig(azureLike).faults).toEqual([]);
+    expect(problemsOf({ ...azureLike, KEYTURN_FAULTS: 'create:after' })).toEqual(['KEYTURN_FAULTS']);
+  });
+});
