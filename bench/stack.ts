@@ -4,13 +4,14 @@
  * child process, as `npm start` runs it. Mirrors test/helpers/stack.ts without
  * importing from test/.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type RunningStack, startStack } from '../local/stack';
-import { freePort } from './lib';
+import { stopChild } from '../local/azurite';
+import { freePort } from '../local/ports';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..');
 const HOST_SCRIPT = join(PROJECT_ROOT, 'dist', 'local', 'host', 'main.js');
@@ -138,18 +139,6 @@ function cpuMsOf(pid: number | undefined): number {
   } catch {
     return NaN;
   }
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), 8000);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 /** Options for the real Key Vault SDK clients against the emulator: trust its CA, nothing else. */

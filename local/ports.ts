@@ -27,3 +27,15 @@ export function portSetting(env: NodeJS.ProcessEnv, name: string, fallback: numb
   }
   return port;
 }
+
+/** A port that was free a moment ago (for a child process that must know its URL up front). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}

@@ -9,10 +9,10 @@ import { KeyClient } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { requestJson } from '../../local/httpJson';
+import { freePort } from '../../local/ports';
 import { emulatorCredential } from '../../shared/adapters/keyVaultClients';
 import { type RunningProcess, spawnNode } from './process';
 
@@ -22,16 +22,7 @@ const HOST_SCRIPT = join(PROJECT_ROOT, 'dist', 'local', 'host', 'main.js');
 
 export { staticCredential } from './keyvault';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
+export { freePort };
 
 export interface HttpResult {
   status: number;
