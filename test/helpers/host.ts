@@ -7,8 +7,8 @@
  *   await host.stop();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { copyFileSync, existsSync, renameSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 export const HOST_MAIN = resolve(REPO_ROOT, 'dist', 'local', 'host', 'main.js');
@@ -48,9 +48,23 @@ function buildEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
   return env;
 }
 
+/**
+ * local.settings.json is never committed (it holds real settings in real apps), so the
+ * fixture's copy is made from local.settings.fixture.json; tmp + rename keeps parallel
+ * test files from reading a half-written file.
+ */
+function ensureFixtureSettings(appDir: string): void {
+  const source = join(appDir, 'local.settings.fixture.json');
+  if (!existsSync(source)) return;
+  const tmp = join(appDir, `local.settings.json.${process.pid}.tmp`);
+  copyFileSync(source, tmp);
+  renameSync(tmp, join(appDir, 'local.settings.json'));
+}
+
 function spawnHost(options: HostProcessOptions): { child: ChildProcess; output: () => string; onData: (cb: () => void) => void } {
   if (!existsSync(HOST_MAIN)) throw new Error(`${HOST_MAIN} does not exist: run \`npm run build\` first.`);
   const appDir = resolve(REPO_ROOT, options.appDir ?? FIXTURE_APP_DIR);
+  ensureFixtureSettings(appDir);
   const child = spawn(process.execPath, [HOST_MAIN, appDir], { cwd: REPO_ROOT, env: buildEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const listeners = new Set<() => void>();
