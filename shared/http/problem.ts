@@ -17,15 +17,50 @@ const STATUS: Record<ErrorCode, number> = {
   UNSUPPORTED: 400,
 };
 
-export function problem(status: number, code: string, detail: string, extra: Record<string, unknown> = {}): HttpResponseInit {
+/** Seconds a client should wait before retrying a 503. */
+const RETRY_AFTER_S = 5;
+
+/**
+ * A problem+json response. `extra` adds context but can never replace the fixed
+ * members; every 503 says when to retry.
+ */
+export function problem(
+  status: number,
+  code: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+  retryAfterSeconds: number = RETRY_AFTER_S,
+): HttpResponseInit {
   return {
     status,
-    headers: { 'content-type': 'application/problem+json', 'cache-control': 'no-store' },
-    jsonBody: { type: 'about:blank', title: code, status, code, detail, ...extra },
+    headers: {
+      'content-type': 'application/problem+json',
+      'cache-control': 'no-store',
+      ...(status === 503 ? { 'retry-after': String(retryAfterSeconds) } : {}),
+    },
+    jsonBody: { ...extra, type: 'about:blank', title: code, status, code, detail },
   };
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'REQUEST_SEND_ERROR']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'REQUEST_SEND_ERROR',
+  'TimeoutError', // Cosmos DB
+]);
+/** Identity and cancellation failures: the managed-identity endpoint or a timeout, not the request. */
+const DEPENDENCY_ERROR_NAMES = new Set([
+  'RestError',
+  'CredentialUnavailableError',
+  'AuthenticationError',
+  'AggregateAuthenticationError',
+  'AbortError',
+  'TimeoutError',
+]);
 
 /**
  * An Azure SDK or network failure (Key Vault, Cosmos DB, Storage, Event Grid): the
@@ -34,7 +69,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTF
 export function isDependencyFailure(thrown: unknown): boolean {
   if (typeof thrown !== 'object' || thrown === null) return false;
   const e = thrown as { name?: unknown; code?: unknown; statusCode?: unknown };
-  if (e.name === 'RestError' || typeof e.statusCode === 'number') return true;
+  if ((typeof e.name === 'string' && DEPENDENCY_ERROR_NAMES.has(e.name)) || typeof e.statusCode === 'number') return true;
   if (typeof e.code === 'number' && e.code >= 400) return true; // Cosmos ErrorResponse
   return typeof e.code === 'string' && NETWORK_CODES.has(e.code);
 }
@@ -49,8 +84,7 @@ export function errorResponse(thrown: unknown, log?: (msg: string) => void): Htt
   }
   log?.(`Unhandled error: ${describeError(thrown)}`);
   if (isDependencyFailure(thrown)) {
-    const response = problem(503, 'DEPENDENCY_FAILED', 'A dependency (Key Vault, Cosmos DB, Storage or Event Grid) failed; retry later.');
-    return { ...response, headers: { ...response.headers, 'retry-after': '5' } };
+    return problem(503, 'DEPENDENCY_FAILED', 'A dependency (Key Vault, Cosmos DB, Storage or Event Grid) failed; retry later.');
   }
   return problem(500, 'INTERNAL_ERROR', 'The request failed; see the function logs.');
 }

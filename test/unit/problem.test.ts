@@ -42,4 +42,21 @@ describe('HTTP problem mapping', () => {
     }
     expect(errorResponse(new TypeError('x is undefined')).status).toBe(500);
   });
+
+  test('identity and timeout failures are dependency failures too', () => {
+    for (const e of [
+      Object.assign(new Error('ManagedIdentityCredential: no response'), { name: 'CredentialUnavailableError' }),
+      Object.assign(new Error('timed out'), { code: 'TimeoutError' }),
+      Object.assign(new Error('aborted'), { name: 'AbortError' }),
+    ]) {
+      expect(errorResponse(e).status).toBe(503);
+    }
+  });
+
+  test('context in details never replaces the problem code, and every 503 has Retry-After', () => {
+    const response = errorResponse(new KeyturnError('DEPENDENCY_FAILED', 'Key Vault could not sign', { code: 'ServiceUnavailable', status: 418 }));
+    expect(response.status).toBe(503);
+    expect(response.jsonBody).toMatchObject({ code: 'DEPENDENCY_FAILED', status: 503 });
+    expect(response.headers).toMatchObject({ 'retry-after': '5' });
+  });
 });
