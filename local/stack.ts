@@ -9,7 +9,7 @@ import { type RunningAzurite, startAzurite } from './azurite';
 import { type RunningCosmos, startCosmos } from './cosmos';
 import { startEventGrid, subscriptionsFromEnv } from './eventgrid';
 import { startKeyVaultEmulator } from './keyvault';
-import { portSetting } from './ports';
+import { assertPortFree, portSetting } from './ports';
 import { type LocalTls, ensureLocalTls } from './tls';
 
 export interface StackPorts {
@@ -45,7 +45,6 @@ export interface StackOptions {
   tlsDir: string;
   /** The functions host that receives the vault's events. */
   hostUrl: string;
-  keyVaultFaults?: number;
   /** Faster Event Grid retries for tests. */
   eventGridRetryDelaysMs?: number[];
   log?: (line: string) => void;
@@ -63,7 +62,8 @@ export async function startStack(options: StackOptions) {
   const tls: LocalTls = await ensureLocalTls(options.tlsDir);
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
-    for (const close of closers.reverse()) await close().catch(() => {});
+    // In parallel: a slow one must not keep the others (Azurite) running past a kill deadline.
+    await Promise.allSettled(closers.map((close) => close()));
   };
   try {
     const azurite: RunningAzurite = await startAzurite({
@@ -79,6 +79,8 @@ export async function startStack(options: StackOptions) {
       log,
     });
     closers.push(() => cosmos.close());
+    await assertPortFree(options.ports.eventGrid, 'EVENTGRID_PORT');
+    await assertPortFree(options.ports.keyVault, 'KEYVAULT_PORT');
     const eventGrid = await startEventGrid({
       port: options.ports.eventGrid,
       tls,
@@ -97,7 +99,7 @@ export async function startStack(options: StackOptions) {
         // Bounded: a subscriber that is down must not stall every clock move.
         settle: () => eventGrid.drain({ timeoutMs: 5000 }),
       },
-      ...(options.keyVaultFaults ? { faults: { rate: options.keyVaultFaults } } : {}),
+      // Faults come from KEYVAULT_FAULTS / KEYVAULT_FAULTS_SEED, read by the emulator itself.
       log: keyVaultLog,
     });
     closers.push(() => keyVault.close());
@@ -156,14 +158,12 @@ async function main(): Promise<void> {
     ? { blob: 0, queue: 0, table: 0, cosmos: 0, keyVault: 0, eventGrid: 0 }
     : portsFromEnv(process.env);
   const hostUrl = process.env.KEYTURN_HOST_URL ?? `http://127.0.0.1:${portSetting(process.env, 'PORT', 7071)}`;
-  const faults = process.env.KEYVAULT_FAULTS ? Number(process.env.KEYVAULT_FAULTS) : undefined;
   const retry = process.env.EVENTGRID_RETRY_DELAYS_MS?.split(',').map(Number);
   const stack = await startStack({
     ports,
     dataDir,
     tlsDir,
     hostUrl,
-    keyVaultFaults: faults,
     eventGridRetryDelaysMs: retry,
     log: (line) => console.error(line),
   });

@@ -24,6 +24,8 @@ function defaultSettings(): Record<string, string> {
 
 async function main(): Promise<void> {
   const hostPort = portSetting(process.env, 'PORT', 7071);
+  // The issuer, the JWKS URL and the vault's event subscription name this port up front.
+  if (hostPort === 0) throw new Error('npm start needs a fixed PORT (the default is 7071); PORT=0 works with the host alone.');
   await assertPortFree(hostPort, 'PORT');
   const hostUrl = `http://127.0.0.1:${hostPort}`;
   const dataDir = join(projectRoot, '.keyturn');
@@ -42,6 +44,8 @@ async function main(): Promise<void> {
   const host = spawn(process.execPath, [join(projectRoot, 'dist', 'local', 'host', 'main.js'), projectRoot], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
+    // Its own process group: Ctrl-C reaches only this process, which stops the host once, gracefully.
+    detached: true,
   });
   let ready = false;
   host.stdout.setEncoding('utf8');
@@ -78,6 +82,10 @@ async function main(): Promise<void> {
   });
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
+  // Last resort (e.g. an uncaught error): never leave the host running on its own.
+  process.on('exit', () => {
+    if (host.exitCode === null) host.kill('SIGKILL');
+  });
 }
 
 main().catch((e: Error) => {

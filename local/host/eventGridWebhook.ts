@@ -39,10 +39,6 @@ function parseEvents(body: Buffer): unknown[] | null {
   }
 }
 
-function isCloudEvent(event: unknown): boolean {
-  return typeof event === 'object' && event !== null && 'specversion' in event;
-}
-
 export async function handleEventGridWebhook(req: WebhookRequest, target: WebhookTarget): Promise<WebhookResponse> {
   const method = req.method.toUpperCase();
   if (method === 'OPTIONS') {
@@ -65,8 +61,7 @@ export async function handleEventGridWebhook(req: WebhookRequest, target: Webhoo
   }
   if (eventType === 'Unsubscribe') return { status: 202 };
 
-  const cloudEvents = eventType === undefined && events !== null && events.length > 0 && events.every(isCloudEvent);
-  if (eventType !== 'Notification' && !cloudEvents) {
+  if (eventType !== 'Notification') {
     return { status: 400, text: eventType === undefined ? 'Missing aeg-event-type header.' : `Unknown aeg-event-type '${eventType}'.` };
   }
   if (events === null) return { status: 400, text: 'The request body must be a JSON event or an array of events.' };

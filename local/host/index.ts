@@ -206,10 +206,9 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     const listenerUrl = `${baseUrl()}/admin/host/clock`;
     try {
       await retry(5, 200, () => registerClockListener(clockUrl, listenerUrl, caFile));
-      if (!clockSynced) {
-        clock.setOffset(await fetchClockOffset(clockUrl, caFile));
-        clockSynced = true;
-      }
+      // Read again: a move while the app loaded (before we listened) would otherwise be missed for good.
+      clock.setOffset(await fetchClockOffset(clockUrl, caFile));
+      clockSynced = true;
     } catch (err) {
       logger.warn(`Could not register ${listenerUrl} as a clock listener at ${clockUrl}: ${(err as Error).message}. Timers will not follow clock moves.`);
     }

@@ -7,27 +7,25 @@
  * KEYVAULT_FAULTS / KEYVAULT_FAULTS_SEED, EVENTGRID_SUBSCRIPTIONS (JSON list).
  * Both servers share one local CA: {KEYVAULT_TLS_DIR}/ca.pem.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { startEventGrid, subscriptionsFromEnv } from '../eventgrid';
+import { assertPortFree, portSetting } from '../ports';
 import { ensureLocalTls } from '../tls';
 import { startKeyVaultEmulator } from './index';
 
-function port(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be a port number, got '${raw}'`);
-  return n;
-}
-
 async function main(): Promise<void> {
-  const defaultDir = join('.keyturn', 'keyvault');
-  const tlsDir = process.env.KEYVAULT_TLS_DIR || defaultDir;
-  const dataDir = process.env.KEYVAULT_DATA_DIR ?? defaultDir;
+  // The same folders as `npm start`, whatever the current directory: one vault, one CA.
+  const keyturnDir = join(resolve(__dirname, '..', '..', '..'), '.keyturn', 'keyvault');
+  const tlsDir = process.env.KEYVAULT_TLS_DIR || keyturnDir;
+  const dataDir = process.env.KEYVAULT_DATA_DIR ?? join(keyturnDir, 'data');
+  const gridPort = portSetting(process.env, 'EVENTGRID_PORT', 8444);
+  const vaultPort = portSetting(process.env, 'KEYVAULT_PORT', 8443);
+  await assertPortFree(gridPort, 'EVENTGRID_PORT');
+  await assertPortFree(vaultPort, 'KEYVAULT_PORT');
   const tls = await ensureLocalTls(tlsDir);
-  const grid = await startEventGrid({ port: port('EVENTGRID_PORT', 8444), tls, subscriptions: subscriptionsFromEnv(process.env) });
+  const grid = await startEventGrid({ port: gridPort, tls, subscriptions: subscriptionsFromEnv(process.env) });
   const vault = await startKeyVaultEmulator({
-    port: port('KEYVAULT_PORT', 8443),
+    port: vaultPort,
     tlsDir,
     ...(dataDir ? { dataDir } : {}),
     events: { publish: (topic, events) => grid.publish(topic, events) },
@@ -39,7 +37,7 @@ async function main(): Promise<void> {
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
-    void Promise.all([vault.close(), grid.close()]).then(() => process.exit(0));
+    void Promise.allSettled([vault.close(), grid.close()]).then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

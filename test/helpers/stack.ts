@@ -102,79 +102,90 @@ export async function startStack(options: { host?: boolean; env?: Record<string,
     PROJECT_ROOT,
   );
   const processes: RunningProcess[] = [stackProcess];
-  const [, json] = await stackProcess.waitForLine(/^KEYTURN_STACK (.*)$/, 90_000);
-  const info = JSON.parse(json!) as {
-    settings: Record<string, string>;
-    keyVault: { url: string; vaultName: string; topic: string };
-    eventGrid: { url: string };
-    caFile: string;
+  const stopAll = async () => {
+    for (const p of [...processes].reverse()) await p.stop();
+    await rm(tlsDir, { recursive: true, force: true });
   };
-  const ca = readFileSync(info.caFile, 'utf8');
-  const env: Record<string, string> = {
-    ...sampleSettings(),
-    ...info.settings,
-    KEYTURN_ISSUER: hostUrl,
-    KEYTURN_JWKS_URI: `${hostUrl}/api/.well-known/jwks.json`,
-    ...options.env,
-  };
+  try {
+    return await connect();
+  } catch (e) {
+    // A stack or host that failed to start must not outlive the test file.
+    await stopAll();
+    throw e;
+  }
 
-  const launchHost = async (port: number, extra: Record<string, string> = {}): Promise<TestHost> => {
-    let proc: RunningProcess;
-    const start = async (overrides: Record<string, string>) => {
-      proc = spawnNode(HOST_SCRIPT, [PROJECT_ROOT], { PATH: process.env.PATH, ...env, ...overrides, PORT: String(port) }, PROJECT_ROOT);
-      processes.push(proc);
-      await proc.waitForLine(/Host listening on/, 60_000);
+  async function connect(): Promise<TestStack> {
+    const [, json] = await stackProcess.waitForLine(/^KEYTURN_STACK (.*)$/, 90_000);
+    const info = JSON.parse(json!) as {
+      settings: Record<string, string>;
+      keyVault: { url: string; vaultName: string; topic: string };
+      eventGrid: { url: string };
+      caFile: string;
     };
-    let current = extra;
-    await start(current);
+    const ca = readFileSync(info.caFile, 'utf8');
+    const env: Record<string, string> = {
+      ...sampleSettings(),
+      ...info.settings,
+      KEYTURN_ISSUER: hostUrl,
+      KEYTURN_JWKS_URI: `${hostUrl}/api/.well-known/jwks.json`,
+      ...options.env,
+    };
+
+    const launchHost = async (port: number, extra: Record<string, string> = {}): Promise<TestHost> => {
+      let proc: RunningProcess;
+      const start = async (overrides: Record<string, string>) => {
+        proc = spawnNode(HOST_SCRIPT, [PROJECT_ROOT], { PATH: process.env.PATH, ...env, ...overrides, PORT: String(port) }, PROJECT_ROOT);
+        processes.push(proc);
+        await proc.waitForLine(/Host listening on/, 60_000);
+      };
+      let current = extra;
+      await start(current);
+      return {
+        url: `http://127.0.0.1:${port}`,
+        port,
+        logs: () => proc.lines(),
+        async restart(overrides?: Record<string, string>) {
+          await proc.stop();
+          if (overrides) current = overrides;
+          await start(current);
+        },
+        stop: () => proc.stop(),
+      };
+    };
+
+    const host = options.host === false ? undefined : await launchHost(hostPort);
+    const credentialOptions = { disableChallengeResourceVerification: true, tlsOptions: { ca } };
+    let secretClient: SecretClient | undefined;
+    let keyClient: KeyClient | undefined;
+
     return {
-      url: `http://127.0.0.1:${port}`,
-      port,
-      logs: () => proc.lines(),
-      async restart(overrides?: Record<string, string>) {
-        await proc.stop();
-        if (overrides) current = overrides;
-        await start(current);
+      env,
+      caFile: info.caFile,
+      ca,
+      keyVault: {
+        url: info.keyVault.url,
+        vaultName: info.keyVault.vaultName,
+        topic: info.keyVault.topic,
+        async moveClock(seconds) {
+          const res = await call('PUT', `${info.keyVault.url}/management/vault/time/all?seconds=${seconds}`, { ca });
+          if (res.status !== 200) throw new Error(`moving the clock failed: ${res.status} ${res.text}`);
+        },
+        async now() {
+          const res = await call('GET', `${info.keyVault.url}/management/vault/time`, { ca });
+          return new Date(res.json<{ time: string }>().time);
+        },
+        secretClient: () => (secretClient ??= new SecretClient(info.keyVault.url, emulatorCredential, credentialOptions)),
+        keyClient: () => (keyClient ??= new KeyClient(info.keyVault.url, emulatorCredential, credentialOptions)),
       },
-      stop: () => proc.stop(),
+      eventGrid: {
+        url: info.eventGrid.url,
+        deliveries: async () => (await call('GET', `${info.eventGrid.url}/management/deliveries`, { ca })).json(),
+        deadLetters: async () => (await call('GET', `${info.eventGrid.url}/management/deadletters`, { ca })).json(),
+      },
+      host,
+      startSecondHost: async (extra) => launchHost(await freePort(), extra),
+      allLogs: () => processes.flatMap((p) => p.lines()),
+      stop: stopAll,
     };
-  };
-
-  const host = options.host === false ? undefined : await launchHost(hostPort);
-  const credentialOptions = { disableChallengeResourceVerification: true, tlsOptions: { ca } };
-  let secretClient: SecretClient | undefined;
-  let keyClient: KeyClient | undefined;
-
-  return {
-    env,
-    caFile: info.caFile,
-    ca,
-    keyVault: {
-      url: info.keyVault.url,
-      vaultName: info.keyVault.vaultName,
-      topic: info.keyVault.topic,
-      async moveClock(seconds) {
-        const res = await call('PUT', `${info.keyVault.url}/management/vault/time/all?seconds=${seconds}`, { ca });
-        if (res.status !== 200) throw new Error(`moving the clock failed: ${res.status} ${res.text}`);
-      },
-      async now() {
-        const res = await call('GET', `${info.keyVault.url}/management/vault/time`, { ca });
-        return new Date(res.json<{ time: string }>().time);
-      },
-      secretClient: () => (secretClient ??= new SecretClient(info.keyVault.url, emulatorCredential, credentialOptions)),
-      keyClient: () => (keyClient ??= new KeyClient(info.keyVault.url, emulatorCredential, credentialOptions)),
-    },
-    eventGrid: {
-      url: info.eventGrid.url,
-      deliveries: async () => (await call('GET', `${info.eventGrid.url}/management/deliveries`, { ca })).json(),
-      deadLetters: async () => (await call('GET', `${info.eventGrid.url}/management/deadletters`, { ca })).json(),
-    },
-    host,
-    startSecondHost: async (extra) => launchHost(await freePort(), extra),
-    allLogs: () => processes.flatMap((p) => p.lines()),
-    async stop() {
-      for (const p of processes.reverse()) await p.stop();
-      await rm(tlsDir, { recursive: true, force: true });
-    },
-  };
+  }
 }

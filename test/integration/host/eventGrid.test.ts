@@ -79,10 +79,12 @@ describe('local host: Event Grid webhook', () => {
     expect((await post([event('y')], { 'aeg-event-type': 'Notification' }, 'echo')).status).toBe(404);
   });
 
-  it('accepts CloudEvents deliveries without the aeg header', async () => {
+  it('delivers CloudEvents with the Notification header, and like func refuses them without it', async () => {
     const ce = { specversion: '1.0', id: 'ce-1', source: '/vaults/v', type: 'Microsoft.KeyVault.SecretNearExpiry', subject: 'a', data: { ObjectName: 'a' } };
-    expect((await post([ce])).status).toBe(202);
+    expect((await post([{ ...ce, id: 'ce-0' }])).status).toBe(400);
+    expect((await post([ce], { 'aeg-event-type': 'Notification' })).status).toBe(202);
     expect(delivered('ce-1').map((e) => e.event)).toEqual([ce]);
+    expect(delivered('ce-0')).toEqual([]);
   });
 
   it('answers the CloudEvents OPTIONS handshake', async () => {
