@@ -1,6 +1,6 @@
 import { type HttpRequest, type InvocationContext, app } from '@azure/functions';
 import { z } from 'zod';
-import { requesterSchema } from '../shared/domain/signingKeys';
+import { kidSchema, requesterSchema } from '../shared/domain/signingKeys';
 import { contextLogger } from '../shared/adapters/logger';
 import { httpHandler, readJsonBody } from '../shared/http/problem';
 import { type SigningRoot, root } from '../shared/root';
@@ -10,9 +10,15 @@ const bodySchema = z.strictObject({
   reason: z.string().trim().min(1).max(500),
   compromised: z.boolean(),
   requestedBy: requesterSchema.optional(),
+  /** The signing key to roll away from (the `signingKid` seen before): makes a retry a no-op. */
+  kid: kidSchema.optional(),
 });
 
-/** POST /api/signing-keys/rollover: promote the published next key now; a compromised key is unpublished and disabled at once. */
+/**
+ * POST /api/signing-keys/rollover: promote the published next key now; a compromised key
+ * is unpublished and disabled at once (`disabledInKeyVault: false` when Key Vault failed:
+ * the rollover happened and the timer retries the disable). With `kid`, a retry is a no-op.
+ */
 export function makeSigningKeysEmergencyHandler(signing: Pick<SigningRoot, 'service'>) {
   return httpHandler(async (request: HttpRequest, context: InvocationContext) => {
     const body = await readJsonBody(request, bodySchema);

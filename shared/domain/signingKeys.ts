@@ -81,7 +81,12 @@ export interface RolloverPolicy {
   rolloverMs: number;
   publishAheadMs: number;
   tokenMaxLifetimeMs: number;
+  /** The JWKS `max-age`: after that long a published key is in every relying party's cache. */
+  jwksMaxAgeMs: number;
 }
+
+/** A `kid` as Keyturn makes it: the base64url SHA-256 RFC 7638 thumbprint (43 characters). */
+export const kidSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/, { error: 'must be a key id (kid) from the JWKS' });
 
 export type Trigger = 'bootstrap' | 'schedule' | 'expiry' | 'emergency';
 
@@ -156,12 +161,21 @@ export function publishedKeys(set: KeySet | undefined): SigningKey[] {
   return [...keysIn(set, 'next'), ...keysIn(set, 'current'), ...keysIn(set, 'previous')];
 }
 
-/** A next key may be promoted: not expiring and it can outlive a full-lifetime token. */
-function usableNext(set: KeySet | undefined, now: Date, p: RolloverPolicy): SigningKey | undefined {
-  return keysIn(set, 'next').find(
+/**
+ * A next key may be promoted: not expiring and it can outlive a full-lifetime token.
+ * With `settledMs`, a next published at least that long ago (relying parties have
+ * fetched it) is preferred over a younger one.
+ */
+function usableNext(set: KeySet | undefined, now: Date, p: RolloverPolicy, settledMs?: number): SigningKey | undefined {
+  const usable = keysIn(set, 'next').filter(
     (k) => !k.compromised && !k.expiryNotice && ms(k.expiresAt) > now.getTime() + p.tokenMaxLifetimeMs,
   );
+  if (settledMs === undefined) return usable[0];
+  return usable.find((k) => ms(k.publishedAt) + settledMs <= now.getTime()) ?? usable[0];
 }
+
+/** How long a next must have been published to be in relying parties' caches: publish-ahead, or the JWKS max-age if shorter. */
+export const emergencySettledMs = (p: RolloverPolicy): number => Math.min(p.publishAheadMs, p.jwksMaxAgeMs);
 
 /** When the current key must stop signing, as soon as a next key has been published long enough. */
 function rollDue(current: SigningKey, now: Date, p: RolloverPolicy): Trigger | undefined {
@@ -208,7 +222,7 @@ export function planEmergency(
       : undefined;
   }
   const compromisedKid = request.compromised ? current?.kid : undefined;
-  const next = usableNext(set, now, p);
+  const next = usableNext(set, now, p, emergencySettledMs(p));
   return next
     ? { type: 'promote', trigger: 'emergency', nextKid: next.kid, compromisedKid }
     : { type: 'replace', trigger: 'emergency', compromisedKid };
@@ -369,27 +383,44 @@ function trimRetired(keys: SigningKey[]): SigningKey[] {
   return keys.filter((k) => !drop.has(k.kid));
 }
 
-/** Keys whose Key Vault copy (state tag, enabled flag) lags the set. */
+/** Keys whose Key Vault copy (state tag, enabled flag) lags the set (an unknown copy lags too). */
 export const vaultSyncNeeded = (set: KeySet | undefined): SigningKey[] =>
   set?.keys.filter((k) => k.vaultState !== k.state) ?? [];
 
+/** A Key Vault state write a follow-up made: the key, the state written, and `vaultState` as it was read before. */
+export interface VaultWrite {
+  kid: string;
+  state: KeyState;
+  from: KeyState | undefined;
+}
+
 /**
- * The set with finished follow-ups recorded: vault writes (only where the key is still
- * in the written state) and rollover records stored. Undefined when nothing changes.
+ * The set with finished follow-ups recorded: rollover records stored, and for every
+ * Key Vault write the state actually written, even when the key's state has moved on
+ * meanwhile (an emergency retired it): it then shows as lagging and the next run writes
+ * again. If another follow-up recorded a different write since this one read the key,
+ * which of the two landed last in Key Vault is unknown: `vaultState` is dropped, so the
+ * key lags and is written again. Undefined when nothing changes.
  */
 export function markFollowUpsDone(
   set: KeySet,
-  done: { synced: { kid: string; state: KeyState }[]; storedRecords: string[] },
+  done: { synced: VaultWrite[]; storedRecords: string[] },
   now: Date,
 ): KeySet | undefined {
-  const synced = (k: SigningKey) =>
-    k.vaultState !== k.state && done.synced.some((s) => s.kid === k.kid && s.state === k.state);
+  let changed = false;
+  const keys = set.keys.map((k) => {
+    const write = done.synced.find((s) => s.kid === k.kid);
+    if (!write || k.vaultState === write.state) return k;
+    changed = true;
+    const { vaultState, ...rest } = k;
+    return vaultState === write.from ? { ...rest, vaultState: write.state } : rest;
+  });
   const outbox = (set.outbox ?? []).filter((r) => !done.storedRecords.includes(r.id));
-  if (!set.keys.some(synced) && outbox.length === (set.outbox ?? []).length) return undefined;
+  if (!changed && outbox.length === (set.outbox ?? []).length) return undefined;
   return {
     ...set,
     version: set.version + 1,
-    keys: trimRetired(set.keys.map((k) => (synced(k) ? { ...k, vaultState: k.state } : k))),
+    keys: trimRetired(keys),
     outbox,
     updatedAt: now.toISOString(),
   };

@@ -8,13 +8,13 @@ import { calculateJwkThumbprint } from 'jose';
 import type { Config } from '../../config';
 import {
   type KeySet,
-  type KeyState,
   type NewKey,
   type RolloverPolicy,
   type RolloverRecord,
   type RolloverRequest,
   type SigningKeyType,
   type Transition,
+  type VaultWrite,
   ALG_OF,
   applyTransition,
   keyExpiry,
@@ -54,6 +54,7 @@ export function signingSettings(config: Config['signing']): SigningSettings {
       rolloverMs: config.rolloverDays * 86_400_000,
       publishAheadMs: config.publishAheadHours * 3_600_000,
       tokenMaxLifetimeMs: config.tokenMaxLifetimeMinutes * 60_000,
+      jwksMaxAgeMs: config.jwksMaxAgeSeconds * 1000,
     },
   };
 }
@@ -86,6 +87,12 @@ export const PRINCIPAL_NAME_HEADER = 'x-ms-client-principal-name';
 export interface EmergencyRequest {
   reason: string;
   compromised: boolean;
+  /**
+   * The kid the caller means to roll away from (the signer it saw). A retry naming the
+   * same kid does nothing more (it answers the earlier record); without it the key
+   * signing on arrival is the target, so a retry would roll the new signer too.
+   */
+  kid?: string;
   /** Self-declared in the body (already validated at the edge). */
   requestedBy?: string;
   /** The raw `x-ms-client-principal-name` header, if any. */
@@ -93,9 +100,17 @@ export interface EmergencyRequest {
 }
 
 export interface EmergencyResult {
-  /** Absent when the key that signed on arrival had already stopped signing and nothing was left to do. */
+  /**
+   * The rollover made, or for a retry (the target had already stopped signing) the
+   * earlier emergency rollover away from it when it is still on record; absent otherwise.
+   */
   record?: RolloverRecord;
   detail?: string;
+  /**
+   * Compromised only: whether the compromised key is disabled in Key Vault. False when
+   * Key Vault failed: the key is unpublished all the same and the rollover timer retries.
+   */
+  disabledInKeyVault?: boolean;
   signingKid?: string;
   publishedKids: string[];
 }
@@ -161,14 +176,22 @@ export class SigningKeyService {
   /**
    * Promotes the published next key at once (or a fresh key when there is no usable
    * next). A compromised signer leaves the published set in the same write and is
-   * disabled in Key Vault before this returns.
+   * disabled in Key Vault before this returns (if Key Vault fails, the answer says so
+   * and the timer retries). With `kid`, a retry after the key stopped signing is a no-op.
    */
   async emergency(request: EmergencyRequest): Promise<EmergencyResult> {
-    const { policy } = this.deps.settings;
+    const { policy, issuer } = this.deps.settings;
     const requester = this.requester(request);
-    const targetKid = signingKey((await this.read())?.set)?.kid;
+    const before = await this.read();
+    if (request.kid !== undefined && !before?.set.keys.some((k) => k.kid === request.kid)) {
+      // Retired keys are dropped from the set after a while: a retry may still find its record.
+      const earlier = await this.earlierEmergency(before, request.kid);
+      if (!earlier) throw new ValidationError('kid', `kid: ${request.kid} is not a signing key of ${issuer}`);
+      return { record: earlier, ...this.summary(before, request.compromised ? { disabledInKeyVault: true } : {}) };
+    }
+    const targetKid = request.kid ?? signingKey(before?.set)?.kid;
     this.deps.log.warn('Emergency signing-key rollover requested', {
-      issuer: this.deps.settings.issuer,
+      issuer,
       ...requester,
       compromised: request.compromised,
       kid: targetKid,
@@ -178,12 +201,38 @@ export class SigningKeyService {
       { ...requester, reason: request.reason },
     );
     let stored = outcome?.stored ?? (await this.read());
-    if (outcome?.record?.compromised) stored = await this.disableCompromised(stored, outcome.record.retiredKids);
+    // The compromised keys to disable: those this rollover retired, or on a retry the target if it is still lagging.
+    const compromisedKids = outcome?.record?.compromised
+      ? outcome.record.retiredKids
+      : request.compromised && targetKid && stored?.set.keys.some((k) => k.kid === targetKid && k.compromised)
+        ? [targetKid]
+        : [];
+    let disabled: { disabledInKeyVault?: boolean } = {};
+    if (compromisedKids.length > 0) {
+      const result = await this.disableCompromised(stored, compromisedKids);
+      stored = result.stored;
+      disabled = { disabledInKeyVault: result.disabled };
+    }
+    if (outcome?.record) return { record: outcome.record, ...this.summary(stored, disabled) };
+    const earlier = targetKid ? await this.earlierEmergency(stored, targetKid) : undefined;
     return {
-      ...(outcome?.record ? { record: outcome.record } : { detail: 'The key that signed when the request arrived had already stopped signing' }),
-      signingKid: signingKey(stored?.set)?.kid,
-      publishedKids: publishedKeys(stored?.set).map((k) => k.kid),
+      ...(earlier ? { record: earlier } : {}),
+      detail: 'The key that signed when the request arrived had already stopped signing',
+      ...this.summary(stored, disabled),
     };
+  }
+
+  private summary(stored: StoredKeySet | undefined, extra: { disabledInKeyVault?: boolean }) {
+    return { ...extra, signingKid: signingKey(stored?.set)?.kid, publishedKids: publishedKeys(stored?.set).map((k) => k.kid) };
+  }
+
+  /** The latest emergency rollover away from `kid` (it stopped signing or was retired as compromised), in the outbox or stored. */
+  private async earlierEmergency(stored: StoredKeySet | undefined, kid: string): Promise<RolloverRecord | undefined> {
+    const recorded = await this.deps.sets.rollovers(this.deps.settings.issuer, 50);
+    const all = [...(stored?.set.outbox ?? []), ...recorded];
+    return all
+      .filter((r) => r.trigger === 'emergency' && (r.fromKid === kid || r.retiredKids.includes(kid)))
+      .sort((a, b) => b.keySetVersion - a.keySetVersion)[0];
   }
 
   /** The platform's principal when it is trusted and present, else the self-declared name (unverified). */
@@ -205,27 +254,34 @@ export class SigningKeyService {
 
   /**
    * Disables the compromised keys in Key Vault now, not only in the follow-up: the set
-   * write already unpublished them; a failure here is an error the caller sees.
+   * write already unpublished them. A Key Vault failure is not an error for the caller
+   * (the rollover is done and must not be repeated): it says `disabled: false` and the
+   * rollover timer retries the disable.
    */
-  private async disableCompromised(stored: StoredKeySet | undefined, kids: string[]): Promise<StoredKeySet | undefined> {
+  private async disableCompromised(
+    stored: StoredKeySet | undefined,
+    kids: string[],
+  ): Promise<{ stored: StoredKeySet | undefined; disabled: boolean }> {
     const lagging = stored?.set.keys.filter((k) => kids.includes(k.kid) && k.compromised && k.vaultState !== 'retired') ?? [];
-    if (lagging.length === 0) return stored;
+    if (lagging.length === 0) return { stored, disabled: true };
+    let disabled = true;
     for (const key of lagging) {
       try {
         await this.deps.keys.setState(key.vaultKey, 'retired');
       } catch (e) {
+        disabled = false;
         this.deps.log.error('Key Vault did not disable a compromised signing key; it is unpublished and the rollover timer retries', {
           kid: key.kid,
           error: logText(e),
         });
-        throw new KeyturnError(
-          'DEPENDENCY_FAILED',
-          'The compromised key left the JWKS but Key Vault did not disable it yet; the rollover timer retries. Do not repeat the rollover: it would retire the new signing key too.',
-          { kid: key.kid, ...safeDetails(e) },
-        );
       }
     }
-    return (await this.followUp(await this.read())) ?? stored;
+    try {
+      return { stored: (await this.followUp(await this.read())) ?? stored, disabled };
+    } catch (e) {
+      this.deps.log.warn('Recording the Key Vault disable failed; the rollover timer retries', { error: logText(e) });
+      return { stored, disabled };
+    }
   }
 
   /**
@@ -258,7 +314,10 @@ export class SigningKeyService {
     return this.deps.sets.rollovers(this.deps.settings.issuer, limit);
   }
 
-  /** Read → decide → create keys → ETag-guarded write; a lost race discards and re-decides. */
+  /**
+   * Read → decide → create keys → ETag-guarded write; a lost race discards and re-decides.
+   * Any failed write re-reads the set first and discards only the new keys it does not hold.
+   */
   private async change(
     decide: (set: KeySet | undefined, now: Date) => Transition | undefined,
     request?: RolloverRequest,
@@ -275,7 +334,9 @@ export class SigningKeyService {
       try {
         written = await sets.write(set, stored?.etag);
       } catch (e) {
-        await this.discard(newKeys);
+        // Disable only the new keys the set does not hold: a timeout, 503 or reset may follow a
+        // commit (and an SDK retry of a committed write sees its own ETag change).
+        await this.discardUnwritten(newKeys);
         if (!(e instanceof ConcurrencyConflict)) throw e;
         log.info('Signing key set changed concurrently; deciding again', { issuer: settings.issuer, attempt });
         continue;
@@ -321,6 +382,32 @@ export class SigningKeyService {
     return created;
   }
 
+  /**
+   * After a write whose outcome is unknown: the keys it created that the set does not
+   * hold are discarded. If the set cannot be read, none are: a published key disabled
+   * would break signing, an unused key left enabled only waits for clean-up.
+   */
+  private async discardUnwritten(newKeys: NewKey[]): Promise<void> {
+    if (newKeys.length === 0) return;
+    let held: Set<string>;
+    try {
+      held = new Set((await this.deps.sets.read(this.deps.settings.issuer))?.set.keys.map((k) => k.kid) ?? []);
+    } catch (e) {
+      this.deps.log.warn('Could not re-read the signing key set after a failed write; the keys it created stay enabled', {
+        kids: newKeys.map((k) => k.kid),
+        error: logText(e),
+      });
+      return;
+    }
+    const unwritten = newKeys.filter((k) => !held.has(k.kid));
+    if (unwritten.length < newKeys.length) {
+      this.deps.log.warn('The signing key set write failed but had committed; its keys stay', {
+        kids: newKeys.filter((k) => held.has(k.kid)).map((k) => k.kid),
+      });
+    }
+    await this.discard(unwritten);
+  }
+
   /** Keys created for a transition that lost its race: disabled, never published. */
   private async discard(keys: NewKey[]): Promise<void> {
     for (const key of keys) {
@@ -338,12 +425,12 @@ export class SigningKeyService {
    */
   private async followUp(stored: StoredKeySet | undefined): Promise<StoredKeySet | undefined> {
     const { keys, sets, clock, log, settings } = this.deps;
-    const synced: { kid: string; state: KeyState }[] = [];
+    const synced: VaultWrite[] = [];
     const storedRecords: string[] = [];
     for (const key of vaultSyncNeeded(stored?.set)) {
       try {
         await keys.setState(key.vaultKey, key.state);
-        synced.push({ kid: key.kid, state: key.state });
+        synced.push({ kid: key.kid, state: key.state, from: key.vaultState });
       } catch (e) {
         log.warn('Key Vault state write failed; the next run retries', { kid: key.kid, state: key.state, error: logText(e) });
       }

@@ -186,10 +186,11 @@ describe('When Keyturn signs tokens and rolls its signing keys on the local stac
     const res = await call('POST', `${api}/signing-keys/rollover`, {
       // No App Service authentication here (KEYTURN_TRUST_EASY_AUTH_HEADER is off): the header is ignored.
       headers: { 'x-ms-client-principal-name': 'mallory@contoso.example' },
-      body: { reason: 'private key found in a support bundle', compromised: true, requestedBy: 'alice@contoso.example' },
+      body: { reason: 'private key found in a support bundle', compromised: true, kid: old.kid, requestedBy: 'alice@contoso.example' },
     });
     expect(res.status).toBe(200);
-    const body = res.json<{ rollover: Record<string, unknown>; signingKid: string; publishedKids: string[] }>();
+    const body = res.json<{ rollover: Record<string, unknown>; signingKid: string; publishedKids: string[]; disabledInKeyVault: boolean }>();
+    expect(body.disabledInKeyVault).toBe(true);
     expect(body.rollover).toMatchObject({
       trigger: 'emergency',
       requestedBy: 'alice@contoso.example',
@@ -200,6 +201,13 @@ describe('When Keyturn signs tokens and rolls its signing keys on the local stac
       retiredKids: [old.kid],
     });
     expect(body.publishedKids).not.toContain(old.kid);
+
+    // A retry naming the same kid (say the answer was lost) rolls nothing more.
+    const retry = await call('POST', `${api}/signing-keys/rollover`, {
+      body: { reason: 'private key found in a support bundle', compromised: true, kid: old.kid, requestedBy: 'alice@contoso.example' },
+    });
+    expect(retry.status).toBe(200);
+    expect(retry.json()).toMatchObject({ rollover: body.rollover, signingKid: body.signingKid, publishedKids: body.publishedKids });
 
     const fresh = relyingParty();
     await expect(fresh.verify(old.token)).rejects.toMatchObject({ code: 'ERR_JWKS_NO_MATCHING_KEY' });
@@ -240,6 +248,8 @@ describe('When Keyturn signs tokens and rolls its signing keys on the local stac
     ['an empty reason', { reason: ' ', compromised: false }, 'reason'],
     ['a requester with a control character', { reason: 'x', compromised: false, requestedBy: 'eve\u0007' }, 'requestedBy'],
     ['a requester over 200 characters', { reason: 'x', compromised: false, requestedBy: 'e'.repeat(201) }, 'requestedBy'],
+    ['a kid that is not a thumbprint', { reason: 'x', compromised: true, kid: 'keyturn-signing-1' }, 'kid'],
+    ['a kid that is no key of the issuer', { reason: 'x', compromised: true, kid: 'A'.repeat(43) }, 'kid'],
   ])('then an emergency rollover with %s is a 400 naming the field', async (_what, body, field) => {
     const before = await publishedKids();
     const res = await call('POST', `${api}/signing-keys/rollover`, { body });

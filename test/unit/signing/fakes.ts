@@ -49,6 +49,8 @@ export class FakeSigningKeyStore implements SigningKeyStore {
   afterSign?: () => Promise<void>;
   /** `setState` calls it says yes to fail as Key Vault does when down. */
   failSetState?: (ref: { name: string; version: string }, state: KeyState) => boolean;
+  /** Runs before a `setState` lands (a slow Key Vault write): lets a test slip a concurrent change in. */
+  beforeSetState?: (ref: { name: string; version: string }, state: KeyState) => Promise<void>;
 
   constructor(private readonly clock: FakeClock) {}
 
@@ -68,6 +70,7 @@ export class FakeSigningKeyStore implements SigningKeyStore {
     if (this.failSetState?.(ref, state)) {
       throw keyVaultFailure('update', sdkError());
     }
+    await this.beforeSetState?.(ref, state);
     const key = this.get(ref);
     key.state = state;
     key.enabled = state !== 'retired';
@@ -100,6 +103,10 @@ export class InMemoryKeySetStore implements KeySetStore {
   writes = 0;
   /** Runs before a write is checked: lets a test slip a concurrent writer in. */
   beforeWrite?: () => Promise<void>;
+  /** Says yes to fail a write after it committed (a timeout, 503 or reset on the way back), once. */
+  failAfterCommit?: (set: KeySet) => boolean;
+  /** Says yes to fail a write before it commits. */
+  failBeforeCommit?: (set: KeySet) => boolean;
 
   async read(): Promise<StoredKeySet | undefined> {
     return this.doc && structuredClone(this.doc);
@@ -109,9 +116,15 @@ export class InMemoryKeySetStore implements KeySetStore {
     const hook = this.beforeWrite;
     this.beforeWrite = undefined;
     await hook?.();
+    if (this.failBeforeCommit?.(set)) throw sdkError();
     if (etag === undefined ? this.doc !== undefined : this.doc?.etag !== etag) throw new ConcurrencyConflict('changed', set.issuer);
     this.doc = { set: structuredClone(set), etag: `"e${++this.etags}"` };
     this.writes++;
+    const failAfter = this.failAfterCommit;
+    if (failAfter?.(set)) {
+      this.failAfterCommit = undefined;
+      throw Object.assign(new Error('socket hang up'), { name: 'Error', code: 'ECONNRESET' });
+    }
     return structuredClone(this.doc);
   }
 
@@ -129,7 +142,12 @@ export const ISSUER = 'https://keyturn.test';
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
 
-export const defaultPolicy: RolloverPolicy = { rolloverMs: 42 * DAY, publishAheadMs: 24 * HOUR, tokenMaxLifetimeMs: 60 * 60_000 };
+export const defaultPolicy: RolloverPolicy = {
+  rolloverMs: 42 * DAY,
+  publishAheadMs: 24 * HOUR,
+  tokenMaxLifetimeMs: 60 * 60_000,
+  jwksMaxAgeMs: 300_000,
+};
 
 export function settingsFor(policy: RolloverPolicy = defaultPolicy, keyType: 'RSA-2048' | 'EC-P256' = 'RSA-2048'): SigningSettings {
   return { issuer: ISSUER, vault: 'local', keyName: 'keyturn-signing', keyType, policy, trustEasyAuthHeader: false };

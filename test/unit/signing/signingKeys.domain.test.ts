@@ -158,11 +158,14 @@ describe('signing key state machine', () => {
     expect(planEmergency(set, at(42 * DAY), policy, { compromised: false, targetKid: 'kid-1' })).toBeUndefined();
   });
 
-  test('When follow-ups finish, then only vault writes still matching the key state and stored records are marked done', () => {
+  test('When follow-ups finish, then the vault writes made (as written) and stored records are marked done', () => {
     const { set: boot, record } = apply(undefined, { type: 'bootstrap' }, T0);
     expect(boot.outbox).toEqual([record]);
     expect(vaultSyncNeeded(boot)).toHaveLength(2);
-    const synced = [{ kid: 'kid-1', state: 'current' as const }, { kid: 'kid-2', state: 'previous' as const }];
+    const synced = [
+      { kid: 'kid-1', state: 'current' as const, from: undefined },
+      { kid: 'kid-2', state: 'previous' as const, from: undefined },
+    ];
     const marked = markFollowUpsDone(boot, { synced, storedRecords: [] }, T0)!;
     expect(vaultSyncNeeded(marked).map((k) => k.kid)).toEqual(['kid-2']);
     expect(marked.outbox).toHaveLength(1);

@@ -78,7 +78,7 @@ describe('a simulated year of hourly rollover runs', () => {
     const { rollovers, world } = await simulateYear({
       name: 'defaults',
       keyType: 'RSA-2048',
-      policy: { rolloverMs: 42 * DAY, publishAheadMs: 24 * HOUR, tokenMaxLifetimeMs: 60 * 60_000 },
+      policy: { rolloverMs: 42 * DAY, publishAheadMs: 24 * HOUR, tokenMaxLifetimeMs: 60 * 60_000, jwksMaxAgeMs: 300_000 },
     });
     expect(rollovers).toBe(8); // days 42, 84, …, 336
     expect(world.sets.records.every((r) => r.trigger !== 'emergency')).toBe(true);
@@ -88,7 +88,7 @@ describe('a simulated year of hourly rollover runs', () => {
     const { rollovers, world } = await simulateYear({
       name: 'stress',
       keyType: 'EC-P256',
-      policy: { rolloverMs: 3 * DAY, publishAheadMs: 6 * HOUR, tokenMaxLifetimeMs: 4 * 60 * 60_000 },
+      policy: { rolloverMs: 3 * DAY, publishAheadMs: 6 * HOUR, tokenMaxLifetimeMs: 4 * 60 * 60_000, jwksMaxAgeMs: 300_000 },
       nearExpiryAt: [100, 2000, 2003, 5000],
       emergencyAt: [3001, 7000],
     });
