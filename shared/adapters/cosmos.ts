@@ -3,10 +3,11 @@
  * start with the partition keys the design needs), and the ETag-guarded document
  * operations every state store is built from.
  */
-import { type Container, CosmosClient, type Database, ErrorResponse } from '@azure/cosmos';
+import { type Container, CosmosClient, type Database } from '@azure/cosmos';
 import type { TokenCredential } from '@azure/identity';
 import { ConcurrencyConflict } from '../errors';
 import type { Versioned } from '../ports';
+import { statusOf } from './sdkErrors';
 import { httpsAgent } from './tlsAgent';
 
 export { ConcurrencyConflict };
@@ -65,10 +66,6 @@ export function createCosmos(options: {
   };
 }
 
-const statusOf = (e: unknown): number | undefined =>
-  e instanceof ErrorResponse || (typeof e === 'object' && e !== null && 'code' in e)
-    ? Number((e as { code?: unknown }).code)
-    : undefined;
 
 /** ETag-guarded CRUD over one container; documents are plain JSON with `id` and the partition key. */
 export class DocumentStore<T extends { id: string }> {

@@ -81,6 +81,13 @@ export interface Leftovers {
   tokens: string[];
   pendingVersion?: string;
   credentialRef?: string;
+  /**
+   * Where the failed attempt created them: its provider and application. The next
+   * attempt takes both from the current tags (an operator may have fixed them), so
+   * leftovers are removed against the app they were made on, not the new one.
+   */
+  provider?: ProviderKind;
+  appObjectId?: string;
 }
 
 export interface Rotation {
@@ -368,7 +375,8 @@ export function supersede(r: Rotation, token: string, reason: string, now: Date)
 export function nextAttempt(failed: Rotation, trigger: Trigger, now: Date): Rotation {
   if (failed.status !== 'failed') throw new RotationStateError(`Rotation ${failed.id} has not failed`);
   if (failed.promoted) throw new RotationStateError(`Rotation ${failed.id} already promoted its value`);
-  const leftovers: Leftovers = { fromRotation: failed.id, tokens: failed.steps.create?.tokens ?? [] };
+  const leftovers: Leftovers = { fromRotation: failed.id, tokens: failed.steps.create?.tokens ?? [], provider: failed.provider };
+  if (failed.appObjectId) leftovers.appObjectId = failed.appObjectId;
   if (failed.pending) {
     leftovers.pendingVersion = failed.pending.version;
     if (failed.pending.credentialRef) leftovers.credentialRef = failed.pending.credentialRef;
@@ -394,14 +402,29 @@ export function stateOf(r: Rotation, now: Date): RotationState {
   return r.step;
 }
 
+/** What the sweep knows about a failed rotation's credential when deciding to alert. */
+export interface AlertFacts {
+  /** The secret's current version (what consumers read). */
+  currentVersion: string;
+  /** When the current version expires. */
+  expiresOn?: Date;
+  /** Every rotation of the credential (attempts of the same version included). */
+  rotations: Rotation[];
+}
+
 /**
  * A failed rotation is re-alerted once a day until the credential is renewed or
- * expires; once expired, one last alert says so.
+ * expires; once expired, one last alert says so. Renewed means: its version is no
+ * longer current (a later rotation, or a hand, replaced it), or a later attempt of the
+ * same version exists (that attempt alerts for itself if it fails too).
  */
-export function alertDue(r: Rotation, now: Date, credentialExpiresOn?: Date): boolean {
+export function alertDue(r: Rotation, now: Date, facts: AlertFacts): boolean {
   if (r.status !== 'failed') return false;
+  if (r.fromVersion !== facts.currentVersion.toLowerCase()) return false;
+  if (facts.rotations.some((o) => o.fromVersion === r.fromVersion && o.attempt > r.attempt)) return false;
   const last = Date.parse(r.alerts?.lastAt ?? r.endedAt ?? r.updatedAt);
-  if (credentialExpiresOn && now.getTime() >= credentialExpiresOn.getTime()) return last < credentialExpiresOn.getTime();
+  const expiresOn = facts.expiresOn;
+  if (expiresOn && now.getTime() >= expiresOn.getTime()) return last < expiresOn.getTime();
   return now.getTime() - last >= DAY_MS;
 }
 

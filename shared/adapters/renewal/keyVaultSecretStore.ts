@@ -3,10 +3,8 @@
  * in SecretValue at once and never leave this file in the clear except into setSecret.
  */
 import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
-import { type SecretProps, SecretValue, type SecretStore } from '../../services/renewal/ports';
-
-const statusOf = (e: unknown): number | undefined =>
-  typeof e === 'object' && e !== null && 'statusCode' in e ? Number((e as { statusCode?: unknown }).statusCode) : undefined;
+import { type SecretProps, SecretValue, type SecretStore, newestVersion } from '../../services/renewal/ports';
+import { statusOf } from '../sdkErrors';
 
 function props(p: SecretProperties): SecretProps {
   return {
@@ -45,8 +43,7 @@ export function keyVaultSecretStore(clientOf: (vault: string) => SecretClient): 
         if (status === 404) return undefined;
         if (status !== 403) throw e;
         // 403: the latest version is disabled; its properties are still listed.
-        const all = await versions(vault, name);
-        return all.sort((a, b) => (a.createdOn?.getTime() ?? 0) - (b.createdOn?.getTime() ?? 0)).at(-1);
+        return newestVersion(await versions(vault, name));
       }
     },
     versions,

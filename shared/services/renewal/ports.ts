@@ -53,6 +53,10 @@ export interface SecretProps {
   tags: Tags;
 }
 
+/** The most recently created of `versions` (what Key Vault serves as the latest), or undefined. */
+export const newestVersion = (versions: SecretProps[]): SecretProps | undefined =>
+  [...versions].sort((a, b) => (a.createdOn?.getTime() ?? 0) - (b.createdOn?.getTime() ?? 0)).at(-1);
+
 export interface SecretStore {
   /** The latest version's properties (what consumers read), or undefined when absent. */
   latest(vault: string, name: string): Promise<SecretProps | undefined>;

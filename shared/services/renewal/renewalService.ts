@@ -23,6 +23,7 @@ import {
 import {
   DAY_MS,
   type ErrorFacts,
+  type Leftovers,
   ROTATION_ID,
   type Rotation,
   type Step,
@@ -54,6 +55,7 @@ import {
   type RotationStore,
   type SecretProps,
   type SecretStore,
+  newestVersion,
 } from './ports';
 
 export interface RenewalSettings {
@@ -99,8 +101,23 @@ const MAX_ROUNDS = 40;
 /** A test-only crash (InjectedFault): it must escape like a process crash, never be recorded. */
 const isInjectedCrash = (e: unknown): boolean => e instanceof Error && e.name === 'InjectedFault';
 
-const newest = (versions: SecretProps[]): SecretProps | undefined =>
-  [...versions].sort((a, b) => (a.createdOn?.getTime() ?? 0) - (b.createdOn?.getTime() ?? 0)).at(-1);
+/**
+ * A step stops before an external write once its lease has less than this left (half
+ * the lease at most): an SDK call with its retries (delays up to 64 s) or a Graph call
+ * (up to 30 s) must end before another worker may take the step over.
+ */
+const LEASE_MARGIN_MS = 120_000;
+
+/** Thrown by a step's lease check: the step is abandoned as is (no failure, no clean-up). */
+class LeaseLapsing extends Error {
+  constructor(readonly step: Step, readonly before: string, readonly leftMs: number) {
+    super(`lease of step ${step} has ${Math.max(0, Math.round(leftMs / 1000))} s left: not starting ${before}`);
+    this.name = 'LeaseLapsing';
+  }
+}
+
+/** Checks, before an external write, that the step's lease still has its safety margin. */
+type LeaseCheck = (before: string) => Promise<void>;
 
 const SAFE_WORD = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -261,7 +278,7 @@ export class RenewalService {
     // Current tags win (a fixed tag may be why the last attempt failed); leftovers come along.
     const rotation =
       last?.status === 'failed' && !last.promoted
-        ? { ...nextAttempt(last, 'renew', now), ...this.settingsOf(input) }
+        ? this.withSettings(nextAttempt(last, 'renew', now), input)
         : startRotation({ ...input, attempt: (last?.attempt ?? 0) + 1 }, now);
     try {
       await rotations.create(rotation);
@@ -274,9 +291,19 @@ export class RenewalService {
     return rotationView(advanced ?? rotation, await clock.now());
   }
 
-  private settingsOf(input: ReturnType<RenewalService['rotationInput']>) {
-    const { provider, validityDays, graceDays, appObjectId } = input;
-    return { provider, validityDays, graceDays, ...(appObjectId ? { appObjectId } : {}) };
+  /**
+   * The provider facts of the next attempt come from the current tags, absent ones
+   * included: an operator may have fixed `CredentialId` or the application id after the
+   * failure. Leftovers keep the app they were made on (`nextAttempt`).
+   */
+  private withSettings(next: Rotation, input: ReturnType<RenewalService['rotationInput']>): Rotation {
+    const { provider, validityDays, graceDays, appObjectId, previousCredentialRef } = input;
+    const out: Rotation = { ...next, provider, validityDays, graceDays };
+    delete out.appObjectId;
+    delete out.previousCredentialRef;
+    if (appObjectId) out.appObjectId = appObjectId;
+    if (previousCredentialRef) out.previousCredentialRef = previousCredentialRef;
+    return out;
   }
 
   private inFlight(id: string) {
@@ -333,13 +360,31 @@ export class RenewalService {
       const { step, token } = decision;
       if (!claimed.has(token)) return r; // not this call's claim (cannot happen with a unique holder): never perform it
       faults.hit(`${step}:claimed`);
-      let performed: Performed;
+      const check = this.leaseCheck(r, step);
+      let performed: Performed | undefined;
       try {
-        performed = await this.perform(r, step, token, now);
+        try {
+          performed = await this.perform(r, step, token, now, check);
+        } catch (e) {
+          if (isInjectedCrash(e) || e instanceof LeaseLapsing) throw e;
+          // A write whose answer was lost may have landed: a promotion that did is completed, never failed.
+          if (step === 'promote') performed = await this.landedPromotion(r, token, check, e);
+          if (!performed) {
+            await this.recordFailure(stored, step, token, e, now);
+            continue;
+          }
+        }
       } catch (e) {
-        if (isInjectedCrash(e)) throw e;
-        await this.recordFailure(stored, step, token, e, now);
-        continue;
+        if (!(e instanceof LeaseLapsing)) throw e;
+        // Another worker may own the step by now: leave everything as it is (what this claim
+        // made carries its token, so the next holder adopts or removes it) and record nothing.
+        log.warn('Rotation step abandoned: its lease is about to lapse; the resume timer takes it over', {
+          rotationId: r.id,
+          step,
+          leftSeconds: Math.max(0, Math.round(e.leftMs / 1000)),
+          before: e.before,
+        });
+        return r;
       }
       faults.hit(`${step}:after`);
       let next = 'superseded' in performed ? supersede(r, token, performed.superseded, now) : completeStep(r, token, performed, now);
@@ -417,26 +462,41 @@ export class RenewalService {
     return this.deps.providers[r.provider];
   }
 
-  private perform(r: Rotation, step: Step, token: string, now: Date): Promise<Performed> {
+  /** The check a step runs before each external write (`perform`): throws LeaseLapsing when too little lease is left. */
+  private leaseCheck(r: Rotation, step: Step): LeaseCheck {
+    const leaseMs = this.deps.settings.leaseSeconds * 1000;
+    const margin = Math.min(leaseMs / 2, LEASE_MARGIN_MS);
+    const expiresAt = Date.parse(r.lease!.expiresAt);
+    return async (before) => {
+      const left = expiresAt - (await this.deps.clock.now()).getTime();
+      if (!(left >= margin)) throw new LeaseLapsing(step, before, left);
+    };
+  }
+
+  private perform(r: Rotation, step: Step, token: string, now: Date, check: LeaseCheck): Promise<Performed> {
     switch (step) {
       case 'create':
-        return this.create(r, token, now);
+        return this.create(r, token, now, check);
       case 'verify':
-        return this.verify(r, now);
+        return this.verify(r, now, check);
       case 'promote':
-        return this.promote(r, token);
+        return this.promote(r, token, check);
       case 'notify':
-        return this.notify(r, now);
+        return this.notify(r, now, check);
       case 'retire':
-        return this.retire(r);
+        return this.retire(r, check);
     }
   }
 
-  private async create(r: Rotation, token: string, now: Date): Promise<Performed> {
+  private async create(r: Rotation, token: string, now: Date, check: LeaseCheck): Promise<Performed> {
     const { secrets, faults } = this.deps;
     const ctx = this.ctx(r);
     const provider = this.provider(r);
-    if (r.leftovers) await this.removeArtifacts(r, r.leftovers.tokens, r.leftovers, await this.inUse(r));
+    if (r.leftovers) {
+      const keep = await this.inUse(r);
+      await check('removing the last attempt’s leftovers');
+      await this.removeLeftovers(r, r.leftovers, keep);
+    }
 
     const latest = await secrets.latest(r.vault, r.name);
     if (latest?.version.toLowerCase() !== r.fromVersion) return { superseded: `version ${r.fromVersion} is no longer current` };
@@ -446,7 +506,7 @@ export class RenewalService {
     const tagged = (await secrets.versions(r.vault, pendingName)).filter(
       (v) => v.enabled && tokens.includes(tagValue(v.tags, TAG.stepToken) ?? '') && (r.provider === 'symmetric' || tagValue(v.tags, TAG.credentialId)),
     );
-    const adopt = newest(tagged);
+    const adopt = newestVersion(tagged);
     if (adopt) {
       const credentialRef = tagValue(adopt.tags, TAG.credentialId);
       return {
@@ -459,9 +519,14 @@ export class RenewalService {
     }
     // Created at the provider by an earlier claim but never stored: the value is lost.
     const keep = await this.inUse(r);
-    for (const lost of await provider.findTagged(ctx, tokens)) if (!keep.refs.has(lost.ref)) await provider.remove(ctx, lost.ref);
+    for (const lost of await provider.findTagged(ctx, tokens)) {
+      if (keep.refs.has(lost.ref)) continue;
+      await check('removing a credential whose value was lost');
+      await provider.remove(ctx, lost.ref);
+    }
 
     const expiresOn = new Date(now.getTime() + r.validityDays * DAY_MS);
+    await check('creating the credential');
     const created = await provider.create(ctx, token, expiresOn);
     faults.hit('create:provider');
     const tags: Record<string, string> = {
@@ -472,6 +537,7 @@ export class RenewalService {
       [TAG.expiresOn]: expiresOn.toISOString(),
       ...(created.ref ? { [TAG.credentialId]: created.ref } : {}),
     };
+    await check('storing the pending value');
     const stored = await secrets.write(r.vault, pendingName, created.value, { tags });
     return {
       step: 'create',
@@ -482,40 +548,93 @@ export class RenewalService {
     };
   }
 
-  private async verify(r: Rotation, now: Date): Promise<Performed> {
+  private async verify(r: Rotation, now: Date, check: LeaseCheck): Promise<Performed> {
     const value = await this.deps.secrets.read(r.vault, pendingSecretName(r.name), r.pending!.version);
     await this.provider(r).verify(this.ctx(r), value, r.pending!.credentialRef, now);
+    await check('removing orphans');
     await this.removeOrphans(r);
     return { step: 'verify' };
   }
 
-  private async promote(r: Rotation, token: string): Promise<Performed> {
+  /** Tokens of every promote claim, this one included: a version carrying one is this rotation's. */
+  private promoteTokens(r: Rotation, token: string): string[] {
+    const tokens = r.steps.promote?.tokens ?? [];
+    return tokens.includes(token) ? tokens : [...tokens, token];
+  }
+
+  /**
+   * The managed secret's version a promote claim wrote, if any: `latest` itself when its
+   * tags carry a token (a listing may lag behind), else the newest listed version that
+   * does (an SDK retry after a lost answer can write the value twice).
+   */
+  private async promotionState(r: Rotation, tokens: string[]) {
+    const { secrets } = this.deps;
+    const versions = await secrets.versions(r.vault, r.name);
+    const latest = await secrets.latest(r.vault, r.name);
+    const carries = (v: SecretProps) => tokens.includes(tagValue(v.tags, TAG.stepToken) ?? '');
+    const promoted = latest && carries(latest) ? latest : newestVersion(versions.filter(carries));
+    const old = versions.find((v) => v.version.toLowerCase() === r.fromVersion);
+    return { latest, old, promoted };
+  }
+
+  private async promote(r: Rotation, token: string, check: LeaseCheck): Promise<Performed> {
     const { secrets } = this.deps;
     const pending = r.pending!;
-    const tokens = r.steps.promote?.tokens ?? [token];
-    const versions = await secrets.versions(r.vault, r.name);
-    let promoted = versions.find((v) => tokens.includes(tagValue(v.tags, TAG.stepToken) ?? ''));
-    const old = versions.find((v) => v.version.toLowerCase() === r.fromVersion);
+    const state = await this.promotionState(r, this.promoteTokens(r, token));
+    let promoted = state.promoted;
     if (!promoted) {
-      const latest = await secrets.latest(r.vault, r.name);
+      const { latest, old } = state;
       if (!latest || latest.version.toLowerCase() !== r.fromVersion || !old) {
         return { superseded: `version ${r.fromVersion} was replaced by someone else before promotion` };
       }
       const value = await secrets.read(r.vault, pendingSecretName(r.name), pending.version);
+      await check('writing the new version');
       promoted = await secrets.write(r.vault, r.name, value, {
         tags: promotedTags(latest.tags, { token, rotationId: r.id, credentialRef: pending.credentialRef }),
         expiresOn: new Date(pending.expiresOn),
         ...(latest.contentType ? { contentType: latest.contentType } : {}),
       });
     }
-    // Follow-ups, best effort (the value is current now; retire repeats them): stage tag, pending copy off.
+    return this.promoted(r, token, promoted, state.old, check);
+  }
+
+  /**
+   * After a promote try threw: re-lists the versions, and when one carries a promote
+   * token the write landed (only its answer was lost) and the step completes. Undefined
+   * when none does, or when that cannot be told now (the failure is then recorded).
+   */
+  private async landedPromotion(r: Rotation, token: string, check: LeaseCheck, thrown: unknown): Promise<Performed | undefined> {
+    let state: Awaited<ReturnType<RenewalService['promotionState']>>;
+    try {
+      state = await this.promotionState(r, this.promoteTokens(r, token));
+    } catch (e) {
+      if (isInjectedCrash(e)) throw e;
+      this.deps.log.warn('Promote failed and whether its write landed cannot be told now', { rotationId: r.id, error: describeError(e) });
+      return undefined;
+    }
+    if (!state.promoted) return undefined;
+    this.deps.log.warn('Promote reported an error but its write landed: the step is completed', {
+      rotationId: r.id,
+      newVersion: state.promoted.version,
+      error: describeError(thrown),
+    });
+    return this.promoted(r, token, state.promoted, state.old, check);
+  }
+
+  /** The new version is current: follow-ups (best effort; retire repeats them) and the step's result. */
+  private async promoted(r: Rotation, token: string, promoted: SecretProps, old: SecretProps | undefined, check: LeaseCheck): Promise<Performed> {
+    const { secrets } = this.deps;
+    const pending = r.pending!;
+    await check('tagging the previous version');
     try {
       if (old && tagValue(old.tags, TAG.stage) !== 'previous') {
         await secrets.update(r.vault, r.name, old.version, { tags: withStage(old.tags, 'previous') });
       }
+      await this.disableDuplicates(r, this.promoteTokens(r, token), promoted.version);
       await this.disablePending(r, pending.version);
     } catch (e) {
-      this.deps.log.warn('Promoted; tagging the previous version or disabling the pending copy failed (retire repeats it)', {
+      if (isInjectedCrash(e)) throw e;
+      this.deps.log.warn('Promoted; tagging the previous version, disabling a duplicate or the pending copy failed (retire repeats it)', {
         rotationId: r.id,
         error: describeError(e),
       });
@@ -528,8 +647,22 @@ export class RenewalService {
     };
   }
 
-  private async notify(r: Rotation, now: Date): Promise<Performed> {
+  /** Versions a repeated promote write made besides the recorded one (same value): disabled, never the latest. */
+  private async disableDuplicates(r: Rotation, tokens: string[], keepVersion: string): Promise<void> {
+    const { secrets } = this.deps;
+    if (tokens.length === 0) return;
+    const versions = await secrets.versions(r.vault, r.name);
+    const latest = newestVersion(versions);
+    for (const v of versions) {
+      if (!v.enabled || v.version.toLowerCase() === keepVersion.toLowerCase() || v.version === latest?.version) continue;
+      if (!tokens.includes(tagValue(v.tags, TAG.stepToken) ?? '')) continue;
+      await secrets.update(r.vault, r.name, v.version, { enabled: false, tags: withStage(v.tags, 'retired') });
+    }
+  }
+
+  private async notify(r: Rotation, now: Date, check: LeaseCheck): Promise<Performed> {
     // A stable id: a crash between publish and record republishes the same event.
+    await check('publishing');
     await this.deps.notifier.publish({
       id: `${r.id}:rotated`,
       eventType: ROTATED_EVENT,
@@ -548,13 +681,15 @@ export class RenewalService {
     return { step: 'notify' };
   }
 
-  private async retire(r: Rotation): Promise<Performed> {
+  private async retire(r: Rotation, check: LeaseCheck): Promise<Performed> {
     const { secrets, log } = this.deps;
     const latest = await secrets.latest(r.vault, r.name);
     // Consumers read the latest version: it must never be the one disabled.
     if (!latest || latest.version.toLowerCase() === r.fromVersion) {
       throw new Error(`refusing to retire ${r.fromVersion}: it is the latest version`);
     }
+    await check('retiring the previous credential');
+    if (r.promoted) await this.disableDuplicates(r, r.steps.promote?.tokens ?? [], r.promoted.version);
     if (r.provider !== 'symmetric') {
       if (r.previousCredentialRef && r.previousCredentialRef !== r.pending?.credentialRef) {
         await this.provider(r).remove(this.ctx(r), r.previousCredentialRef);
@@ -607,7 +742,7 @@ export class RenewalService {
   private async cleanUp(r: Rotation): Promise<boolean> {
     try {
       const keep = await this.inUse(r);
-      if (r.leftovers) await this.removeArtifacts(r, r.leftovers.tokens, r.leftovers, keep);
+      if (r.leftovers) await this.removeLeftovers(r, r.leftovers, keep);
       const named = r.pending ? { pendingVersion: r.pending.version, credentialRef: r.pending.credentialRef } : {};
       await this.removeArtifacts(r, r.steps.create?.tokens ?? [], named, keep);
       return true;
@@ -616,6 +751,17 @@ export class RenewalService {
       this.deps.log.warn('Clean-up of a rotation’s artifacts failed; the resume timer retries it', { rotationId: r.id, error: describeError(e) });
       return false;
     }
+  }
+
+  /** A failed attempt's artifacts, removed at the provider and application they were created on. */
+  private removeLeftovers(r: Rotation, leftovers: Leftovers, keep: Keep): Promise<void> {
+    // Leftovers recorded before `provider` was kept in them were made with the attempt's own settings.
+    const recorded = leftovers.provider !== undefined;
+    const at: Rotation = { ...r, provider: leftovers.provider ?? r.provider };
+    delete at.appObjectId;
+    const appObjectId = recorded ? leftovers.appObjectId : r.appObjectId;
+    if (appObjectId) at.appObjectId = appObjectId;
+    return this.removeArtifacts(at, leftovers.tokens, leftovers, keep);
   }
 
   /** Disables pending versions and removes provider credentials carrying `tokens` (or named), except `keep`. */
@@ -641,9 +787,15 @@ export class RenewalService {
     for (const ref of refs) if (!keep.refs.has(ref)) await provider.remove(ctx, ref);
   }
 
-  /** Lost the race to record a create: unless the rotation recorded this very artifact, it is an orphan. */
+  /**
+   * Lost the race to record a create: the artifact is an orphan only once the current
+   * document can no longer come to reference it. While another holder still runs create
+   * it may be adopting it right now (it carries a token of the step): it is left to that
+   * holder, and to verify's and retire's orphan removal (or a failure's clean-up) if not adopted.
+   */
   private async discardCreated(r: Rotation, created: Extract<StepResult, { step: 'create' }>): Promise<void> {
     const current = (await this.deps.rotations.read(r.id))?.doc;
+    if (current?.status === 'active' && current.step === 'create') return;
     const keep = current ? this.recorded(current) : { refs: new Set<string>() };
     if (keep.pendingVersion === created.pendingVersion) return;
     await this.removeArtifacts(r, [created.token], { pendingVersion: created.pendingVersion, credentialRef: created.credentialRef }, keep);
@@ -689,8 +841,9 @@ export class RenewalService {
           if (started.outcome === 'started') report.started.push(started.rotationId);
         }
         for (const r of all) {
-          const expiresOn = r.fromVersion === version ? latest.expiresOn : undefined;
-          if (!alertDue(r, now, expiresOn)) continue;
+          // Only while this attempt is the last word on the current version: a new version or a later attempt ends it.
+          if (!alertDue(r, now, { currentVersion: version, expiresOn: latest.expiresOn, rotations: all })) continue;
+          const expiresOn = latest.expiresOn;
           const expired = expiresOn !== undefined && now.getTime() >= expiresOn.getTime();
           log.error(`ALERT: credential rotation failed and the credential is ${expired ? 'EXPIRED' : 'not renewed'}`, {
             rotationId: r.id,

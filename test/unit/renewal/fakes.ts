@@ -28,6 +28,8 @@ export class FakeClock implements Clock {
 
 export class FakeRotations implements RotationStore {
   docs = new Map<string, Versioned<Rotation>>();
+  /** Runs before each replace is applied (to hold one worker at a chosen point). */
+  beforeReplace?: (doc: Rotation) => Promise<void>;
   private etags = 0;
   private put(doc: Rotation): Versioned<Rotation> {
     const stored = { doc: JSON.parse(JSON.stringify(doc)) as Rotation, etag: `"${++this.etags}"` };
@@ -46,6 +48,7 @@ export class FakeRotations implements RotationStore {
   }
   async replace(r: Rotation, etag: string) {
     await tick();
+    if (this.beforeReplace) await this.beforeReplace(JSON.parse(JSON.stringify(r)) as Rotation);
     if (this.docs.get(r.id)?.etag !== etag) throw new ConcurrencyConflict('changed', r.id);
     return this.put(r);
   }
@@ -71,11 +74,27 @@ interface StoredVersion extends SecretProps {
   value: string;
 }
 
+/**
+ * A write to a managed (not `--pending`) secret that goes wrong the way the SDK can:
+ * `commits` versions land (an SDK retry after a lost response writes a second), then
+ * the answer is lost (`lost`: the call throws) or the last version is returned.
+ */
+export interface WriteFault {
+  commits: number;
+  lost: boolean;
+}
+
 export class FakeSecrets implements SecretStore {
   entries = new Map<string, { name: string; versions: StoredVersion[] }>();
   writes: { vault: string; name: string; version: string }[] = [];
   /** Values a provider verified; only these may become a managed secret's new version. */
   verified = new Set<string>();
+  /** Applied, in order, to the next writes of a managed secret. */
+  writeFaults: WriteFault[] = [];
+  /** Runs after a write landed, before its answer returns (a slow answer). */
+  afterCommit?: (props: SecretProps) => Promise<void>;
+  /** `versions()` of a managed secret leaves out its newest N versions (a listing that lags behind). */
+  listingLag = 0;
   private seq = 0;
   constructor(private readonly clock: FakeClock) {}
 
@@ -110,7 +129,9 @@ export class FakeSecrets implements SecretStore {
   }
   async versions(vault: string, name: string) {
     await tick();
-    return (this.entries.get(this.key(vault, name))?.versions ?? []).map(this.strip);
+    const all = this.entries.get(this.key(vault, name))?.versions ?? [];
+    const listed = this.listingLag > 0 && !name.endsWith('--pending') ? all.slice(0, Math.max(0, all.length - this.listingLag)) : all;
+    return listed.map(this.strip);
   }
   async list(vault: string) {
     return [...this.entries.entries()]
@@ -129,8 +150,14 @@ export class FakeSecrets implements SecretStore {
     if (!name.endsWith('--pending') && !this.verified.has(value.reveal())) {
       throw new Error(`INVARIANT: an unverified value was written as the latest version of ${name}`);
     }
-    const props = this.put(vault, name, value.reveal(), options);
-    this.writes.push({ vault, name, version: props.version });
+    const fault = name.endsWith('--pending') ? undefined : this.writeFaults.shift();
+    let props!: SecretProps;
+    for (let i = 0; i < (fault?.commits ?? 1); i++) {
+      props = this.put(vault, name, value.reveal(), options);
+      this.writes.push({ vault, name, version: props.version });
+    }
+    if (this.afterCommit) await this.afterCommit(props);
+    if (fault?.lost) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
     return props;
   }
   async update(vault: string, name: string, version: string, changes: { enabled?: boolean; tags?: Record<string, string> }) {

@@ -593,3 +593,291 @@ describe('the sweep and the listing', () => {
     w.assertNoLeaks();
   });
 });
+
+describe('promote: a write that landed is never taken for one that failed', () => {
+  const currentValue = (w: ReturnType<typeof world>, name: string) => w.secrets.all('local', name).at(-1)!;
+
+  test.each(['symmetric', 'entra'] as const)('%s: the last allowed try commits but loses its answer: the step completes, notify and retire run', async (provider) => {
+    const w = world({ maxAttempts: 1 });
+    const seeded = provider === 'symmetric' ? w.seedSymmetric() : w.seedEntra().props;
+    const oldValue = w.secrets.consumerRead('local', seeded.name);
+    w.secrets.writeFaults.push({ commits: 1, lost: true });
+    const a = w.worker('A');
+    await a.handleEvent(w.event(seeded.name, seeded.version));
+    const r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ status: 'active', step: 'retire', promoted: { version: currentValue(w, seeded.name).version } });
+    expect(r.steps.promote!.failures).toBe(0);
+    expect(w.notifier.events.map((e) => e.data.newVersion)).toEqual([currentValue(w, seeded.name).version]);
+    expect(w.log.lines.some((l) => l.includes('its write landed'))).toBe(true);
+    w.clock.advance(8 * DAY_MS);
+    await a.resumeDue();
+    expect(w.rotations.all()[0]!.status).toBe('completed');
+    w.assertRotated(seeded.name, oldValue, provider);
+  });
+
+  test.each([
+    ['an SDK retry after a lost response wrote the value twice, then the answer was lost', true],
+    ['an SDK retry after a lost response wrote the value twice, and answered', false],
+  ])('%s: the newest is recorded, the other disabled', async (_label, lost) => {
+    const w = world({ maxAttempts: 3 });
+    const { props: s, old } = w.seedEntra();
+    w.secrets.writeFaults.push({ commits: 2, lost });
+    const a = w.worker('A');
+    await a.handleEvent(w.event(s.name, s.version));
+    let versions = w.secrets.all('local', s.name);
+    expect(versions).toHaveLength(3);
+    const [, first, second] = versions;
+    expect(first!.value).toBe(second!.value);
+    expect(w.rotations.all()[0]!.promoted?.version).toBe(second!.version);
+    expect(first!).toMatchObject({ enabled: false, tags: { 'keyturn-stage': 'retired' } });
+    w.clock.advance(8 * DAY_MS);
+    await a.resumeDue();
+    const r = w.rotations.all()[0]!;
+    expect(r.status).toBe('completed');
+    versions = w.secrets.all('local', s.name);
+    expect(versions.map((v) => v.enabled)).toEqual([false, false, true]);
+    expect(w.secrets.consumerRead('local', s.name)).toBe(second!.value);
+    expect(graph.passwords(APP).map((p) => p.keyId)).toEqual([second!.tags['keyturn-credential-id']]);
+    expect(graph.passwords(APP).map((p) => p.keyId)).not.toContain(old.keyId);
+    for (const x of w.rotations.all()) expect(invariantViolations(x)).toEqual([]);
+    w.assertNoLeaks();
+  });
+
+  test('a listing that lags behind cannot make a landed promotion look superseded: latest itself carries the token', async () => {
+    const w = world({ maxAttempts: 3 });
+    const s = w.seedSymmetric();
+    const oldValue = w.secrets.consumerRead('local', s.name);
+    w.secrets.writeFaults.push({ commits: 1, lost: true });
+    w.secrets.afterCommit = async (p) => void (p.name === s.name && (w.secrets.listingLag = 1)); // the new version is not listed yet
+    const a = w.worker('A');
+    await a.handleEvent(w.event(s.name, s.version));
+    const r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ status: 'active', step: 'retire', promoted: { version: currentValue(w, s.name).version } });
+    w.secrets.listingLag = 0;
+    w.clock.advance(8 * DAY_MS);
+    await a.resumeDue();
+    expect(w.rotations.all()[0]!.status).toBe('completed');
+    w.assertRotated(s.name, oldValue, 'symmetric');
+  });
+
+  test('a try that cannot see its landed write yet fails; the next one adopts it from latest although the listing still lags', async () => {
+    const w = world({ maxAttempts: 3 });
+    const s = w.seedSymmetric();
+    w.secrets.writeFaults.push({ commits: 1, lost: true });
+    const a = w.worker('A');
+    // The check after the failure cannot see the write yet (listing and latest both lag): the try is recorded as failed.
+    const latest = w.secrets.latest.bind(w.secrets);
+    let lagging = false;
+    w.secrets.latest = async (vault, name) => (lagging && name === s.name ? { ...s, tags: { ...s.tags } } : latest(vault, name));
+    w.secrets.afterCommit = async (p) => void (p.name === s.name && ((w.secrets.listingLag = 1), (lagging = true)));
+    await a.handleEvent(w.event(s.name, s.version));
+    expect(w.rotations.all()[0]).toMatchObject({ status: 'active', step: 'promote', steps: { promote: { failures: 1 } } });
+    // The next try: the listing still lags, latest is up to date.
+    lagging = false;
+    w.clock.advance(3600_000);
+    await a.resumeDue();
+    const r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ status: 'active', step: 'retire', promoted: { version: currentValue(w, s.name).version } });
+    expect(w.secrets.writes.filter((x) => x.name === s.name)).toHaveLength(1);
+  });
+});
+
+describe('the sweep stops re-alerting a failed attempt once the credential is renewed', () => {
+  const failAttempt = async (w: ReturnType<typeof world>, start: () => Promise<unknown>) =>
+    hidingNewPasswords(async () => {
+      await start();
+      for (let i = 0; i < 4; i++) {
+        w.clock.advance(3600_000);
+        await w.worker('A').resumeDue();
+      }
+    });
+
+  test('renewed by the next attempt: no alert about attempt 1 on any later day', async () => {
+    const w = world({ maxAttempts: 2 });
+    const { props: s } = w.seedEntra('app-secret', 20);
+    const a = w.worker('A');
+    await failAttempt(w, () => a.handleEvent(w.event(s.name, s.version)));
+    const failed = w.rotations.all()[0]!;
+    expect(failed.status).toBe('failed');
+    w.clock.advance(DAY_MS);
+    expect((await a.sweep()).alerted).toEqual([failed.id]);
+
+    await a.renew('local', s.name);
+    const alerted: string[] = [];
+    for (let day = 0; day < 12; day++) {
+      w.clock.advance(DAY_MS);
+      await a.resumeDue();
+      const report = await a.sweep();
+      alerted.push(...report.alerted);
+      expect(report.started).toEqual([]);
+    }
+    expect(alerted).toEqual([]);
+    expect(w.rotations.all().find((r) => r.attempt === 2)!.status).toBe('completed');
+    expect(w.rotations.all().find((r) => r.attempt === 1)!.alerts?.count).toBe(1);
+  });
+
+  test('a later attempt that failed too: only it alerts, daily, then once at expiry', async () => {
+    const w = world({ maxAttempts: 2 });
+    const { props: s } = w.seedEntra('app-secret', 6);
+    const a = w.worker('A');
+    await failAttempt(w, () => a.handleEvent(w.event(s.name, s.version)));
+    await failAttempt(w, () => a.renew('local', s.name));
+    const [first, second] = [...w.rotations.all()].sort((x, y) => x.attempt - y.attempt);
+    expect([first!.status, second!.status]).toEqual(['failed', 'failed']);
+    const perDay: string[][] = [];
+    for (let day = 0; day < 9; day++) {
+      w.clock.advance(DAY_MS);
+      perDay.push((await a.sweep()).alerted);
+    }
+    // Days 1-5 daily, day 6 the last (expired), then silence; attempt 1 never.
+    expect(perDay).toEqual([...Array(6).fill([second!.id]), [], [], []]);
+    expect(w.log.lines.filter((l) => l.includes('credential is EXPIRED'))).toHaveLength(1);
+  });
+
+  test('replaced by hand: the failed attempt of the old version stops alerting', async () => {
+    const w = world({ maxAttempts: 2 });
+    const { props: s, old } = w.seedEntra('app-secret', 20);
+    const a = w.worker('A');
+    await failAttempt(w, () => a.handleEvent(w.event(s.name, s.version)));
+    w.secrets.seed('local', s.name, old.secretText, { tags: { ...s.tags }, expiresOn: new Date(w.clock.time.getTime() + 90 * DAY_MS) });
+    for (let day = 0; day < 5; day++) {
+      w.clock.advance(DAY_MS);
+      expect((await a.sweep()).alerted).toEqual([]);
+    }
+  });
+});
+
+describe('a lease that lapses while its step runs', () => {
+  test.each(['symmetric', 'entra'] as const)('%s: a slow provider: the step is abandoned before its next write, the new holder finishes it', async (provider) => {
+    const w = world();
+    const seeded = provider === 'symmetric' ? w.seedSymmetric() : w.seedEntra().props;
+    const oldValue = w.secrets.consumerRead('local', seeded.name);
+    const slow = w.providers[provider === 'symmetric' ? 'symmetric' : 'entra-app-password'];
+    const create = slow.create;
+    const b = w.worker('B');
+    let slowed = false;
+    slow.create = async (...args) => {
+      const made = await create(...args);
+      if (!slowed) {
+        slowed = true;
+        w.clock.advance((LEASE_S + 1) * 1000); // the call took longer than the lease
+        await b.resumeDue(); // the resume timer takes the step over and runs the rotation to its grace
+      }
+      return made;
+    };
+    await w.worker('A').handleEvent(w.event(seeded.name, seeded.version));
+    const r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ status: 'active', step: 'retire' });
+    expect(r.steps.create).toMatchObject({ failures: 0 });
+    expect(r.steps.create!.tokens).toHaveLength(2);
+    expect(r.lastError).toBeUndefined();
+    // A wrote nothing after its lease lapsed: one pending value, B's.
+    const pending = w.secrets.all('local', `${seeded.name}--pending`);
+    expect(pending.map((v) => v.tags['keyturn-step-token'])).toEqual([r.steps.create!.tokens[1]]);
+    expect(w.log.lines.some((l) => l.startsWith('warn Rotation step abandoned'))).toBe(true);
+    w.clock.advance(8 * DAY_MS);
+    await b.resumeDue();
+    expect(w.rotations.all()[0]!.status).toBe('completed');
+    w.assertRotated(seeded.name, oldValue, provider);
+  });
+
+  test('a slow answer after the pending write landed: the late worker never discards what the new holder is adopting', async () => {
+    const w = world();
+    const s = w.seedSymmetric();
+    const oldValue = w.secrets.consumerRead('local', s.name);
+    const b = w.worker('B');
+    let bRun: Promise<unknown> | undefined;
+    let reached!: () => void;
+    const atGate = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    w.secrets.afterCommit = async (props) => {
+      if (bRun || !props.name.endsWith('--pending')) return;
+      w.clock.advance((LEASE_S + 1) * 1000); // the answer comes after the lease lapsed
+      bRun = b.resumeDue();
+      await atGate;
+    };
+    let held = false;
+    w.rotations.beforeReplace = async (doc) => {
+      // B has adopted A's pending value and is about to record it: it waits here while A's late answer arrives.
+      if (!held && bRun && doc.step === 'verify' && doc.pending) {
+        held = true;
+        reached();
+        await gate;
+      }
+    };
+    await w.worker('A').handleEvent(w.event(s.name, s.version));
+    expect(w.secrets.all('local', `${s.name}--pending`).map((v) => v.enabled)).toEqual([true]);
+    release();
+    await bRun;
+    let r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ status: 'active', step: 'retire' });
+    expect(r.pending!.version).toBe(w.secrets.all('local', `${s.name}--pending`)[0]!.version);
+    expect(r.lastError).toBeUndefined();
+    w.clock.advance(8 * DAY_MS);
+    await b.resumeDue();
+    r = w.rotations.all()[0]!;
+    expect(r.status).toBe('completed');
+    w.assertRotated(s.name, oldValue, 'symmetric');
+  });
+});
+
+describe('the next attempt takes provider facts from the current tags', () => {
+  test('CredentialId fixed after a failure: attempt 2 retires the right password, not the one the old tag named', async () => {
+    const w = world({ maxAttempts: 2 });
+    const old = existingPassword('before Keyturn');
+    const other = existingPassword('another consumer of the app');
+    graph.addApp(APP, [old, other]);
+    const tags = { 'keyturn-provider': 'entra-app-password', ProviderAddress: APP, CredentialId: other.keyId, ValidityPeriodDays: '60' };
+    const s = w.secrets.seed('local', 'app-secret', old.secretText, { tags, expiresOn: new Date(w.clock.time.getTime() + 10 * DAY_MS) });
+    const a = w.worker('A');
+    await hidingNewPasswords(async () => {
+      await a.handleEvent(w.event(s.name, s.version));
+      w.clock.advance(3600_000);
+      await a.resumeDue();
+    });
+    expect(w.rotations.all()[0]!.status).toBe('failed');
+    await w.secrets.update('local', s.name, s.version, { tags: { ...tags, CredentialId: old.keyId } }); // the operator's fix
+
+    await a.renew('local', s.name);
+    const attempt2 = w.rotations.all().find((r) => r.attempt === 2)!;
+    expect(attempt2.previousCredentialRef).toBe(old.keyId);
+    w.clock.advance(8 * DAY_MS);
+    await a.resumeDue();
+    const done = w.rotations.all().find((r) => r.attempt === 2)!;
+    expect(done.status).toBe('completed');
+    const keyIds = graph.passwords(APP).map((p) => p.keyId);
+    expect(keyIds).toContain(other.keyId);
+    expect(keyIds).not.toContain(old.keyId);
+    expect(keyIds).toContain(done.pending!.credentialRef);
+  });
+
+  test('the application id fixed after a failure: leftovers are removed from the app they were made on', async () => {
+    const WRONG = '9a1c2b3d-0000-4000-8000-00000000abcd';
+    const w = world({ maxAttempts: 2 });
+    const old = existingPassword('before Keyturn');
+    graph.addApp(APP, [old]);
+    graph.addApp(WRONG, []);
+    const tags = { 'keyturn-provider': 'entra-app-password', ProviderAddress: WRONG, CredentialId: old.keyId, ValidityPeriodDays: '60' };
+    const s = w.secrets.seed('local', 'app-secret', old.secretText, { tags, expiresOn: new Date(w.clock.time.getTime() + 10 * DAY_MS) });
+    const a = w.worker('A');
+    await hidingNewPasswords(async () => {
+      await a.handleEvent(w.event(s.name, s.version));
+      graph.failNext(1, 503, 'removePassword'); // the clean-up at failure cannot remove attempt 1's password
+      w.clock.advance(3600_000);
+      await a.resumeDue();
+    });
+    expect(w.rotations.all()[0]).toMatchObject({ status: 'failed', cleanup: { state: 'pending' } });
+    expect(graph.passwords(WRONG)).toHaveLength(1);
+    await w.secrets.update('local', s.name, s.version, { tags: { ...tags, ProviderAddress: APP } });
+
+    await a.renew('local', s.name); // attempt 2 cleans attempt 1's leftovers before it creates
+    const attempt2 = w.rotations.all().find((r) => r.attempt === 2)!;
+    expect(attempt2).toMatchObject({ appObjectId: APP, step: 'retire', leftovers: { appObjectId: WRONG } });
+    expect(graph.passwords(WRONG)).toEqual([]);
+    w.clock.advance(8 * DAY_MS);
+    await a.resumeDue();
+    expect(w.rotations.all().find((r) => r.attempt === 2)!.status).toBe('completed');
+    expect(graph.passwords(APP).map((p) => p.keyId)).toEqual([w.secrets.all('local', s.name).at(-1)!.tags['keyturn-credential-id']]);
+  });
+});

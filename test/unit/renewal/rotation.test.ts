@@ -163,22 +163,40 @@ describe('decideNext and the transitions', () => {
     expect(next.id).toBe('local:db-password:abc123:2');
     expect(next.attempt).toBe(2);
     expect(next.status).toBe('active');
-    expect(next.leftovers).toEqual({ fromRotation: r.id, tokens: r.steps.create!.tokens, pendingVersion: 'p1' });
+    expect(next.leftovers).toEqual({ fromRotation: r.id, tokens: r.steps.create!.tokens, pendingVersion: 'p1', provider: r.provider });
     expect(() => nextAttempt(fresh(), 'renew', T0)).toThrow(RotationStateError);
   });
 
   test('failed rotations re-alert daily, and once more when the credential expires', () => {
     const failed: Rotation = { ...fresh(), status: 'failed', endedAt: T0.toISOString() };
-    expect(alertDue(failed, at(DAY_MS - 1))).toBe(false);
-    expect(alertDue(failed, at(DAY_MS))).toBe(true);
+    const facts = (expiresOn?: Date) => ({ currentVersion: failed.fromVersion, rotations: [failed], ...(expiresOn ? { expiresOn } : {}) });
+    expect(alertDue(failed, at(DAY_MS - 1), facts())).toBe(false);
+    expect(alertDue(failed, at(DAY_MS), facts())).toBe(true);
     const alerted = markAlerted(failed, at(DAY_MS));
     expect(alerted.alerts).toEqual({ lastAt: at(DAY_MS).toISOString(), count: 1 });
-    expect(alertDue(alerted, at(DAY_MS + 3_600_000))).toBe(false);
+    expect(alertDue(alerted, at(DAY_MS + 3_600_000), facts())).toBe(false);
     const exp = at(DAY_MS + 7_200_000);
-    expect(alertDue(alerted, at(DAY_MS + 7_200_000), exp)).toBe(true);
+    expect(alertDue(alerted, at(DAY_MS + 7_200_000), facts(exp))).toBe(true);
     const final = markAlerted(alerted, at(DAY_MS + 7_200_000));
-    expect(alertDue(final, at(5 * DAY_MS), exp)).toBe(false);
-    expect(alertDue(fresh(), at(5 * DAY_MS))).toBe(false);
+    expect(alertDue(final, at(5 * DAY_MS), facts(exp))).toBe(false);
+    expect(alertDue(fresh(), at(5 * DAY_MS), facts())).toBe(false);
+  });
+
+  test('a failed rotation stops alerting once its credential is renewed: a new version, or a later attempt', () => {
+    const failed: Rotation = { ...fresh(), status: 'failed', endedAt: T0.toISOString() };
+    const later = { ...nextAttempt(failed, 'renew', at(1000)), status: 'completed' as const };
+    expect(alertDue(failed, at(3 * DAY_MS), { currentVersion: failed.fromVersion, rotations: [failed] })).toBe(true);
+    expect(alertDue(failed, at(3 * DAY_MS), { currentVersion: 'def456', rotations: [failed] })).toBe(false);
+    expect(alertDue(failed, at(3 * DAY_MS), { currentVersion: failed.fromVersion, rotations: [failed, later] })).toBe(false);
+    // Expired, but renewed: no last alert either.
+    expect(alertDue(failed, at(3 * DAY_MS), { currentVersion: 'def456', expiresOn: at(2 * DAY_MS), rotations: [failed] })).toBe(false);
+  });
+
+  test('the next attempt keeps the app and provider its leftovers were made on', () => {
+    let r: Rotation = { ...run(fresh(), T0), appObjectId: 'app-1' };
+    r = claimStep(r, { owner: 'w1', token: 'v', leaseMs: LEASE }, T0);
+    r = failStep(r, 'v', E503, T0, { maxAttempts: 1, jitter: 0 });
+    expect(nextAttempt(r, 'renew', at(1000)).leftovers).toMatchObject({ provider: r.provider, appObjectId: 'app-1' });
   });
 });
 
