@@ -70,7 +70,8 @@ export function createKeyVaultClients(
   const tlsOptions = emulator ? { ca: options.emulatorCa } : undefined;
   const clientOptions = () => ({
     ...(emulator ? { disableChallengeResourceVerification: true, tlsOptions } : {}),
-    retryOptions: { maxRetries: 4 },
+    // Bounded retries: a step must finish well inside its lease (see the renewal lease margin).
+    retryOptions: { maxRetries: 4, maxRetryDelayInMs: 8000 },
     additionalPolicies: [{ policy: firstRequestGate(), position: 'perCall' as const }, ...(options.extraPolicies?.() ?? [])].map(
       ({ policy, position }) => ({ policy: policy as never, position }),
     ),
