@@ -99,19 +99,23 @@ export class Invoker {
       logCtx.invocationContext = context;
       const appHookData = this.logger.appHookData;
 
-      const preCtx = {
-        get hookData() {
-          return hookData;
-        },
-        get appHookData() {
-          return appHookData;
-        },
-        get invocationContext() {
-          return context;
-        },
-        functionCallback: fn.callback,
-        inputs: initialInputs,
-      };
+      // Hooks see these read-only, as the worker gives them.
+      const hookContext = <T extends object>(fields: T) =>
+        Object.assign(
+          {
+            get hookData() {
+              return hookData;
+            },
+            get appHookData() {
+              return appHookData;
+            },
+            get invocationContext() {
+              return context;
+            },
+          },
+          fields,
+        );
+      const preCtx = hookContext({ functionCallback: fn.callback, inputs: initialInputs });
       coreCtx.state = 'preInvocationHooks';
       try {
         for (const hook of this.registry.hooks.preInvocation) await hook(preCtx);
@@ -119,20 +123,7 @@ export class Invoker {
         coreCtx.state = undefined;
       }
 
-      const postCtx = {
-        get hookData() {
-          return hookData;
-        },
-        get appHookData() {
-          return appHookData;
-        },
-        get invocationContext() {
-          return context;
-        },
-        inputs: preCtx.inputs,
-        result: null as unknown,
-        error: null as unknown,
-      };
+      const postCtx = hookContext({ inputs: preCtx.inputs, result: null as unknown, error: null as unknown });
       coreCtx.state = 'invocation';
       try {
         postCtx.result = await invocModel.invokeFunction(context, preCtx.inputs, preCtx.functionCallback);

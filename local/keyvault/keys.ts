@@ -102,16 +102,7 @@ async function create(ctx: VaultContext, name: string, req: VaultRequest): Promi
   newAttributes(b.attributes, 0); // validate before the (slow) generation
   assertWritable(ctx.store.state.keys[name.toLowerCase()], 'Key', name);
   const jwk = await generateKey(kty, { keySize: num('key_size'), publicExponent: num('public_exponent'), crv: (b.crv as string | undefined) ?? undefined });
-  const v: KeyVersion = {
-    version: newVersionId(),
-    kty: String(b.kty),
-    jwk,
-    keyOps,
-    attributes: newAttributes(b.attributes, ctx.clock.nowSeconds()),
-    ...(tags ? { tags } : {}),
-  };
-  const entry = addVersion(ctx, name, v);
-  return { status: 200, body: keyBundle(req.baseUrl, entry, v) };
+  return storeNewVersion(ctx, name, req, { kty: String(b.kty), jwk, keyOps, attributes: b.attributes, tags });
 }
 
 function importKey(ctx: VaultContext, name: string, req: VaultRequest): VaultResponse {
@@ -121,13 +112,23 @@ function importKey(ctx: VaultContext, name: string, req: VaultRequest): VaultRes
   const hsm = b.Hsm === true || (typeof raw?.kty === 'string' && raw.kty.endsWith('-HSM'));
   const keyOps = parseOps(raw?.key_ops) ?? defaultOps(jwk.kty);
   const tags = parseTags(b.tags);
+  return storeNewVersion(ctx, name, req, { kty: hsm ? `${jwk.kty}-HSM` : jwk.kty, jwk, keyOps, attributes: b.attributes, tags });
+}
+
+/** A created or imported key: a new version with fresh attributes, answered as a KeyBundle. */
+function storeNewVersion(
+  ctx: VaultContext,
+  name: string,
+  req: VaultRequest,
+  fields: { kty: string; jwk: KeyVersion['jwk']; keyOps: KeyVersion['keyOps']; attributes: unknown; tags: KeyVersion['tags'] | undefined },
+): VaultResponse {
   const v: KeyVersion = {
     version: newVersionId(),
-    kty: hsm ? `${jwk.kty}-HSM` : jwk.kty,
-    jwk,
-    keyOps,
-    attributes: newAttributes(b.attributes, ctx.clock.nowSeconds()),
-    ...(tags ? { tags } : {}),
+    kty: fields.kty,
+    jwk: fields.jwk,
+    keyOps: fields.keyOps,
+    attributes: newAttributes(fields.attributes, ctx.clock.nowSeconds()),
+    ...(fields.tags ? { tags: fields.tags } : {}),
   };
   const entry = addVersion(ctx, name, v);
   return { status: 200, body: keyBundle(req.baseUrl, entry, v) };

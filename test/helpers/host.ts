@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { eventually } from './process';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 export const HOST_MAIN = resolve(REPO_ROOT, 'dist', 'local', 'host', 'main.js');
@@ -147,19 +148,7 @@ export async function runHostUntilExit(
 }
 
 /** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function pollUntil<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`Condition not met within ${timeoutMs} ms${lastError ? `: ${String(lastError)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+/** Polls until `probe` gives a value (see `eventually`). */
+export function pollUntil<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
+  return eventually(probe, 'condition', timeoutMs, intervalMs);
 }

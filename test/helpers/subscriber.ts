@@ -6,6 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { eventually } from './process';
 
 export interface RecordedRequest {
   method: string;
@@ -20,7 +21,7 @@ export interface RecordedRequest {
 }
 
 export interface SubscriberOptions {
-  /** Fixed port (e.g. from reservePort(), for a subscriber that starts late); default 0. */
+  /** Fixed port (e.g. from freePort(), for a subscriber that starts late); default 0. */
   port?: number;
   /** Fail the first N notifications with `failStatus`. */
   failFirst?: number;
@@ -49,24 +50,9 @@ export interface Subscriber {
   close(): Promise<void>;
 }
 
-/** Finds a free port now, for a server that will listen on it later. */
-export async function reservePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Polls until `check` returns a truthy value (returned) or fails after `timeoutMs`. */
-export async function waitFor<T>(check: () => T | undefined | false | null, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Polls a synchronous check until it is truthy (see `eventually`). */
+export function waitFor<T>(check: () => T | undefined | false | null, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  return eventually(() => check() || undefined, what, timeoutMs, 20) as Promise<T>;
 }
 
 export async function startSubscriber(options: SubscriberOptions = {}): Promise<Subscriber> {

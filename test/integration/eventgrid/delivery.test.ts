@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureLocalTls, type LocalTls } from '../../../local/tls';
 import { startEventGrid, type EventGridOptions, type LocalEventGrid } from '../../../local/eventgrid';
-import { reservePort, startSubscriber, waitFor, type Subscriber } from '../../helpers/subscriber';
+import { freePort } from '../../../local/ports';
+import { startSubscriber, waitFor, type Subscriber } from '../../helpers/subscriber';
 
 const KV_TOPIC = '/subscriptions/s1/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -242,7 +243,7 @@ describe('at-least-once delivery', () => {
 
   it('a subscriber that starts late gets every queued event after the handshake succeeds', async () => {
     const g = await grid();
-    const port = await reservePort();
+    const port = await freePort();
     g.addSubscription({ name: 'late-host', topic: KV_TOPIC, endpoint: `http://127.0.0.1:${port}/runtime/webhooks/EventGrid?functionName=rotate` });
     g.publish(KV_TOPIC, [kvEvent(1), kvEvent(2)]);
     g.publish(KV_TOPIC, [kvEvent(3)]);
@@ -295,7 +296,7 @@ describe('at-least-once delivery', () => {
 
   it('dead-letters undelivered batches of a deleted subscription', async () => {
     const g = await grid();
-    const port = await reservePort();
+    const port = await freePort();
     g.addSubscription({ name: 'gone', topic: '*', endpoint: `http://127.0.0.1:${port}/` });
     g.publish(KV_TOPIC, [kvEvent(1)]);
     g.removeSubscription('gone');
