@@ -15,7 +15,7 @@ export function makeJwksHandler(signing: Pick<SigningRoot, 'publisher' | 'jwksMa
   return httpHandler(async (request: HttpRequest) => {
     const published = await signing.publisher.current();
     if (!published) {
-      return problem(503, 'SIGNING_KEYS_NOT_READY', 'No signing keys are published yet; they are being created. Retry shortly.', {}, NOT_READY_RETRY_AFTER_S);
+      return problem('SIGNING_KEYS_NOT_READY', 'No signing keys are published yet; they are being created. Retry shortly.', {}, NOT_READY_RETRY_AFTER_S);
     }
     const { body, etag } = published;
     const headers = { 'cache-control': `public, max-age=${signing.jwksMaxAgeSeconds}`, etag };

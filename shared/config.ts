@@ -4,12 +4,13 @@
  * setting stops start-up with one message naming every bad setting.
  */
 import { z } from 'zod';
+import { KeyturnError } from './errors';
 
 const positiveInt = z.coerce.number().int().positive();
 
 /** `name=https://url,other=https://url2`: vault key (stable, never the URL) → vault URL. */
 const vaultMap = z.string().transform((raw, ctx) => {
-  const vaults: Record<string, string> = {};
+  const vaults: Record<string, string> = Object.create(null);
   for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
     const name = part.slice(0, eq).trim();
@@ -29,7 +30,7 @@ const vaultMap = z.string().transform((raw, ctx) => {
 
 /** `eventVaultName=vaultKey,…`: how a Key Vault event's VaultName maps to a vault key. */
 const nameMap = z.string().transform((raw, ctx) => {
-  const map: Record<string, string> = {};
+  const map: Record<string, string> = Object.create(null);
   for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
     const [from, to, extra] = part.split('=').map((p) => p.trim());
     if (extra !== undefined || !from || !to || !/^[0-9a-zA-Z-]{1,127}$/.test(from) || !/^[0-9a-zA-Z-]{1,127}$/.test(to)) {
@@ -131,11 +132,13 @@ export interface Config {
   faults: string[];
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends KeyturnError {
   constructor(readonly problems: { setting: string; message: string }[]) {
     super(
+      'CONFIG_INVALID',
       `Keyturn cannot start: ${problems.length} setting(s) are missing or invalid: ` +
         problems.map((p) => `${p.setting} (${p.message})`).join('; '),
+      { settings: problems.map((p) => p.setting) },
     );
     this.name = 'ConfigError';
   }
@@ -148,34 +151,54 @@ function withoutEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
   return out;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv): Config {
-  const parsed = settingsSchema.safeParse(withoutEmpty(env));
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => ({
-      setting: String(i.path[0] ?? '(settings)'),
-      message: i.message,
-    }));
-    throw new ConfigError(problems);
+/** Each setting parsed on its own: what the rules across settings can still check when others are bad. */
+function parseEach(raw: Record<string, string>): Partial<Settings> {
+  const out: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(settingsSchema.shape)) {
+    const one = (schema as z.ZodType).safeParse(raw[name]);
+    if (one.success) out[name] = one.data;
   }
-  const s = parsed.data;
-  const signingVault = (s.KEYTURN_SIGNING_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase();
-  if (!s.KEYTURN_VAULTS[signingVault]) {
-    throw new ConfigError([
-      { setting: 'KEYTURN_SIGNING_VAULT', message: `'${signingVault}' is not a vault named in KEYTURN_VAULTS` },
-    ]);
+  return out as Partial<Settings>;
+}
+
+/** Rules across settings; each only when the settings it reads are valid on their own. */
+function crossFieldProblems(s: Partial<Settings>): { setting: string; message: string }[] {
+  const problems: { setting: string; message: string }[] = [];
+  const vaults = s.KEYTURN_VAULTS;
+  if (vaults) {
+    const signingVault = (s.KEYTURN_SIGNING_VAULT ?? Object.keys(vaults)[0]!).toLowerCase();
+    if (!Object.hasOwn(vaults, signingVault)) {
+      problems.push({ setting: 'KEYTURN_SIGNING_VAULT', message: `'${signingVault}' is not a vault named in KEYTURN_VAULTS` });
+    }
+    for (const alias of Object.values(s.KEYTURN_EVENT_VAULT_NAMES ?? {})) {
+      if (!Object.hasOwn(vaults, alias)) {
+        problems.push({ setting: 'KEYTURN_EVENT_VAULT_NAMES', message: `'${alias}' is not a vault named in KEYTURN_VAULTS` });
+      }
+    }
   }
   // Fault points crash workers on purpose: only ever against the local stack.
   if (s.KEYTURN_FAULTS && !s.KEYTURN_KEYVAULT_CA_FILE && !s.KEYTURN_CLOCK_URL) {
-    throw new ConfigError([
-      { setting: 'KEYTURN_FAULTS', message: 'test-only fault points are refused outside the local stack (no KEYTURN_KEYVAULT_CA_FILE or KEYTURN_CLOCK_URL)' },
-    ]);
+    problems.push({
+      setting: 'KEYTURN_FAULTS',
+      message: 'test-only fault points are refused outside the local stack (no KEYTURN_KEYVAULT_CA_FILE or KEYTURN_CLOCK_URL)',
+    });
   }
-  const unknownVault = Object.entries(s.KEYTURN_EVENT_VAULT_NAMES ?? {}).find(([, key]) => !s.KEYTURN_VAULTS[key]);
-  if (unknownVault) {
-    throw new ConfigError([
-      { setting: 'KEYTURN_EVENT_VAULT_NAMES', message: `'${unknownVault[1]}' is not a vault named in KEYTURN_VAULTS` },
-    ]);
-  }
+  return problems;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const raw = withoutEmpty(env);
+  const parsed = settingsSchema.safeParse(raw);
+  // Every problem in one message: per setting first, then the rules across settings.
+  const problems = parsed.success
+    ? crossFieldProblems(parsed.data)
+    : [
+        ...parsed.error.issues.map((i) => ({ setting: String(i.path[0] ?? '(settings)'), message: i.message })),
+        ...crossFieldProblems(parseEach(raw)),
+      ];
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  const s = parsed.data;
+  const signingVault = (s.KEYTURN_SIGNING_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase();
   return {
     vaults: s.KEYTURN_VAULTS,
     keyVaultCaFile: s.KEYTURN_KEYVAULT_CA_FILE,

@@ -1,17 +1,47 @@
 /**
- * Domain errors carry a stable code; `shared/http/problem.ts` maps codes to HTTP in
- * one place. Messages and details must never contain secret values or key material.
+ * The one error model. Every error Keyturn raises is a `KeyturnError` (or a subclass)
+ * with a stable code from `ERROR_CODES`; `shared/http/problem.ts` maps codes to HTTP in
+ * one place. Errors thrown by SDKs and the network are read by `errorFacts` only.
+ * Messages and details must never contain secret values or key material.
  */
-export type ErrorCode =
-  | 'VALIDATION_FAILED'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'ROTATION_IN_FLIGHT'
-  | 'PRECONDITION_FAILED'
-  | 'NOT_MANAGED'
-  | 'DEPENDENCY_FAILED'
-  | 'UNSUPPORTED';
 
+export const ERROR_CODES = [
+  /** A request body, parameter or query failed validation (`field` names it). */
+  'VALIDATION_FAILED',
+  'NOT_FOUND',
+  'CONFLICT',
+  'ROTATION_IN_FLIGHT',
+  /** The secret exists but is not (validly) tagged for Keyturn. */
+  'NOT_MANAGED',
+  /** A state machine refused a transition (a forbidden move, or a step not held). */
+  'INVALID_TRANSITION',
+  /** A lost ETag race (`changed`) or a duplicate create (`exists`): re-read and re-decide. */
+  'CONCURRENCY_CONFLICT',
+  /** A step stopped before an external write: too little of its lease was left. */
+  'LEASE_LAPSING',
+  /** No signing keys are published yet (the first ones are being created). */
+  'SIGNING_KEYS_NOT_READY',
+  /** A provider has not (yet) seen the new credential: retry later (Entra replication). */
+  'VERIFY_NOT_REPLICATED',
+  /** The new credential is not what the provider holds (wrong or malformed value). */
+  'VERIFY_MISMATCH',
+  /** Key Vault, ARM or Graph refused Keyturn's own identity (401/403). Not retryable by waiting. */
+  'ACCESS_DENIED',
+  /** A dependency (Key Vault, Cosmos DB, Storage, Event Grid, Graph) is down or throttling. */
+  'DEPENDENCY_FAILED',
+  /** One or more settings are missing or invalid (start-up stops). */
+  'CONFIG_INVALID',
+  /** Test only: an armed fault point (it must escape like a crash). */
+  'INJECTED_FAULT',
+  'INTERNAL_ERROR',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const KNOWN = new Set<string>(ERROR_CODES);
+export const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && KNOWN.has(code);
+
+/** The base of every error Keyturn raises. */
 export class KeyturnError extends Error {
   constructor(
     readonly code: ErrorCode,
@@ -35,12 +65,12 @@ export class ValidationError extends KeyturnError {
 }
 
 /** A lost ETag race (`changed`) or a duplicate create (`exists`): the caller re-reads and re-decides. */
-export class ConcurrencyConflict extends Error {
+export class ConcurrencyConflict extends KeyturnError {
   constructor(
     readonly kind: 'exists' | 'changed',
     id: string,
   ) {
-    super(kind === 'exists' ? `Document '${id}' already exists` : `Document '${id}' changed since it was read`);
+    super('CONCURRENCY_CONFLICT', kind === 'exists' ? `Document '${id}' already exists` : `Document '${id}' changed since it was read`, { kind });
     this.name = 'ConcurrencyConflict';
   }
 }
@@ -51,17 +81,142 @@ export const notFound = (what: string, details: Record<string, unknown> = {}) =>
 export const conflict = (message: string, details: Record<string, unknown> = {}) =>
   new KeyturnError('CONFLICT', message, details);
 
+export const invalidTransition = (message: string, details: Record<string, unknown> = {}) =>
+  new KeyturnError('INVALID_TRANSITION', message, details);
+
+export const isKeyturnError = (thrown: unknown, code?: ErrorCode): thrown is KeyturnError =>
+  thrown instanceof KeyturnError && (code === undefined || thrown.code === code);
+
 /** Normalises anything thrown into an Error whose message is safe to log. */
 export function toError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;
   return new Error(typeof thrown === 'string' ? thrown : 'Unknown error');
 }
 
-/** A short description of an error for logs and records: name/code/status, never bodies. */
+/** A short description of an error for logs (its `cause` too): name/code/status and message, never bodies. */
 export function describeError(thrown: unknown): string {
+  const one = (x: unknown) => {
+    const e = toError(x) as Error & { code?: unknown; statusCode?: unknown };
+    const parts = [e.name];
+    if (e.code !== undefined) parts.push(String(e.code));
+    if (e.statusCode !== undefined) parts.push(`status ${String(e.statusCode)}`);
+    return `${parts.join(' ')}: ${e.message}`;
+  };
+  const cause = thrown instanceof Error ? thrown.cause : undefined;
+  return (cause === undefined ? one(thrown) : `${one(thrown)} (cause: ${one(cause)})`).slice(0, 700);
+}
+
+// ---------------------------------------------------------------------------------
+// The one reader of SDK and network error shapes (no SDK import: by shape only).
+
+/**
+ * What a failure was, for deciding what to do and what to tell:
+ * - `keyturn`: a KeyturnError (its code says the rest);
+ * - `access-denied`: a dependency refused Keyturn's identity (401/403) — not a 503;
+ * - `not-found`, `conflict` (409/412), `bad-request` (other 4xx): the dependency answered;
+ * - `dependency`: down, throttling (429, 5xx), unreachable, timed out, or the identity endpoint failed;
+ * - `unknown`: a bug (a 500 over HTTP).
+ */
+export type FailureKind = 'keyturn' | 'access-denied' | 'not-found' | 'conflict' | 'bad-request' | 'dependency' | 'unknown';
+
+/** What may be stored and shown about a thrown error: never its text. */
+export interface ErrorFacts {
+  name: string;
+  code?: string;
+  statusCode?: number;
+  kind: FailureKind;
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'REQUEST_SEND_ERROR',
+  'TimeoutError', // Cosmos DB
+]);
+/** Identity and cancellation failures: the managed-identity endpoint or a timeout, not the request. */
+const DEPENDENCY_ERROR_NAMES = new Set([
+  'CredentialUnavailableError',
+  'AuthenticationError',
+  'AggregateAuthenticationError',
+  'AbortError',
+  'TimeoutError',
+]);
+
+const SAFE_WORD = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * The HTTP status an SDK error carries: `statusCode` (RestError: Key Vault, Event Grid,
+ * Storage, ARM) or a numeric `code` (Cosmos DB's ErrorResponse, whose `code` is the
+ * status). Undefined when it carries neither.
+ */
+export function statusOf(e: unknown): number | undefined {
+  if (typeof e !== 'object' || e === null || e instanceof KeyturnError) return undefined;
+  const { statusCode, code } = e as { statusCode?: unknown; code?: unknown };
+  for (const candidate of [statusCode, code]) {
+    if (typeof candidate === 'number' && Number.isInteger(candidate) && candidate >= 100 && candidate <= 599) return candidate;
+    if (typeof candidate === 'string' && /^\d{3}$/.test(candidate)) return Number(candidate);
+  }
+  return undefined;
+}
+
+export function failureKind(thrown: unknown): FailureKind {
+  if (thrown instanceof KeyturnError) return 'keyturn';
+  if (typeof thrown !== 'object' || thrown === null) return 'unknown';
+  const e = thrown as { name?: unknown; code?: unknown };
+  const status = statusOf(thrown);
+  if (status !== undefined) {
+    if (status === 401 || status === 403) return 'access-denied';
+    if (status === 404 || status === 410) return 'not-found';
+    if (status === 409 || status === 412) return 'conflict';
+    if (status === 408 || status === 429 || status >= 500) return 'dependency';
+    if (status >= 400) return 'bad-request';
+  }
+  if (typeof e.name === 'string' && DEPENDENCY_ERROR_NAMES.has(e.name)) return 'dependency';
+  if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return 'dependency';
+  // A RestError without a status never reached the service (e.g. a connection failure).
+  if (e.name === 'RestError') return 'dependency';
+  return 'unknown';
+}
+
+/** Name, code, status and kind of a thrown error: safe to store in Cosmos DB and show over HTTP. */
+export function errorFacts(thrown: unknown): ErrorFacts {
   const e = toError(thrown) as Error & { code?: unknown; statusCode?: unknown };
-  const parts = [e.name];
-  if (e.code !== undefined) parts.push(String(e.code));
-  if (e.statusCode !== undefined) parts.push(`status ${String(e.statusCode)}`);
-  return `${parts.join(' ')}: ${e.message}`.slice(0, 500);
+  const code = typeof e.code === 'number' ? String(e.code) : e.code;
+  const status = statusOf(thrown);
+  return {
+    name: SAFE_WORD.test(e.name) ? e.name : 'Error',
+    ...(typeof code === 'string' && SAFE_WORD.test(code) ? { code } : {}),
+    ...(status !== undefined ? { statusCode: status } : {}),
+    kind: failureKind(thrown),
+  };
+}
+
+/** A dependency failure (down, throttling, unreachable) or a refusal of Keyturn's identity: not the caller's fault. */
+export const isDependencyFailure = (thrown: unknown): boolean => {
+  const kind = failureKind(thrown);
+  return kind === 'dependency' || kind === 'access-denied' || kind === 'not-found' || kind === 'conflict' || kind === 'bad-request';
+};
+
+/**
+ * A dependency's failure as a KeyturnError with a fixed message: `ACCESS_DENIED` when
+ * it refused Keyturn's identity, else `DEPENDENCY_FAILED`. Details carry only the
+ * failure's name, code and status (they reach HTTP answers); the original stays as
+ * `cause`, for logs only.
+ */
+export function dependencyError(message: string, thrown: unknown, details: Record<string, unknown> = {}): KeyturnError {
+  if (thrown instanceof KeyturnError) {
+    if (thrown.code !== 'DEPENDENCY_FAILED' && thrown.code !== 'ACCESS_DENIED') return thrown;
+    // An adapter's dependency error, re-told in the caller's words: same code and safe details.
+    return Object.assign(new KeyturnError(thrown.code, message, { ...details, ...thrown.details }), { cause: thrown });
+  }
+  const facts = errorFacts(thrown);
+  const code: ErrorCode = facts.kind === 'access-denied' ? 'ACCESS_DENIED' : 'DEPENDENCY_FAILED';
+  const { kind: _kind, ...safe } = facts;
+  void _kind;
+  return Object.assign(new KeyturnError(code, message, { ...details, ...safe }), { cause: thrown });
 }

@@ -7,7 +7,7 @@ import { type Container, CosmosClient, type Database } from '@azure/cosmos';
 import type { TokenCredential } from '@azure/identity';
 import { ConcurrencyConflict } from '../errors';
 import type { Versioned } from '../ports';
-import { statusOf } from './sdkErrors';
+import { statusOf } from '../errors';
 import { httpsAgent } from './tlsAgent';
 
 export { ConcurrencyConflict };

@@ -1,9 +1,10 @@
+import { KeyturnError } from '../errors';
 import type { FaultPoints } from '../ports';
 
 /** Thrown at an armed fault point: tests use it to crash a worker between two steps. */
-export class InjectedFault extends Error {
+export class InjectedFault extends KeyturnError {
   constructor(readonly point: string) {
-    super(`Injected fault at '${point}'`);
+    super('INJECTED_FAULT', `Injected fault at '${point}'`, { point });
     this.name = 'InjectedFault';
   }
 }

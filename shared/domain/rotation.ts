@@ -43,15 +43,14 @@ export interface Lease {
 
 /**
  * What is safe to keep about a failure: no message text (SDK and identity messages can
- * carry URLs, ids or request bodies), only these and a fixed per-step message.
+ * carry URLs, ids or request bodies), only its facts and a fixed per-step message.
  */
-export interface ErrorFacts {
-  name: string;
-  code?: string;
-  statusCode?: number;
-}
+export type { ErrorFacts } from '../errors';
+import { type ErrorFacts, KeyturnError } from '../errors';
 
-export interface RotationError extends ErrorFacts {
+export interface RotationError extends Omit<ErrorFacts, 'kind'> {
+  /** Absent on rotations recorded before failures were classified. */
+  kind?: ErrorFacts['kind'];
   step: Step;
   /** Fixed per step (STEP_FAILURE); never the error's own text. */
   message: string;
@@ -145,9 +144,9 @@ export type StepResult =
   | { step: 'notify' }
   | { step: 'retire' };
 
-export class RotationStateError extends Error {
+export class RotationStateError extends KeyturnError {
   constructor(message: string) {
-    super(message);
+    super('INVALID_TRANSITION', message);
     this.name = 'RotationStateError';
   }
 }
@@ -335,6 +334,7 @@ export function failStep(
       name: error.name,
       ...(error.code !== undefined ? { code: error.code } : {}),
       ...(error.statusCode !== undefined ? { statusCode: error.statusCode } : {}),
+      ...(error.kind !== undefined ? { kind: error.kind } : {}),
       at: iso(now),
     },
   };
@@ -504,6 +504,7 @@ export function errorView(e: RotationError) {
     name: e.name ?? 'Error',
     code: e.code ?? null,
     statusCode: e.statusCode ?? null,
+    ...(e.kind ? { kind: e.kind } : {}),
     at: e.at,
   };
 }

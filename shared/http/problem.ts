@@ -4,33 +4,45 @@
  */
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import { type ErrorCode, KeyturnError, ValidationError, describeError } from '../errors';
+import { type ErrorCode, KeyturnError, ValidationError, describeError, failureKind, isDependencyFailure, isErrorCode } from '../errors';
 
+/** Every code's HTTP status: exhaustive, so a new code cannot be added without one. */
 const STATUS: Record<ErrorCode, number> = {
   VALIDATION_FAILED: 400,
   NOT_FOUND: 404,
   CONFLICT: 409,
   ROTATION_IN_FLIGHT: 409,
-  PRECONDITION_FAILED: 412,
   NOT_MANAGED: 409,
+  INVALID_TRANSITION: 409,
+  CONCURRENCY_CONFLICT: 409,
+  LEASE_LAPSING: 503,
+  SIGNING_KEYS_NOT_READY: 503,
+  VERIFY_NOT_REPLICATED: 503,
+  VERIFY_MISMATCH: 502,
+  ACCESS_DENIED: 403,
   DEPENDENCY_FAILED: 503,
-  UNSUPPORTED: 400,
+  CONFIG_INVALID: 500,
+  INJECTED_FAULT: 500,
+  INTERNAL_ERROR: 500,
 };
+
+export const statusOfCode = (code: ErrorCode): number => STATUS[code];
 
 /** Seconds a client should wait before retrying a 503. */
 const RETRY_AFTER_S = 5;
 
 /**
- * A problem+json response. `extra` adds context but can never replace the fixed
- * members; every 503 says when to retry.
+ * A problem+json response for a known code. `extra` adds context but can never replace
+ * the fixed members; every 503 says when to retry.
  */
 export function problem(
-  status: number,
-  code: string,
+  code: ErrorCode,
   detail: string,
   extra: Record<string, unknown> = {},
   retryAfterSeconds: number = RETRY_AFTER_S,
 ): HttpResponseInit {
+  if (!isErrorCode(code)) throw new Error(`problem(): unknown error code '${String(code)}'`);
+  const status = STATUS[code];
   return {
     status,
     headers: {
@@ -42,51 +54,24 @@ export function problem(
   };
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'REQUEST_SEND_ERROR',
-  'TimeoutError', // Cosmos DB
-]);
-/** Identity and cancellation failures: the managed-identity endpoint or a timeout, not the request. */
-const DEPENDENCY_ERROR_NAMES = new Set([
-  'RestError',
-  'CredentialUnavailableError',
-  'AuthenticationError',
-  'AggregateAuthenticationError',
-  'AbortError',
-  'TimeoutError',
-]);
-
-/**
- * An Azure SDK or network failure (Key Vault, Cosmos DB, Storage, Event Grid): the
- * request was fine, a dependency was not. Recognised by shape so this edge needs no SDK.
- */
-export function isDependencyFailure(thrown: unknown): boolean {
-  if (typeof thrown !== 'object' || thrown === null) return false;
-  const e = thrown as { name?: unknown; code?: unknown; statusCode?: unknown };
-  if ((typeof e.name === 'string' && DEPENDENCY_ERROR_NAMES.has(e.name)) || typeof e.statusCode === 'number') return true;
-  if (typeof e.code === 'number' && e.code >= 400) return true; // Cosmos ErrorResponse
-  return typeof e.code === 'string' && NETWORK_CODES.has(e.code);
-}
-
 /** Maps a thrown error to a response; unknown errors become a 500 with no internals. */
 export function errorResponse(thrown: unknown, log?: (msg: string) => void): HttpResponseInit {
   if (thrown instanceof ValidationError) {
-    return problem(400, thrown.code, thrown.message, { field: thrown.field });
+    return problem(thrown.code, thrown.message, { field: thrown.field });
   }
   if (thrown instanceof KeyturnError) {
-    return problem(STATUS[thrown.code], thrown.code, thrown.message, thrown.details);
+    if (STATUS[thrown.code] >= 500) log?.(`Request failed: ${describeError(thrown)}`);
+    return problem(thrown.code, thrown.message, thrown.details);
   }
   log?.(`Unhandled error: ${describeError(thrown)}`);
-  if (isDependencyFailure(thrown)) {
-    return problem(503, 'DEPENDENCY_FAILED', 'A dependency (Key Vault, Cosmos DB, Storage or Event Grid) failed; retry later.');
+  const kind = failureKind(thrown);
+  if (kind === 'access-denied') {
+    return problem('ACCESS_DENIED', 'A dependency (Key Vault, ARM or Graph) refused Keyturn\'s identity; check its role assignments.');
   }
-  return problem(500, 'INTERNAL_ERROR', 'The request failed; see the function logs.');
+  if (isDependencyFailure(thrown)) {
+    return problem('DEPENDENCY_FAILED', 'A dependency (Key Vault, Cosmos DB, Storage or Event Grid) failed; retry later.');
+  }
+  return problem('INTERNAL_ERROR', 'The request failed; see the function logs.');
 }
 
 /** zod issue → ValidationError naming the first bad field (dotted path). */

@@ -1,4 +1,4 @@
-import { describeError } from '../errors';
+import { describeError, statusOf } from '../errors';
 
 /** Checks every dependency and reports `ok`/`error` with its latency. */
 export interface DependencyCheck {
@@ -38,9 +38,9 @@ export async function checkHealth(checks: DependencyCheck[], log?: (message: str
 
 /** What an anonymous caller may learn about a failure: its kind, never its text. */
 function classify(e: unknown): string {
-  const err = e as { code?: unknown; statusCode?: unknown; message?: unknown };
-  if (typeof err.statusCode === 'number') return `status ${err.statusCode}`;
-  if (typeof err.code === 'number') return `status ${err.code}`;
+  const err = e as { code?: unknown; message?: unknown };
+  const status = statusOf(e);
+  if (status !== undefined) return `status ${status}`;
   if (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'REQUEST_SEND_ERROR') return 'unreachable';
   if (typeof err.message === 'string' && err.message.startsWith('no answer within')) return 'timeout';
   return 'failed';

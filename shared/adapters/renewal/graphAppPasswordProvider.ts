@@ -12,22 +12,25 @@ import type { TokenCredential } from '@azure/identity';
 import { request as httpRequest } from 'node:http';
 import { type Agent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
+import { KeyturnError } from '../../errors';
 import { type CredentialProvider, type ProviderContext, SecretValue } from '../../services/renewal/ports';
 
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 const TIMEOUT_MS = 30_000;
 
-export class GraphError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    operation: string,
-  ) {
-    // Graph's message is not echoed: only the operation, status and error code.
-    super(`Microsoft Graph ${operation} failed with ${statusCode}${code ? ` (${code})` : ''}`);
-    this.name = 'GraphError';
-  }
+/**
+ * A failed Graph call, shaped like an SDK's RestError (name, code, statusCode) so the
+ * one reader of error facts (`shared/errors.ts`) classifies it. Graph's message is not
+ * echoed: only the operation, status and error code.
+ */
+export type GraphError = Error & { name: 'GraphError'; statusCode: number; code: string };
+
+export function graphError(statusCode: number, code: string, operation: string): GraphError {
+  const e = new Error(`Microsoft Graph ${operation} failed with ${statusCode}${code ? ` (${code})` : ''}`);
+  return Object.assign(e, { name: 'GraphError' as const, statusCode, code });
 }
+
+const isGraphError = (e: unknown): e is GraphError => e instanceof Error && e.name === 'GraphError';
 
 const passwordList = z.object({
   passwordCredentials: z.array(
@@ -56,7 +59,7 @@ export function graphAppPasswordProvider(options: GraphOptions): CredentialProvi
 
   async function call(method: 'GET' | 'POST', path: string, operation: string, body?: unknown): Promise<{ status: number; json: unknown }> {
     const token = await options.credential.getToken(GRAPH_SCOPE);
-    if (!token) throw new GraphError(401, 'NoToken', operation);
+    if (!token) throw graphError(401, 'NoToken', operation);
     const url = new URL(`${base}/v1.0${path}`);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { authorization: `Bearer ${token.token}`, accept: 'application/json' };
@@ -75,7 +78,7 @@ export function graphAppPasswordProvider(options: GraphOptions): CredentialProvi
         res.on('data', (c: string) => (text += c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
       });
-      req.on('error', (e) => reject(new GraphError(0, (e as NodeJS.ErrnoException).code ?? 'NetworkError', operation)));
+      req.on('error', (e) => reject(graphError(0, (e as NodeJS.ErrnoException).code ?? 'NetworkError', operation)));
       req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error('timeout')));
       req.end(payload);
     });
@@ -87,21 +90,21 @@ export function graphAppPasswordProvider(options: GraphOptions): CredentialProvi
     }
     if (status < 200 || status > 299) {
       const code = (json as { error?: { code?: unknown } } | undefined)?.error?.code;
-      throw new GraphError(status, typeof code === 'string' ? code.slice(0, 100) : '', operation);
+      throw graphError(status, typeof code === 'string' ? code.slice(0, 100) : '', operation);
     }
     return { status, json };
   }
 
   const objectIdOf = (ctx: ProviderContext): string => {
     const id = ctx.credential.appObjectId;
-    if (!id) throw new Error(`credential ${ctx.name} has no application object id`);
+    if (!id) throw new KeyturnError('NOT_MANAGED', `credential ${ctx.name} has no application object id`);
     return encodeURIComponent(id);
   };
 
   async function passwords(ctx: ProviderContext) {
     const { json } = await call('GET', `/applications/${objectIdOf(ctx)}?$select=passwordCredentials`, 'get application');
     const parsed = passwordList.safeParse(json);
-    if (!parsed.success) throw new GraphError(502, 'UnexpectedResponse', 'get application');
+    if (!parsed.success) throw graphError(502, 'UnexpectedResponse', 'get application');
     return parsed.data.passwordCredentials;
   }
 
@@ -112,7 +115,7 @@ export function graphAppPasswordProvider(options: GraphOptions): CredentialProvi
         passwordCredential: { displayName: displayNameFor(token), endDateTime: expiresOn.toISOString() },
       });
       const parsed = addedPassword.safeParse(json);
-      if (!parsed.success) throw new GraphError(502, 'UnexpectedResponse', 'addPassword');
+      if (!parsed.success) throw graphError(502, 'UnexpectedResponse', 'addPassword');
       return { value: new SecretValue(parsed.data.secretText), ref: parsed.data.keyId };
     },
     async findTagged(ctx, tokens) {
@@ -125,20 +128,20 @@ export function graphAppPasswordProvider(options: GraphOptions): CredentialProvi
       return found;
     },
     async verify(ctx, value, ref, now) {
-      if (!ref) throw new Error('the pending password has no keyId');
+      if (!ref) throw new KeyturnError('VERIFY_MISMATCH', 'the pending password has no keyId');
       const p = (await passwords(ctx)).find((c) => c.keyId === ref);
       // Graph may take a moment to show a new password: the step is retried with backoff.
-      if (!p) throw new Error(`password ${ref} is not (yet) on the application`);
-      if (p.endDateTime && Date.parse(p.endDateTime) <= now.getTime()) throw new Error(`password ${ref} has already ended`);
+      if (!p) throw new KeyturnError('VERIFY_NOT_REPLICATED', `password ${ref} is not (yet) on the application`);
+      if (p.endDateTime && Date.parse(p.endDateTime) <= now.getTime()) throw new KeyturnError('VERIFY_MISMATCH', `password ${ref} has already ended`);
       // Graph's hint is the first characters of the secret text: the stored value must be this password's.
-      if (p.hint && !value.reveal().startsWith(p.hint)) throw new Error(`the pending value does not belong to password ${ref}`);
+      if (p.hint && !value.reveal().startsWith(p.hint)) throw new KeyturnError('VERIFY_MISMATCH', `the pending value does not belong to password ${ref}`);
     },
     async remove(ctx, ref) {
       // No listing first: a new password may not be listed yet (replication) and must still go.
       try {
         await call('POST', `/applications/${objectIdOf(ctx)}/removePassword`, 'removePassword', { keyId: ref });
       } catch (e) {
-        if (!(e instanceof GraphError && (e.statusCode === 404 || e.statusCode === 400))) throw e;
+        if (!(isGraphError(e) && (e.statusCode === 404 || e.statusCode === 400))) throw e;
         if ((await passwords(ctx)).some((c) => c.keyId === ref)) throw e; // really still there
       }
     },

@@ -4,7 +4,7 @@
  */
 import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
 import { type SecretProps, SecretValue, type SecretStore, newestVersion } from '../../services/renewal/ports';
-import { statusOf } from '../sdkErrors';
+import { statusOf } from '../../errors';
 
 function props(p: SecretProperties): SecretProps {
   return {

@@ -3,6 +3,7 @@
  * there is nothing at a provider to find or remove; retiring disables the old version.
  */
 import { randomBytes } from 'node:crypto';
+import { KeyturnError } from '../../errors';
 import { type CredentialProvider, SecretValue } from '../../services/renewal/ports';
 
 export const SYMMETRIC_KEY_BYTES = 32;
@@ -18,7 +19,7 @@ export const symmetricProvider: CredentialProvider = {
   async verify(_ctx, value) {
     const raw = value.reveal();
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw) || Buffer.from(raw, 'base64').length !== SYMMETRIC_KEY_BYTES) {
-      throw new Error(`the pending value is not a ${SYMMETRIC_KEY_BYTES * 8}-bit base64 key`);
+      throw new KeyturnError('VERIFY_MISMATCH', `the pending value is not a ${SYMMETRIC_KEY_BYTES * 8}-bit base64 key`);
     }
   },
   async remove() {},

@@ -8,7 +8,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import type { CryptographyClient, JsonWebKey, KeyVaultKey } from '@azure/keyvault-keys';
 import { base64url, exportJWK } from 'jose';
 import type { KeyState, PublicJwk, SigningAlg } from '../../domain/signingKeys';
-import { KeyturnError } from '../../errors';
+import { type KeyturnError, dependencyError } from '../../errors';
 import type { SigningKeyStore } from '../../services/signing/ports';
 import type { KeyVaultClients } from '../keyVaultClients';
 
@@ -21,15 +21,8 @@ const VERBS = { create: 'create', update: 'update', sign: 'sign with' } as const
  * A fixed message and only the failure's name, code and status in the details (they
  * reach HTTP answers); the SDK's error, whose text may say more, stays as `cause` for logs.
  */
-export const keyVaultFailure = (operation: keyof typeof VERBS, e: unknown): KeyturnError => {
-  const err = (e instanceof Error ? e : new Error(String(e))) as Error & { code?: unknown; statusCode?: unknown };
-  const details: Record<string, unknown> = { name: err.name };
-  if (typeof err.code === 'string' || typeof err.code === 'number') details.code = err.code;
-  if (typeof err.statusCode === 'number') details.statusCode = err.statusCode;
-  return Object.assign(new KeyturnError('DEPENDENCY_FAILED', `Key Vault could not ${VERBS[operation]} a signing key; retry later`, details), {
-    cause: e,
-  });
-};
+export const keyVaultFailure = (operation: keyof typeof VERBS, e: unknown): KeyturnError =>
+  dependencyError(`Key Vault could not ${VERBS[operation]} a signing key; retry later`, e);
 
 /** The public members only, normalised by jose (the vault's JWK carries Uint8Arrays). */
 async function publicJwkOf(key: KeyVaultKey): Promise<PublicJwk> {

@@ -6,7 +6,7 @@
  * it when its value is lost, so nothing is created twice or left unrecorded.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { ConcurrencyConflict, KeyturnError, describeError, notFound, toError } from '../../errors';
+import { ConcurrencyConflict, KeyturnError, describeError, errorFacts, notFound } from '../../errors';
 import { type KeyVaultEvent, byteSize, projectEvent, readKeyVaultEvent, resolveVaultKey, vaultNameOfTopic } from '../../domain/keyVaultEvent';
 import {
   type ManagedCredential,
@@ -22,7 +22,6 @@ import {
 } from '../../domain/managedCredential';
 import {
   DAY_MS,
-  type ErrorFacts,
   type Leftovers,
   ROTATION_ID,
   type Rotation,
@@ -109,29 +108,15 @@ const isInjectedCrash = (e: unknown): boolean => e instanceof Error && e.name ==
 const LEASE_MARGIN_MS = 120_000;
 
 /** Thrown by a step's lease check: the step is abandoned as is (no failure, no clean-up). */
-class LeaseLapsing extends Error {
+class LeaseLapsing extends KeyturnError {
   constructor(readonly step: Step, readonly before: string, readonly leftMs: number) {
-    super(`lease of step ${step} has ${Math.max(0, Math.round(leftMs / 1000))} s left: not starting ${before}`);
+    super('LEASE_LAPSING', `lease of step ${step} has ${Math.max(0, Math.round(leftMs / 1000))} s left: not starting ${before}`, { step });
     this.name = 'LeaseLapsing';
   }
 }
 
 /** Checks, before an external write, that the step's lease still has its safety margin. */
 type LeaseCheck = (before: string) => Promise<void>;
-
-const SAFE_WORD = /^[A-Za-z0-9_.-]{1,64}$/;
-
-/** What may be stored and shown about a thrown error: its name, code and HTTP status, never its text. */
-export function errorFacts(thrown: unknown): ErrorFacts {
-  const e = toError(thrown) as Error & { code?: unknown; statusCode?: unknown };
-  const code = typeof e.code === 'number' ? String(e.code) : e.code;
-  const status = typeof e.statusCode === 'number' ? e.statusCode : Number.NaN;
-  return {
-    name: SAFE_WORD.test(e.name) ? e.name : 'Error',
-    ...(typeof code === 'string' && SAFE_WORD.test(code) ? { code } : {}),
-    ...(Number.isInteger(status) && status >= 0 && status <= 599 ? { statusCode: status } : {}),
-  };
-}
 
 /** Artifacts a clean-up must not touch: the recorded pending version and credentials in use. */
 interface Keep {

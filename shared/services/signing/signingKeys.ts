@@ -28,7 +28,7 @@ import {
   signingKey,
   vaultSyncNeeded,
 } from '../../domain/signingKeys';
-import { ConcurrencyConflict, KeyturnError, ValidationError, describeError } from '../../errors';
+import { ConcurrencyConflict, KeyturnError, ValidationError, dependencyError, describeError } from '../../errors';
 import type { Clock, Logger } from '../../ports';
 import { type KeySetStore, type SigningKeyStore, type StoredKeySet } from './ports';
 
@@ -155,7 +155,7 @@ export class SigningKeyService {
     });
     const created = await this.read();
     if (!created || !signingKey(created.set)) {
-      throw new KeyturnError('DEPENDENCY_FAILED', 'There is no signing key yet; retry shortly');
+      throw new KeyturnError('SIGNING_KEYS_NOT_READY', 'There is no signing key yet; retry shortly');
     }
     return created;
   }
@@ -377,7 +377,7 @@ export class SigningKeyService {
     } catch (e) {
       this.deps.log.error('Creating a signing key failed', { error: logText(e) });
       await this.discard(created);
-      throw new KeyturnError('DEPENDENCY_FAILED', 'Creating a signing key in Key Vault failed; retry later', safeDetails(e));
+      throw dependencyError('Creating a signing key in Key Vault failed; retry later', e);
     }
     return created;
   }
@@ -458,12 +458,5 @@ export class SigningKeyService {
   }
 }
 
-/** Full error text for logs only (the adapter keeps the SDK's error as `cause`). */
-export function logText(e: unknown): string {
-  const cause = e instanceof Error ? e.cause : undefined;
-  return cause === undefined ? describeError(e) : `${describeError(e)} (cause: ${describeError(cause)})`;
-}
-
-/** What an HTTP answer may say about a failure: the adapter's safe details, or the error's name only. */
-const safeDetails = (e: unknown): Record<string, unknown> =>
-  e instanceof KeyturnError ? e.details : { name: e instanceof Error ? e.name : 'Error' };
+/** Full error text for logs only (with the SDK's error kept as `cause`). */
+export const logText = describeError;

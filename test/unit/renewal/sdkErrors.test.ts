@@ -6,7 +6,7 @@ import { ErrorResponse } from '@azure/cosmos';
 import { RestError } from '@azure/core-rest-pipeline';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { keyVaultSecretStore } from '../../../shared/adapters/renewal/keyVaultSecretStore';
-import { statusOf } from '../../../shared/adapters/sdkErrors';
+import { statusOf } from '../../../shared/errors';
 import { newestVersion } from '../../../shared/services/renewal/ports';
 
 describe('statusOf', () => {
