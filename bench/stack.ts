@@ -4,7 +4,7 @@
  * child process, as `npm start` runs it. Mirrors test/helpers/stack.ts without
  * importing from test/.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,18 +25,39 @@ export interface KvRequest {
   path: string;
 }
 
+/** One functions host process of a bench app. */
+export interface BenchHost {
+  url: string;
+  /** CPU time (user + system) this host process has used so far; NaN off Linux. */
+  cpuMs(): number;
+  /** SIGKILL, as a crashed worker: no graceful stop. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port with the same settings. */
+  restart(): Promise<void>;
+}
+
 export interface BenchApp {
+  /** The first host's URL; Key Vault's events are delivered to it. */
   url: string;
   ca: string;
   stack: RunningStack;
+  hosts: BenchHost[];
   /**
    * Every Key Vault API request so far, in order. The emulator's clock endpoint
    * (/management/…), which the app polls locally, is left out: Azure has no such call.
    */
   kvRequests: KvRequest[];
-  /** CPU time (user + system) the functions host process has used so far; NaN off Linux. */
+  /** CPU time (user + system) the first functions host process has used so far; NaN off Linux. */
   hostCpuMs(): number;
   close(): Promise<void>;
+}
+
+export interface AppOptions {
+  /** Functions hosts on the one stack (default 1). */
+  hosts?: number;
+  /** Fraction of Key Vault requests the emulator answers 429/503 (seeded), as KEYVAULT_FAULTS. */
+  keyVaultFaults?: number;
+  faultSeed?: number;
 }
 
 const KV_LINE = /^keyvault: (GET|PUT|POST|PATCH|DELETE) (\S+) \d+/;
@@ -46,10 +67,23 @@ function sampleSettings(): Record<string, string> {
   return sample.Values;
 }
 
-export async function startApp(): Promise<BenchApp> {
+/** Sets environment variables for the duration of `fn` (the stack reads some at start). */
+async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  for (const [k, v] of Object.entries(vars)) if (v === undefined) delete process.env[k];
+  else process.env[k] = v;
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+}
+
+export async function startApp(options: AppOptions = {}): Promise<BenchApp> {
   const tlsDir = await mkdtemp(join(tmpdir(), 'keyturn-bench-tls-'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
+  const ports = await Promise.all(Array.from({ length: options.hosts ?? 1 }, () => freePort()));
+  const url = `http://127.0.0.1:${ports[0]}`;
   const kvRequests: KvRequest[] = [];
   const stackLog: string[] = [];
   const log = (line: string) => {
@@ -62,71 +96,89 @@ export async function startApp(): Promise<BenchApp> {
     }
   };
   // The emulator logs each request only when KEYTURN_VERBOSE=1; those lines are how the
-  // Key Vault requests are counted. Read when the stack starts, so restored right after.
-  const verbose = process.env.KEYTURN_VERBOSE;
-  process.env.KEYTURN_VERBOSE = '1';
+  // Key Vault requests are counted. Faults likewise come from its environment.
   let stack: RunningStack;
   try {
-    stack = await startStack({
-      ports: { blob: 0, queue: 0, table: 0, cosmos: 0, keyVault: 0, eventGrid: 0 },
-      tlsDir,
-      hostUrl: url,
-      eventGridRetryDelaysMs: [200, 500, 1000, 2000, 4000],
-      log,
-    });
+    stack = await withEnv(
+      {
+        KEYTURN_VERBOSE: '1',
+        KEYVAULT_FAULTS: options.keyVaultFaults ? String(options.keyVaultFaults) : undefined,
+        KEYVAULT_FAULTS_SEED: options.faultSeed !== undefined ? String(options.faultSeed) : undefined,
+      },
+      () =>
+        startStack({
+          ports: { blob: 0, queue: 0, table: 0, cosmos: 0, keyVault: 0, eventGrid: 0 },
+          tlsDir,
+          hostUrl: url,
+          eventGridRetryDelaysMs: [200, 500, 1000, 2000, 4000],
+          log,
+        }),
+    );
   } catch (e) {
     await rm(tlsDir, { recursive: true, force: true });
     throw e;
-  } finally {
-    if (verbose === undefined) delete process.env.KEYTURN_VERBOSE;
-    else process.env.KEYTURN_VERBOSE = verbose;
   }
 
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    ...sampleSettings(),
-    ...stack.settings,
-    KEYTURN_ISSUER: url,
-    KEYTURN_JWKS_URI: `${url}/api/.well-known/jwks.json`,
-    PORT: String(port),
-  };
-  const host = spawn(process.execPath, [HOST_SCRIPT, PROJECT_ROOT], { env, cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const hostLog: string[] = [];
-  const hostExit = new Promise<void>((r) => host.once('exit', () => r()));
+  const hosts: (BenchHost & { stop(): Promise<void> })[] = [];
   const close = async () => {
     running.delete(close);
-    await stopChild(host);
+    await Promise.allSettled(hosts.map((h) => h.stop()));
     await stack.close();
     await rm(tlsDir, { recursive: true, force: true });
   };
   running.add(close);
   try {
-    await new Promise<void>((ready, fail) => {
+    for (const port of ports) hosts.push(await startHost(port, { ...sampleSettings(), ...stack.settings, KEYTURN_ISSUER: url, KEYTURN_JWKS_URI: `${url}/api/.well-known/jwks.json` }));
+  } catch (e) {
+    await close();
+    throw new Error(`${(e as Error).message}:\n${stackLog.slice(-20).join('\n')}`);
+  }
+  return { url, ca: stack.tls.ca, stack, hosts, kvRequests, hostCpuMs: () => hosts[0]!.cpuMs(), close };
+}
+
+async function startHost(port: number, settings: Record<string, string>): Promise<BenchHost & { stop(): Promise<void> }> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', ...settings, PORT: String(port) };
+  let host: ChildProcess;
+  const hostLog: string[] = [];
+  const launch = () =>
+    new Promise<void>((ready, fail) => {
+      host = spawn(process.execPath, [HOST_SCRIPT, PROJECT_ROOT], { env, cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       const timer = setTimeout(() => fail(new Error('the functions host did not start within 60 s')), 60_000);
       let partial = '';
+      let up = false;
       const onData = (chunk: Buffer) => {
         // Keep only the tail: the host logs every invocation, and the pipe must be drained.
         const lines = (partial + chunk.toString('utf8')).split('\n');
         partial = lines.pop() ?? '';
         hostLog.push(...lines);
         if (hostLog.length > 200) hostLog.splice(0, hostLog.length - 100);
-        if (lines.some((l) => l.includes('Host listening on'))) {
+        if (!up && lines.some((l) => l.includes('Host listening on'))) {
+          up = true;
           clearTimeout(timer);
           ready();
         }
       };
-      host.stdout.on('data', onData);
-      host.stderr.on('data', onData);
-      void hostExit.then(() => {
+      host.stdout!.on('data', onData);
+      host.stderr!.on('data', onData);
+      host.once('exit', () => {
         clearTimeout(timer);
-        fail(new Error('the functions host exited during start-up'));
+        if (!up) fail(new Error(`the functions host exited during start-up:\n${hostLog.slice(-30).join('\n')}`));
       });
     });
-  } catch (e) {
-    await close();
-    throw new Error(`${(e as Error).message}:\n${[...stackLog, ...hostLog].slice(-30).join('\n')}`);
-  }
-  return { url, ca: stack.tls.ca, stack, kvRequests, hostCpuMs: () => cpuMsOf(host.pid), close };
+  await launch();
+  const exited = () => host.exitCode !== null || host.signalCode !== null;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cpuMs: () => cpuMsOf(host.pid),
+    async kill() {
+      if (exited()) return;
+      const gone = new Promise<void>((r) => host.once('exit', () => r()));
+      host.kill('SIGKILL');
+      await gone;
+    },
+    restart: launch,
+    stop: () => (exited() ? Promise.resolve() : stopChild(host)),
+  };
 }
 
 /** utime + stime from /proc/{pid}/stat, in clock ticks of (on Linux, practically always) 10 ms. */
