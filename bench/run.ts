@@ -5,12 +5,13 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import * as coldstart from './coldstart';
 import * as jwks from './jwks';
 import * as keyvault from './keyvault';
 import * as renewal from './renewal';
 import { running } from './stack';
 
-const BENCHMARKS: Record<string, () => Promise<void>> = { jwks: jwks.run, renewal: renewal.run, keyvault: keyvault.run };
+const BENCHMARKS: Record<string, () => Promise<unknown>> = { coldstart: coldstart.run, jwks: jwks.run, renewal: renewal.run, keyvault: keyvault.run };
 
 async function main(): Promise<void> {
   const asked = process.argv.slice(2);
@@ -21,7 +22,12 @@ async function main(): Promise<void> {
   console.log(`${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)} at start, node ${process.version}\n`);
   const started = performance.now();
   for (const name of names) {
+    const before = loadavg()[0]!;
     await BENCHMARKS[name]!();
+    const after = loadavg()[0]!;
+    // More runnable work than cores: other processes took time from the figures above.
+    const busy = Math.max(before, after) > cpus().length;
+    console.log(`  load average ${before.toFixed(2)} before, ${after.toFixed(2)} after${busy ? ' — BUSY MACHINE: these figures are not comparable with an idle run' : ''}`);
     console.log('');
   }
   console.log(`${names.length} benchmark(s) in ${((performance.now() - started) / 1000).toFixed(0)} s, load average ${loadavg()[0]!.toFixed(2)} at the end`);
