@@ -3,18 +3,31 @@
  * never calls Key Vault; signing a token does, once per token. The Key Vault column
  * shows that directly, from the emulator's own request log.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { type JSONWebKeySet, createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
 import { CONCURRENCY, type LoadResult, type Reply, expectStatus, fmt, httpClient, load, loadTable, percentile, rate, ratio, sleep } from './lib';
 import { startApp } from './stack';
 
 const COLD_OPS = 500;
 const WARM_OPS = 2000;
 const TOKEN_OPS = 300;
+const VERIFY_OPS = 2000;
 const PHASE_MAX_MS = 20_000;
 const KEYS_READY_MAX_MS = 60_000;
 
+/** A static JSON function with the JWKS's headers and a body of the same shape: the host's own cost per request. */
+function staticFunction(): string {
+  const keys = [0, 1].map((i) => ({ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), kid: `static-${i}`, use: 'sig', alg: 'RS256' }));
+  const body = JSON.stringify({ keys });
+  return (
+    "require('@azure/functions').app.http('benchStaticJson', { route: 'bench/static.json', methods: ['GET'], authLevel: 'anonymous', " +
+    `handler: async () => ({ status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'public, max-age=300' }, body: ${JSON.stringify(body)} }) });`
+  );
+}
+
 export async function run(): Promise<void> {
-  const app = await startApp();
+  const app = await startApp({ extraFunction: staticFunction() });
   const http = httpClient();
   const fresh = httpClient({ keepAlive: false });
   try {
@@ -47,6 +60,9 @@ export async function run(): Promise<void> {
 
     const cold = await phase('200, new connection each', COLD_OPS, async () => expectStatus(await fresh.call('GET', jwksUrl), 200, 'JWKS'));
     const warm = await phase('200, keep-alive', WARM_OPS, async () => expectStatus(await http.call('GET', jwksUrl), 200, 'JWKS'));
+    const staticJson = await phase('static JSON function (baseline)', WARM_OPS, async () =>
+      expectStatus(await http.call('GET', `${app.url}/api/bench/static.json`), 200, 'static JSON'),
+    );
     const notModified = await phase('304, If-None-Match', WARM_OPS, async () =>
       expectStatus(await http.call('GET', jwksUrl, { headers: { 'if-none-match': etag } }), 304, 'conditional JWKS'),
     );
@@ -56,10 +72,35 @@ export async function run(): Promise<void> {
       expectStatus(await http.call('POST', `${app.url}/api/tokens`, { body }), 200, 'token'),
     );
 
+    // A relying party: jose fetching the JWKS (cached after the first fetch) vs the same keys in memory.
+    const minted = await Promise.all(
+      Array.from({ length: 20 }, async () => JSON.parse(expectStatus(await http.call('POST', `${app.url}/api/tokens`, { body }), 200, 'token').text).token as string),
+    );
+    const localSet = createLocalJWKSet(JSON.parse(first.text) as JSONWebKeySet);
+    const remoteSet = createRemoteJWKSet(new URL(jwksUrl));
+    const verifyOptions = { issuer: app.url, audience: 'api://bench' };
+    await jwtVerify(minted[0]!, remoteSet, verifyOptions); // the one fetch, outside the timing
+    // Both warmed up first (JIT, imported keys), so the first measured side is not penalised.
+    for (let i = 0; i < 500; i++) {
+      await jwtVerify(minted[i % minted.length]!, remoteSet, verifyOptions);
+      await jwtVerify(minted[i % minted.length]!, localSet, verifyOptions);
+    }
+    const remote = await load('jose createRemoteJWKSet + jwtVerify', { ops: VERIFY_OPS, maxMs: PHASE_MAX_MS, concurrency: 1 }, (i) =>
+      jwtVerify(minted[i % minted.length]!, remoteSet, verifyOptions),
+    );
+    const local = await load('jose createLocalJWKSet + jwtVerify (baseline)', { ops: VERIFY_OPS, maxMs: PHASE_MAX_MS, concurrency: 1 }, (i) =>
+      jwtVerify(minted[i % minted.length]!, localSet, verifyOptions),
+    );
+
     const before = [...notReady].map(([status, n]) => `${n} x ${status}`).join(', ') || 'none';
     console.log(`jwks: GET /api/.well-known/jwks.json vs POST /api/tokens, ${CONCURRENCY} concurrent`);
     console.log(`  fresh host: first 200 after ${fmt(readyMs / 1000, 2)} s (answers before it: ${before}; Key Vault requests until then: ${kvUntilReady})`);
-    console.log(loadTable([cold, warm, notModified, tokens], ['KV req/op', 'host CPU ms/op']));
+    console.log(loadTable([cold, warm, staticJson, notModified, tokens], ['KV req/op', 'host CPU ms/op']));
+    console.log(loadTable([remote, local]));
+    console.log(
+      `  vs baselines: JWKS 200 keep-alive / static JSON function = ${ratio(rate(warm), rate(staticJson))} (goal ≥ 0.9x); ` +
+        `relying party remote / local JWKS = ${ratio(rate(remote), rate(local))} (goal ≥ 0.9x)`,
+    );
     console.log(
       `  ratios: JWKS 200 keep-alive / token signing = ${ratio(rate(warm), rate(tokens))}, 304 / 200 = ${ratio(rate(notModified), rate(warm))}, ` +
         `p50 new connection / keep-alive = ${ratio(p50(cold), p50(warm))}`,

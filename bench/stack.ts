@@ -5,13 +5,14 @@
  * importing from test/.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type RunningStack, startStack } from '../local/stack';
 import { stopChild } from '../local/azurite';
 import { freePort } from '../local/ports';
+import { expandGlob } from '../local/host/glob';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..');
 const HOST_SCRIPT = join(PROJECT_ROOT, 'dist', 'local', 'host', 'main.js');
@@ -58,6 +59,26 @@ export interface AppOptions {
   /** Fraction of Key Vault requests the emulator answers 429/503 (seeded), as KEYVAULT_FAULTS. */
   keyVaultFaults?: number;
   faultSeed?: number;
+  /**
+   * JavaScript source of one more function file, loaded by the same host after the app's
+   * own entry points: a baseline measured with the same host overhead.
+   */
+  extraFunction?: string;
+}
+
+/**
+ * An app folder (inside dist/, so modules resolve from the project) whose one entry point
+ * loads the project's entry points, then `extraFunction`.
+ */
+function appWithExtra(source: string): { dir: string; remove(): void } {
+  const dir = join(PROJECT_ROOT, 'dist', `bench-app-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const main = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { main: string }).main;
+  const files = expandGlob(main, PROJECT_ROOT);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'keyturn-bench-app', private: true, main: 'entry.js' }));
+  copyFileSync(join(PROJECT_ROOT, 'host.json'), join(dir, 'host.json'));
+  writeFileSync(join(dir, 'entry.js'), `${files.map((f) => `require(${JSON.stringify(f)});`).join('\n')}\n${source}\n`);
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 const KV_LINE = /^keyvault: (GET|PUT|POST|PATCH|DELETE) (\S+) \d+/;
@@ -120,15 +141,17 @@ export async function startApp(options: AppOptions = {}): Promise<BenchApp> {
   }
 
   const hosts: (BenchHost & { stop(): Promise<void> })[] = [];
+  const extra = options.extraFunction === undefined ? undefined : appWithExtra(options.extraFunction);
   const close = async () => {
     running.delete(close);
     await Promise.allSettled(hosts.map((h) => h.stop()));
+    extra?.remove();
     await stack.close();
     await rm(tlsDir, { recursive: true, force: true });
   };
   running.add(close);
   try {
-    for (const port of ports) hosts.push(await startHost(port, { ...sampleSettings(), ...stack.settings, KEYTURN_ISSUER: url, KEYTURN_JWKS_URI: `${url}/api/.well-known/jwks.json` }));
+    for (const port of ports) hosts.push(await startHost(port, extra?.dir ?? PROJECT_ROOT, { ...sampleSettings(), ...stack.settings, KEYTURN_ISSUER: url, KEYTURN_JWKS_URI: `${url}/api/.well-known/jwks.json` }));
   } catch (e) {
     await close();
     throw new Error(`${(e as Error).message}:\n${stackLog.slice(-20).join('\n')}`);
@@ -136,13 +159,13 @@ export async function startApp(options: AppOptions = {}): Promise<BenchApp> {
   return { url, ca: stack.tls.ca, stack, hosts, kvRequests, hostCpuMs: () => hosts[0]!.cpuMs(), close };
 }
 
-async function startHost(port: number, settings: Record<string, string>): Promise<BenchHost & { stop(): Promise<void> }> {
+async function startHost(port: number, appDir: string, settings: Record<string, string>): Promise<BenchHost & { stop(): Promise<void> }> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', ...settings, PORT: String(port) };
   let host: ChildProcess;
   const hostLog: string[] = [];
   const launch = () =>
     new Promise<void>((ready, fail) => {
-      host = spawn(process.execPath, [HOST_SCRIPT, PROJECT_ROOT], { env, cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      host = spawn(process.execPath, [HOST_SCRIPT, appDir], { env, cwd: appDir, stdio: ['ignore', 'pipe', 'pipe'] });
       const timer = setTimeout(() => fail(new Error('the functions host did not start within 60 s')), 60_000);
       let partial = '';
       let up = false;
