@@ -6,12 +6,13 @@
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as coldstart from './coldstart';
+import * as duplicates from './duplicates';
 import * as jwks from './jwks';
 import * as keyvault from './keyvault';
 import * as renewal from './renewal';
 import { running } from './stack';
 
-const BENCHMARKS: Record<string, () => Promise<unknown>> = { coldstart: coldstart.run, jwks: jwks.run, renewal: renewal.run, keyvault: keyvault.run };
+const BENCHMARKS: Record<string, () => Promise<unknown>> = { coldstart: coldstart.run, jwks: jwks.run, renewal: renewal.run, duplicates: duplicates.run, keyvault: keyvault.run };
 
 async function main(): Promise<void> {
   const asked = process.argv.slice(2);
