@@ -121,12 +121,16 @@ export async function run(): Promise<ColdStartFigures> {
     const env = { PATH: process.env.PATH ?? '', ...sample.Values, ...app.stack.settings };
     const appFiles = entryPoints(PROJECT_ROOT);
     const bareFiles = entryPoints(BARE_DIR);
-    const load = { app: [] as Sample[], bare: [] as Sample[] };
+    // Before bundling, for comparison: tsc's one file per function.
+    const unbundled = expandGlob('dist/functions/*.js', PROJECT_ROOT);
+    const bundled = !appFiles.every((f) => unbundled.includes(f));
+    const load = { app: [] as Sample[], bare: [] as Sample[], unbundled: [] as Sample[] };
     const first = { app: [] as Sample[], bare: [] as Sample[] };
     // Interleaved, so a change in the machine's load affects both sides alike.
     for (let i = 0; i < RUNS; i++) {
       load.bare.push(await loadOnce(bareFiles, env));
       load.app.push(await loadOnce(appFiles, env));
+      if (bundled) load.unbundled.push(await loadOnce(unbundled, env));
     }
     for (let i = 0; i < RUNS; i++) {
       first.bare.push(await firstResponse(BARE_DIR, '/api/hello', env));
@@ -147,7 +151,8 @@ export async function run(): Promise<ColdStartFigures> {
         ['', 'median ms', 'min–max ms', 'peak MiB'],
         [
           row(`module load, bare hello app`, load.bare),
-          row(`module load, Keyturn`, load.app),
+          ...(bundled ? [row('module load, Keyturn unbundled (before)', load.unbundled)] : []),
+          row(`module load, Keyturn${bundled ? ' bundle' : ''}`, load.app),
           row(`first 200, bare (/api/hello)`, first.bare),
           row(`first 200, Keyturn (openid-configuration)`, first.app),
         ],
