@@ -1,0 +1,65 @@
+/**
+ * The deployed bundle: package.json `main` is the esbuild bundle, and a host started from
+ * the project (as `npm start` and `func start` do) serves every function registered in
+ * functions/*.ts through it — one call of each trigger kind.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type TestStack, PROJECT_ROOT, call, startStack } from '../../helpers/stack';
+
+const registered = (): string[] => {
+  const names: string[] = [];
+  for (const file of readdirSync(join(PROJECT_ROOT, 'functions')).filter((f) => f.endsWith('.ts'))) {
+    const source = readFileSync(join(PROJECT_ROOT, 'functions', file), 'utf8');
+    for (const m of source.matchAll(/app\.(?:http|timer|eventGrid|storageQueue)\(\s*'([^']+)'/g)) names.push(m[1]!);
+  }
+  return names.sort();
+};
+
+describe('When the app is started from its bundle', () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test('then package.json main is the built bundle, not the per-file tsc output', () => {
+    const main = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { main: string }).main;
+    expect(main).toBe('dist/app/main.js');
+    expect(existsSync(join(PROJECT_ROOT, main))).toBe(true);
+    expect(readFileSync(join(PROJECT_ROOT, main), 'utf8')).toContain('sourceMappingURL=main.js.map');
+  });
+
+  test('then the host lists exactly the functions registered in functions/*.ts', async () => {
+    const listed = (await call('GET', `${stack.host!.url}/admin/functions`)).json<{ name: string }[]>().map((f) => f.name);
+    expect(listed.sort()).toEqual(registered());
+  });
+
+  test('then an HTTP route, a timer and the Event Grid webhook each answer through the bundle', async () => {
+    const discovery = await call('GET', `${stack.host!.url}/api/.well-known/openid-configuration`);
+    expect(discovery.status).toBe(200);
+    expect(discovery.json()).toMatchObject({ issuer: expect.any(String), jwks_uri: expect.any(String) });
+
+    const timer = await call('POST', `${stack.host!.url}/admin/functions/expirySweep`, { body: { input: '' } });
+    expect(timer.status).toBe(202);
+
+    const event = {
+      id: 'bundle-1',
+      topic: stack.keyVault.topic,
+      subject: 'not-managed',
+      eventType: 'Microsoft.KeyVault.SecretNearExpiry',
+      eventTime: new Date().toISOString(),
+      dataVersion: '1',
+      metadataVersion: '1',
+      data: { Id: `${stack.keyVault.url}/secrets/not-managed/0123`, VaultName: stack.keyVault.vaultName, ObjectType: 'Secret', ObjectName: 'not-managed', Version: '0123', NBF: null, EXP: 1767225600 },
+    };
+    const webhook = await call('POST', `${stack.host!.url}/runtime/webhooks/EventGrid?functionName=keyVaultEvents`, {
+      body: [event],
+      headers: { 'aeg-event-type': 'Notification' },
+    });
+    expect(webhook.status).toBe(202);
+  });
+});
