@@ -8,13 +8,12 @@ import type { Rotation } from '../../../shared/domain/rotation';
 import type { Clock, Logger, Notifier, Versioned } from '../../../shared/ports';
 import {
   type CredentialProvider,
-  type DeadLetter,
-  type DeadLetterStore,
   type RotationStore,
   type SecretProps,
   type SecretStore,
   SecretValue,
 } from '../../../shared/services/renewal/ports';
+import type { DeadLetter, DeadLetterStore } from '../../../shared/services/events/ports';
 
 export class FakeClock implements Clock {
   constructor(public time = new Date('2030-01-01T00:00:00Z')) {}
