@@ -71,7 +71,7 @@ export interface Leftovers {
 
 export interface Rotation {
   id: string;
-  /** Partition key: `{vaultKey}:{lower(name)}`. */
+  /** Partition key: `{vaultAlias}:{lower(name)}` (`credentialKey`). */
   credentialId: string;
   vault: string;
   name: string;

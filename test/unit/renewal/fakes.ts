@@ -5,6 +5,7 @@
  */
 import { ConcurrencyConflict } from '../../../shared/errors';
 import type { Rotation } from '../../../shared/domain/rotation';
+import { byDueAt, isDue } from '../../../shared/domain/stepKernel';
 import type { Clock, Logger, Notifier, Versioned } from '../../../shared/ports';
 import {
   type CredentialProvider,
@@ -54,7 +55,8 @@ export class FakeRotations implements RotationStore {
   async due(now: Date, limit: number) {
     return [...this.docs.values()]
       .map((v) => v.doc)
-      .filter((r) => (r.status === 'active' || r.cleanup?.state === 'pending') && r.dueAt !== undefined && r.dueAt <= now.toISOString())
+      .filter((r) => isDue(r, now)) // the kernel's due rule, as the Cosmos DB query has it
+      .sort(byDueAt)
       .slice(0, limit);
   }
   async forCredential(vault: string, name: string) {
