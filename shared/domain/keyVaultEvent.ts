@@ -79,10 +79,9 @@ export function vaultNameOfTopic(topic: string): string | undefined {
   return m?.[1];
 }
 
+/** Own data properties only: a `__proto__` key stays a key (it never supplies fields through the prototype). */
 function lowerKeys(data: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(data)) out[k.trim().toLowerCase()] = v;
-  return out;
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k.trim().toLowerCase(), v]));
 }
 
 function issue(error: z.ZodError, prefix: string): string {
