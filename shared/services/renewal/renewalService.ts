@@ -9,9 +9,8 @@
  *   sweep.ts     the hourly expiry sweep and its alerts
  *   queries.ts   what HTTP reads (views.ts)
  */
-import { randomUUID } from 'node:crypto';
 import type { Rotation, Step } from '../../domain/rotation';
-import { type DeadLetter } from '../events/ports';
+import type { DeadLetter } from '../events/ports';
 import { KeyVaultEventIntake } from '../events/intake';
 import { type ResumableKind, resumable } from '../jobs/registry';
 import { type JobKind, type ResumeReport, StepRunner } from '../jobs/runner';
@@ -35,7 +34,7 @@ export class RenewalService {
   private readonly job: JobKind<Rotation, Step, Performed>;
 
   constructor(deps: RenewalDeps) {
-    this.runner = new StepRunner({ clock: deps.clock, faults: deps.faults, log: deps.log, owner: deps.owner, newToken: deps.newToken ?? randomUUID });
+    this.runner = new StepRunner({ clock: deps.clock, faults: deps.faults, log: deps.log, owner: deps.owner, ...(deps.newToken ? { newToken: deps.newToken } : {}) });
     this.context = { deps, random: deps.random ?? Math.random, advance: (id) => this.runner.advance(this.job, id) };
     this.job = renewalJob(this.context);
   }
