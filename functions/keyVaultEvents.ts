@@ -1,16 +1,17 @@
 import { type EventGridEvent, type InvocationContext, app } from '@azure/functions';
 import { contextLogger } from '../shared/adapters/logger';
-import { type RenewalRoot, root } from '../shared/root';
+import { type EventsRoot, root } from '../shared/root';
 
 /**
- * Key Vault events (Event Grid or CloudEvents schema). Validation is the normaliser's
- * (zod, in the service): malformed, oversized or spoofed events are acknowledged and
- * recorded as dead letters. Only a dependency failure throws, so Event Grid retries.
+ * Key Vault events (Event Grid or CloudEvents schema) into the one intake. Validation is
+ * the normaliser's (zod): malformed, oversized or spoofed events are acknowledged and
+ * recorded as dead letters; the rest go to the life cycles' handlers. Only a dependency
+ * failure throws, so Event Grid retries.
  */
-export function makeKeyVaultEventsHandler(renewal: Pick<RenewalRoot, 'service'>) {
+export function makeKeyVaultEventsHandler(events: Pick<EventsRoot, 'intake'>) {
   return async (event: EventGridEvent | unknown, context: InvocationContext): Promise<void> => {
-    await renewal.service(contextLogger(context)).handleEvent(event);
+    await events.intake(contextLogger(context)).receive(event);
   };
 }
 
-app.eventGrid('keyVaultEvents', { handler: makeKeyVaultEventsHandler(root().renewal) });
+app.eventGrid('keyVaultEvents', { handler: makeKeyVaultEventsHandler(root().events) });

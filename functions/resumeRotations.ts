@@ -1,14 +1,17 @@
 import { type InvocationContext, type Timer, app } from '@azure/functions';
 import { contextLogger } from '../shared/adapters/logger';
-import { type RenewalRoot, root } from '../shared/root';
+import { type JobsRoot, root } from '../shared/root';
 
-/** Every minute: advances due rotations (retries after backoff, takes over expired leases, retires after grace). */
-export function makeResumeRotationsHandler(renewal: Pick<RenewalRoot, 'service'>) {
+/**
+ * Every minute: advances the due work of every registered job kind (rotations first):
+ * retries after backoff, takes over expired leases, retires after grace.
+ */
+export function makeResumeRotationsHandler(jobs: Pick<JobsRoot, 'registry'>) {
   return async (_timer: Timer, context: InvocationContext): Promise<void> => {
     const log = contextLogger(context);
-    const report = await renewal.service(log).resumeDue();
-    if (report.due > 0) log.info('Resumed rotations', report);
+    const report = await jobs.registry(log).resumeDue();
+    if (report.due > 0) log.info('Resumed due jobs', report);
   };
 }
 
-app.timer('resumeRotations', { schedule: '%KEYTURN_RESUME_SCHEDULE%', handler: makeResumeRotationsHandler(root().renewal) });
+app.timer('resumeRotations', { schedule: '%KEYTURN_RESUME_SCHEDULE%', handler: makeResumeRotationsHandler(root().jobs) });

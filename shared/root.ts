@@ -27,9 +27,11 @@ import { cosmosDeadLetterStore, cosmosRotationStore } from './adapters/renewal/c
 import { graphAppPasswordProvider } from './adapters/renewal/graphAppPasswordProvider';
 import { keyVaultSecretStore } from './adapters/renewal/keyVaultSecretStore';
 import { symmetricProvider } from './adapters/renewal/symmetricProvider';
-import type { KeyEventHandler } from './services/renewal/ports';
 import { signingKeyEventHandler } from './services/signing/keyEvents';
 import { RenewalService } from './services/renewal/renewalService';
+import { KeyVaultEventIntake } from './services/events/intake';
+import type { KeyVaultEventHandler } from './services/events/ports';
+import { JobRegistry, type ResumableKind } from './services/jobs/registry';
 
 export interface Root {
   config: Config;
@@ -42,6 +44,8 @@ export interface Root {
   healthChecks: DependencyCheck[];
   signing: SigningRoot;
   renewal: RenewalRoot;
+  events: EventsRoot;
+  jobs: JobsRoot;
 }
 
 /** Life cycle 4: signing-key rollover, JWKS and token signing. */
@@ -88,7 +92,6 @@ function buildRenewal(
     faults: FaultPoints;
     credential: () => TokenCredential;
   },
-  keyEvents: KeyEventHandler,
 ): RenewalRoot {
   const { keyVault, cosmos, notifier, clock, faults } = deps;
   const ready = () => cosmos.ensureSchema();
@@ -104,13 +107,45 @@ function buildRenewal(
     }),
   };
   const rotations = cosmosRotationStore(cosmos.container('rotations'), ready);
-  const deadLetters = cosmosDeadLetterStore(cosmos.container('deadLetters'), ready);
   const secrets = keyVaultSecretStore((vault) => keyVault.secrets(vault));
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const settings = { vaults: config.vaults, ...config.renewal };
   return {
-    service: (log) =>
-      new RenewalService({ rotations, secrets, providers, deadLetters, keyEvents, notifier, clock, faults, log, settings, owner }),
+    service: (log) => new RenewalService({ rotations, secrets, providers, notifier, clock, faults, log, settings, owner }),
+  };
+}
+
+/** The one Key Vault event intake: every life cycle's handler, asked in turn. */
+export interface EventsRoot {
+  /** One per invocation (it logs to its context). */
+  intake(log: Logger): KeyVaultEventIntake;
+}
+
+function buildEvents(config: Config, deps: { cosmos: CosmosHandle; clock: Clock }, handlers: ((log: Logger) => KeyVaultEventHandler)[]): EventsRoot {
+  const deadLetters = cosmosDeadLetterStore(deps.cosmos.container('deadLetters'), () => deps.cosmos.ensureSchema());
+  const settings = { vaults: config.vaults, eventVaultNames: config.renewal.eventVaultNames };
+  return {
+    intake(log) {
+      const intake = new KeyVaultEventIntake({ deadLetters, clock: deps.clock, log, settings });
+      for (const handler of handlers) intake.register(handler(log));
+      return intake;
+    },
+  };
+}
+
+/** The job kinds whose due work the resume timer advances. */
+export interface JobsRoot {
+  /** One per invocation (it logs to its context). */
+  registry(log: Logger): JobRegistry;
+}
+
+function buildJobs(kinds: ((log: Logger) => ResumableKind)[]): JobsRoot {
+  return {
+    registry(log) {
+      const registry = new JobRegistry(log);
+      for (const kind of kinds) registry.register(kind(log));
+      return registry;
+    },
   };
 }
 
@@ -149,9 +184,13 @@ function build(env: NodeJS.ProcessEnv): Root {
 
   const signing = buildSigning(config, keyVault, cosmos, clock);
   const faults = armedFaults(config.faults);
-  const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults, credential }, signingKeyEventHandler(signing.service));
+  const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults, credential });
+  // Renewal first (secret events), then signing (key events); tenant keys and key sets join here.
+  const signingEvents = signingKeyEventHandler(signing.service);
+  const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents]);
+  const jobs = buildJobs([(log) => renewal.service(log).resumable()]);
 
-  return { config, clock, faults, keyVault, cosmos, blobs, notifier, healthChecks, signing, renewal };
+  return { config, clock, faults, keyVault, cosmos, blobs, notifier, healthChecks, signing, renewal, events, jobs };
 }
 
 let instance: Root | undefined;

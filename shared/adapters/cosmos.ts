@@ -115,6 +115,23 @@ export class DocumentStore<T extends { id: string }> {
       .fetchAll();
     return resources.map((r) => ({ doc: strip(r), etag: r._etag }));
   }
+
+  /**
+   * One page of a query, paged by Cosmos DB itself: at most `maxItems` documents and the
+   * continuation token of the next page (absent after the last). With `ORDER BY` the
+   * order holds across pages; nothing is sorted or collected in memory here.
+   */
+  async queryPage(
+    query: string,
+    parameters: { name: string; value: string | number | boolean | null }[],
+    page: { maxItems: number; continuation?: string },
+  ): Promise<{ items: Versioned<T>[]; continuation?: string }> {
+    const response = await this.container.items
+      .query<T & { _etag: string }>({ query, parameters }, { maxItemCount: page.maxItems, ...(page.continuation ? { continuationToken: page.continuation } : {}) })
+      .fetchNext();
+    const items = response.resources.map((r) => ({ doc: strip(r), etag: r._etag }));
+    return { items, ...(response.hasMoreResults && response.continuationToken ? { continuation: response.continuationToken } : {}) };
+  }
 }
 
 /** Drops Cosmos system properties so documents round-trip as plain domain data. */

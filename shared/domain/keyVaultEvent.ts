@@ -79,10 +79,9 @@ export function vaultNameOfTopic(topic: string): string | undefined {
   return m?.[1];
 }
 
+/** Own data properties only: a `__proto__` key stays a key (it never supplies fields through the prototype). */
 function lowerKeys(data: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(data)) out[k.trim().toLowerCase()] = v;
-  return out;
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k.trim().toLowerCase(), v]));
 }
 
 function issue(error: z.ZodError, prefix: string): string {
@@ -202,22 +201,24 @@ export function byteSize(raw: unknown): number {
 }
 
 /**
- * The vault key (a name in KEYTURN_VAULTS) an event's vault name stands for, or
+ * The vault alias (a name in KEYTURN_VAULTS) an event's vault name stands for, or
  * undefined when the vault is not ours. Explicit mapping first (KEYTURN_EVENT_VAULT_NAMES),
- * then a vault key equal to the name, then a vault URL whose first host label is the name.
+ * then an alias equal to the name, then a vault URL whose first host label is the name.
+ * Own properties only: a vault named `constructor` is not ours.
  */
-export function resolveVaultKey(
+export function resolveVaultAlias(
   vaultName: string,
   vaults: Record<string, string>,
   eventVaultNames: Record<string, string> = {},
 ): string | undefined {
   const wanted = vaultName.toLowerCase();
+  const isAlias = (alias: string) => Object.hasOwn(vaults, alias) && typeof vaults[alias] === 'string';
   const mapped = Object.entries(eventVaultNames).find(([n]) => n.toLowerCase() === wanted)?.[1];
-  if (mapped !== undefined) return vaults[mapped.toLowerCase()] !== undefined ? mapped.toLowerCase() : undefined;
-  if (vaults[wanted] !== undefined) return wanted;
-  for (const [key, url] of Object.entries(vaults)) {
+  if (mapped !== undefined) return isAlias(mapped.toLowerCase()) ? mapped.toLowerCase() : undefined;
+  if (isAlias(wanted)) return wanted;
+  for (const [alias, url] of Object.entries(vaults)) {
     const host = safeHost(url);
-    if (host && !/^[\d.]+$/.test(host) && host.split('.')[0] === wanted) return key;
+    if (host && !/^[\d.]+$/.test(host) && host.split('.')[0] === wanted) return alias;
   }
   return undefined;
 }

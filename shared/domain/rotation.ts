@@ -16,6 +16,9 @@
  * value, nor an error's text (only its name, code and status).
  */
 import type { ProviderKind } from './managedCredential';
+import { type Cleanup, type Decision as KernelDecision, type Lease as KernelLease, type StepRecord, backoffMs, stepKernel } from './stepKernel';
+
+export { backoffMs };
 
 export const STEPS = ['create', 'verify', 'promote', 'notify', 'retire'] as const;
 export type Step = (typeof STEPS)[number];
@@ -24,22 +27,8 @@ export type Trigger = 'SecretNearExpiry' | 'SecretExpired' | 'sweep' | 'renew';
 /** What a reader sees: the step, `grace` while waiting to retire, or the end status. */
 export type RotationState = Step | 'grace' | 'completed' | 'failed' | 'superseded';
 
-export interface StepRecord {
-  /** Every claim's token, oldest first; artifacts tagged with any of them belong to this step. */
-  tokens: string[];
-  startedAt: string;
-  completedAt?: string;
-  failures: number;
-  /** Token carried by the artifact that was recorded (may be an earlier claim's). */
-  adoptedToken?: string;
-}
-
-export interface Lease {
-  step: Step;
-  owner: string;
-  token: string;
-  expiresAt: string;
-}
+export type { StepRecord, Cleanup } from './stepKernel';
+export type Lease = KernelLease<Step>;
 
 /**
  * What is safe to keep about a failure: no message text (SDK and identity messages can
@@ -65,15 +54,6 @@ export const STEP_FAILURE: Record<Step, string> = {
   retire: 'retire failed: the old credential could not be removed or disabled; it stays enabled',
 };
 
-/** Clean-up of what a failed or superseded rotation created (pending value, provider credential). */
-export interface Cleanup {
-  state: 'done' | 'pending';
-  at: string;
-  tries: number;
-  /** When `pending`: when the resume timer tries again. */
-  nextAt?: string;
-}
-
 /** What a failed attempt left behind, cleaned by the next attempt before it creates anything. */
 export interface Leftovers {
   fromRotation: string;
@@ -91,7 +71,7 @@ export interface Leftovers {
 
 export interface Rotation {
   id: string;
-  /** Partition key: `{vaultKey}:{lower(name)}`. */
+  /** Partition key: `{vaultAlias}:{lower(name)}` (`credentialKey`). */
   credentialId: string;
   vault: string;
   name: string;
@@ -129,13 +109,7 @@ export interface Rotation {
   endedAt?: string;
 }
 
-export type Decision =
-  | { action: 'none'; reason: Exclude<RotationStatus, 'active'> }
-  | { action: 'wait'; until: string; reason: 'leased' | 'grace' | 'backoff' }
-  /** A failed or superseded rotation whose clean-up did not finish: try it again. */
-  | { action: 'cleanup' }
-  | { action: 'claim'; step: Step }
-  | { action: 'perform'; step: Step; token: string };
+export type Decision = KernelDecision<Step, Exclude<RotationStatus, 'active'>, 'grace'>;
 
 export type StepResult =
   | { step: 'create'; pendingVersion: string; credentialRef?: string; expiresOn: string; token: string }
@@ -163,7 +137,19 @@ const iso = (d: Date): string => d.toISOString();
 const plus = (d: Date, ms: number): Date => new Date(d.getTime() + ms);
 export const DAY_MS = 86_400_000;
 
-const nextStep = (step: Step): Step | undefined => STEPS[STEPS.indexOf(step) + 1];
+/** The partition key of a rotation id: `{vault}:{name}:{version}:{attempt}` → `{vault}:{name}`. */
+export function credentialKeyOf(id: string): string | undefined {
+  const m = ROTATION_ID.exec(id);
+  return m ? `${m[1]}:${m[2]}` : undefined;
+}
+
+/** Renewal on the step kernel: the grace period before retire is its own wait. */
+const kernel = stepKernel<Rotation, Step, Exclude<RotationStatus, 'active'>, 'grace'>({
+  steps: STEPS,
+  label: 'Rotation',
+  refuse: (message) => new RotationStateError(message),
+  hold: (r) => (r.step === 'retire' && r.retireAfter ? { until: r.retireAfter, reason: 'grace' } : undefined),
+});
 
 export type NewRotation = Pick<
   Rotation,
@@ -202,65 +188,19 @@ export function startRotation(input: NewRotation, now: Date): Rotation {
  * must never both perform a step under the same token.
  */
 export function decideNext(r: Rotation, now: Date, facts: { owner: string }): Decision {
-  const t = now.getTime();
-  if (r.status !== 'active') {
-    if (r.cleanup?.state !== 'pending') return { action: 'none', reason: r.status };
-    const at = r.cleanup.nextAt;
-    return at && Date.parse(at) > t ? { action: 'wait', until: at, reason: 'backoff' } : { action: 'cleanup' };
-  }
-  const lease = r.lease;
-  if (lease && lease.step === r.step && Date.parse(lease.expiresAt) > t) {
-    return lease.owner === facts.owner
-      ? { action: 'perform', step: r.step, token: lease.token }
-      : { action: 'wait', until: lease.expiresAt, reason: 'leased' };
-  }
-  if (r.step === 'retire' && r.retireAfter && Date.parse(r.retireAfter) > t) {
-    return { action: 'wait', until: r.retireAfter, reason: 'grace' };
-  }
-  if (r.nextAttemptAt && Date.parse(r.nextAttemptAt) > t) {
-    return { action: 'wait', until: r.nextAttemptAt, reason: 'backoff' };
-  }
-  return { action: 'claim', step: r.step };
-}
-
-function touched(r: Rotation, now: Date): Rotation {
-  const next = { ...r, updatedAt: iso(now) };
-  const d = decideNext(next, now, { owner: '' });
-  if (d.action === 'none') delete next.dueAt;
-  else next.dueAt = d.action === 'wait' ? d.until : iso(now);
-  return next;
+  return kernel.decide(r, now, facts.owner);
 }
 
 /** Takes the lease on the current step with a fresh token (the caller writes it under the ETag). */
 export function claimStep(r: Rotation, claim: { owner: string; token: string; leaseMs: number }, now: Date): Rotation {
-  const d = decideNext(r, now, { owner: claim.owner });
-  if (d.action !== 'claim') throw new RotationStateError(`Rotation ${r.id}: cannot claim ${r.step} (${d.action})`);
-  const previous = r.steps[r.step];
-  const record: StepRecord = previous
-    ? { ...previous, tokens: [...previous.tokens, claim.token] }
-    : { tokens: [claim.token], startedAt: iso(now), failures: 0 };
-  return touched(
-    {
-      ...r,
-      steps: { ...r.steps, [r.step]: record },
-      lease: { step: r.step, owner: claim.owner, token: claim.token, expiresAt: iso(plus(now, claim.leaseMs)) },
-    },
-    now,
-  );
-}
-
-function requireLease(r: Rotation, step: Step, token: string): StepRecord {
-  if (r.status !== 'active' || r.step !== step || r.lease?.step !== step || r.lease.token !== token) {
-    throw new RotationStateError(`Rotation ${r.id}: step ${step} is not held with this token`);
-  }
-  return r.steps[step]!;
+  return kernel.claim(r, claim, now);
 }
 
 /** Records a step's outcome and moves to the next step. Enforces the ordering invariants. */
 export function completeStep(r: Rotation, token: string, result: StepResult, now: Date): Rotation {
-  const record = requireLease(r, result.step, token);
+  const record = kernel.requireLease(r, result.step, token);
   const next: Rotation = { ...r };
-  const done: StepRecord = { ...record, completedAt: iso(now) };
+  const done: StepRecord = { ...record };
   switch (result.step) {
     case 'create':
       next.pending = {
@@ -290,22 +230,7 @@ export function completeStep(r: Rotation, token: string, result: StepResult, now
       }
       break;
   }
-  next.steps = { ...r.steps, [result.step]: done };
-  delete next.lease;
-  delete next.nextAttemptAt;
-  const following = nextStep(result.step);
-  if (following) next.step = following;
-  else {
-    next.status = 'completed';
-    next.endedAt = iso(now);
-  }
-  return touched(next, now);
-}
-
-/** Exponential backoff with jitter: 30 s, 1 min, 2 min … capped at 30 min, each × [0.5, 1). */
-export function backoffMs(failures: number, jitter: number): number {
-  const base = Math.min(30_000 * 2 ** Math.max(0, failures - 1), 30 * 60_000);
-  return Math.round(base * (0.5 + Math.min(Math.max(jitter, 0), 0.999) / 2));
+  return kernel.complete(next, result.step, done, now);
 }
 
 /** Once promoted the new value is what consumers read: the rotation can only go forward. */
@@ -319,34 +244,22 @@ export const pastPromotion = (r: Rotation): boolean => r.promoted !== undefined;
 export function failStep(
   r: Rotation,
   token: string,
-  error: ErrorFacts,
+  /** `kind` may be absent (facts recorded before failures were classified). */
+  error: Omit<ErrorFacts, 'kind'> & { kind?: ErrorFacts['kind'] },
   now: Date,
   policy: { maxAttempts: number; jitter: number },
 ): Rotation {
-  const record = requireLease(r, r.step, token);
-  const failures = record.failures + 1;
-  const next: Rotation = {
-    ...r,
-    steps: { ...r.steps, [r.step]: { ...record, failures } },
-    lastError: {
-      step: r.step,
-      message: STEP_FAILURE[r.step],
-      name: error.name,
-      ...(error.code !== undefined ? { code: error.code } : {}),
-      ...(error.statusCode !== undefined ? { statusCode: error.statusCode } : {}),
-      ...(error.kind !== undefined ? { kind: error.kind } : {}),
-      at: iso(now),
-    },
+  const next = kernel.fail(r, token, now, { ...policy, mayFail: !pastPromotion(r) });
+  next.lastError = {
+    step: r.step,
+    message: STEP_FAILURE[r.step],
+    name: error.name,
+    ...(error.code !== undefined ? { code: error.code } : {}),
+    ...(error.statusCode !== undefined ? { statusCode: error.statusCode } : {}),
+    ...(error.kind !== undefined ? { kind: error.kind } : {}),
+    at: iso(now),
   };
-  delete next.lease;
-  if (failures >= policy.maxAttempts && !pastPromotion(r)) {
-    next.status = 'failed';
-    next.endedAt = iso(now);
-    delete next.nextAttemptAt;
-  } else {
-    next.nextAttemptAt = iso(plus(now, backoffMs(failures, policy.jitter)));
-  }
-  return touched(next, now);
+  return next;
 }
 
 /**
@@ -355,20 +268,14 @@ export function failStep(
  */
 export function recordCleanup(r: Rotation, ok: boolean, now: Date, jitter: number): Rotation {
   if (r.status !== 'failed' && r.status !== 'superseded') throw new RotationStateError(`Rotation ${r.id}: only a failed or superseded rotation is cleaned up`);
-  const tries = (r.cleanup?.tries ?? 0) + 1;
-  const cleanup: Cleanup = ok
-    ? { state: 'done', at: iso(now), tries }
-    : { state: 'pending', at: iso(now), tries, nextAt: iso(plus(now, backoffMs(tries, jitter))) };
-  return touched({ ...r, cleanup }, now);
+  return kernel.recordCleanup(r, ok, now, jitter);
 }
 
 /** The version being replaced is no longer current (someone else rotated it): stop. */
 export function supersede(r: Rotation, token: string, reason: string, now: Date): Rotation {
-  requireLease(r, r.step, token);
+  kernel.requireLease(r, r.step, token);
   if (r.promoted) throw new RotationStateError(`Rotation ${r.id}: already promoted, cannot be superseded`);
-  const next: Rotation = { ...r, status: 'superseded', outcome: reason.slice(0, 300), endedAt: iso(now) };
-  delete next.lease;
-  return touched(next, now);
+  return { ...kernel.end(r, token, 'superseded', now), outcome: reason.slice(0, 300) };
 }
 
 /** The next attempt after a failed one: same version, attempt + 1, with what to clean up. */
@@ -462,49 +369,4 @@ export function invariantViolations(r: Rotation): string[] {
   if (r.status === 'superseded' && r.promoted) v.push('superseded after promotion');
   if (r.status === 'failed' && r.promoted) v.push('failed after promotion');
   return v;
-}
-
-/** The public view (HTTP): no lease internals, never a value (there is none to leak). */
-export function rotationView(r: Rotation, now: Date) {
-  return {
-    id: r.id,
-    vault: r.vault,
-    name: r.name,
-    fromVersion: r.fromVersion,
-    attempt: r.attempt,
-    provider: r.provider,
-    trigger: r.trigger,
-    state: stateOf(r, now),
-    status: r.status,
-    steps: Object.fromEntries(
-      STEPS.filter((s) => r.steps[s]).map((s) => {
-        const rec = r.steps[s]!;
-        return [s, { startedAt: rec.startedAt, completedAt: rec.completedAt ?? null, tries: rec.tokens.length, failures: rec.failures }];
-      }),
-    ),
-    newVersion: r.promoted?.version ?? null,
-    newExpiresOn: r.promoted?.expiresOn ?? null,
-    retireAfter: r.retireAfter ?? null,
-    nextAttemptAt: r.nextAttemptAt ?? null,
-    // Rebuilt from the safe fields: a message is always the fixed text of its step.
-    lastError: r.lastError ? errorView(r.lastError) : null,
-    cleanup: r.cleanup ? { state: r.cleanup.state, at: r.cleanup.at, tries: r.cleanup.tries } : null,
-    alerts: r.alerts ? { count: r.alerts.count, lastAt: r.alerts.lastAt } : null,
-    outcome: r.outcome ?? null,
-    createdAt: r.createdAt,
-    updatedAt: r.updatedAt,
-  };
-}
-
-/** A stored error as shown over HTTP: name, code and status, and the fixed message of its step. */
-export function errorView(e: RotationError) {
-  return {
-    step: e.step,
-    message: STEP_FAILURE[e.step],
-    name: e.name ?? 'Error',
-    code: e.code ?? null,
-    statusCode: e.statusCode ?? null,
-    ...(e.kind ? { kind: e.kind } : {}),
-    at: e.at,
-  };
 }

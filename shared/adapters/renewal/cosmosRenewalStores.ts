@@ -3,44 +3,59 @@
  * credential) and dead letters. Documents are plain domain data; no values ever.
  */
 import type { Container } from '@azure/cosmos';
-import type { Rotation } from '../../domain/rotation';
-import { type DeadLetter, type DeadLetterStore, type RotationStore } from '../../services/renewal/ports';
+import { type Rotation, credentialKey, credentialKeyOf } from '../../domain/rotation';
+import type { DeadLetter, DeadLetterStore } from '../../services/events/ports';
+import type { RotationStore } from '../../services/renewal/ports';
 import { ConcurrencyConflict, DocumentStore } from '../cosmos';
 
-export function cosmosRotationStore(container: Container, ready: () => Promise<void>): RotationStore {
+/**
+ * The kernel's due rule (`domain/stepKernel.ts`): `dueAt` is absent once nothing is left
+ * to do, so "due" is `dueAt <= now`; Cosmos DB orders and pages the result.
+ */
+const DUE_QUERY = 'SELECT * FROM c WHERE c.dueAt <= @now ORDER BY c.dueAt';
+const DUE_PAGE = 50;
+
+export interface RotationDocuments extends RotationStore {
+  /** One page of due rotations in due order, paged by Cosmos DB (continuation tokens). */
+  duePage(now: Date, page: { maxItems: number; continuation?: string }): Promise<{ items: Rotation[]; continuation?: string }>;
+}
+
+export function cosmosRotationStore(container: Container, ready: () => Promise<void>): RotationDocuments {
   const store = new DocumentStore<Rotation>(container, (r) => r.credentialId);
-  /** `{vault}:{name}:{version}:{attempt}` → `{vault}:{name}` (the partition key). */
-  const partitionOf = (id: string) => id.split(':').slice(0, 2).join(':');
+  const duePage: RotationDocuments['duePage'] = async (now, page) => {
+    await ready();
+    const found = await store.queryPage(DUE_QUERY, [{ name: '@now', value: now.toISOString() }], page);
+    return { items: found.items.map((v) => v.doc), ...(found.continuation ? { continuation: found.continuation } : {}) };
+  };
   return {
     async create(rotation) {
       await ready();
       return store.create(rotation);
     },
     async read(id) {
+      const partition = credentialKeyOf(id);
+      if (partition === undefined) return undefined; // not a rotation id: no such rotation
       await ready();
-      return store.read(id, partitionOf(id));
+      return store.read(id, partition);
     },
     async replace(rotation, etag) {
       await ready();
       return store.replace(rotation, etag);
     },
+    duePage,
     async due(now, limit) {
-      await ready();
-      const found = await store.query(
-        // Active rotations, and failed or superseded ones whose clean-up is to be retried.
-        "SELECT * FROM c WHERE (c.status = 'active' OR c.cleanup.state = 'pending') AND c.dueAt <= @now",
-        [{ name: '@now', value: now.toISOString() }],
-      );
-      return found
-        .map((v) => v.doc)
-        .sort((a, b) => (a.dueAt ?? '').localeCompare(b.dueAt ?? ''))
-        .slice(0, limit);
+      const out: Rotation[] = [];
+      let continuation: string | undefined;
+      do {
+        const page = await duePage(now, { maxItems: Math.min(DUE_PAGE, limit - out.length), ...(continuation ? { continuation } : {}) });
+        out.push(...page.items);
+        continuation = page.continuation;
+      } while (continuation && out.length < limit);
+      return out.slice(0, limit);
     },
     async forCredential(vault, name) {
       await ready();
-      const found = await store.query('SELECT * FROM c WHERE c.credentialId = @id', [
-        { name: '@id', value: `${vault.toLowerCase()}:${name.toLowerCase()}` },
-      ]);
+      const found = await store.query('SELECT * FROM c WHERE c.credentialId = @id', [{ name: '@id', value: credentialKey(vault, name) }]);
       return found.map((v) => v.doc);
     },
   };

@@ -3,7 +3,7 @@
  * that answers whether the event was its own. The intake (`intake.ts`) normalises,
  * dead-letters and routes; a handler never sees a malformed or spoofed event.
  */
-import type { KeyVaultEvent } from '../../domain/keyVaultEvent';
+import type { EventProjection, KeyVaultEvent } from '../../domain/keyVaultEvent';
 import type { Logger } from '../../ports';
 
 export interface RoutedEvent {
@@ -12,12 +12,40 @@ export interface RoutedEvent {
   event: KeyVaultEvent;
 }
 
-/** `handled`: this life cycle manages the object (`outcome` says what it did); `not-mine`: ask the next handler. */
-export type HandlerAnswer = { answer: 'handled'; outcome: string; detail?: Record<string, unknown> } | { answer: 'not-mine' };
+/**
+ * `handled`: this life cycle manages the object (`outcome` says what it did); `not-mine`:
+ * ask the next handler (`reason`, when given, is what the intake reports if none takes it).
+ */
+export type HandlerAnswer = { answer: 'handled'; outcome: string; detail?: Record<string, unknown> } | { answer: 'not-mine'; reason?: string };
 
 export interface KeyVaultEventHandler {
   /** Stable name, for logs and the intake's outcome. */
   readonly name: string;
   /** Throws only when a dependency is down (the webhook then answers 5xx and Event Grid retries). */
   handle(routed: RoutedEvent, log: Logger): Promise<HandlerAnswer>;
+}
+
+/**
+ * A refused event (document in the `deadLetters` container, partitioned by `source`).
+ * It keeps a projection of the event, never its `data` values: the raw event can be
+ * matched by its SHA-256 and size (e.g. against Event Grid's own logs).
+ */
+export interface DeadLetter {
+  id: string;
+  /** Topic/source the event claimed (cut to 300 characters), or `unknown`. */
+  source: string;
+  reason: 'malformed' | 'oversized' | 'spoofed' | 'unsupported';
+  /** Why it was refused: the field and rule, in Keyturn's words. */
+  detail: string;
+  receivedAt: string;
+  /** Size of the event as JSON, in bytes (null when it cannot be serialised). */
+  bytes: number | null;
+  /** SHA-256 (hex) of the event as JSON (null when it cannot be serialised). */
+  sha256: string | null;
+  event: EventProjection;
+}
+
+export interface DeadLetterStore {
+  /** Idempotent per id. */
+  record(letter: DeadLetter): Promise<void>;
 }

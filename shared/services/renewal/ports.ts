@@ -3,10 +3,9 @@
  * unit tests hand in in-memory fakes. No SDK types cross these interfaces.
  */
 import { inspect } from 'node:util';
-import type { EventProjection, KeyVaultEvent } from '../../domain/keyVaultEvent';
 import type { ManagedCredential, ProviderKind, Tags } from '../../domain/managedCredential';
 import type { Rotation } from '../../domain/rotation';
-import type { Logger, Versioned } from '../../ports';
+import type { Versioned } from '../../ports';
 
 /**
  * A secret value in memory. It prints as `[secret]` in logs, JSON and inspection, so
@@ -31,13 +30,14 @@ export class SecretValue {
   }
 }
 
+/** The store of rotations; a JobStore of the step runner (read, replace, due). */
 export interface RotationStore {
   /** Throws ConcurrencyConflict('exists') when the id is taken. */
   create(rotation: Rotation): Promise<Versioned<Rotation>>;
   read(id: string): Promise<Versioned<Rotation> | undefined>;
   /** Throws ConcurrencyConflict('changed') when the ETag no longer matches. */
   replace(rotation: Rotation, etag: string): Promise<Versioned<Rotation>>;
-  /** Active rotations whose `dueAt` has come. */
+  /** Rotations whose `dueAt` has come (the kernel's due rule), in due order, at most `limit`. */
   due(now: Date, limit: number): Promise<Rotation[]>;
   /** Every rotation of one credential (all versions and attempts). */
   forCredential(vault: string, name: string): Promise<Rotation[]>;
@@ -86,39 +86,4 @@ export interface CredentialProvider {
   verify(ctx: ProviderContext, value: SecretValue, ref: string | undefined, now: Date): Promise<void>;
   /** Removes the credential at the provider; a missing one counts as removed. */
   remove(ctx: ProviderContext, ref: string): Promise<void>;
-}
-
-/**
- * A refused event (document in the `deadLetters` container, partitioned by `source`).
- * It keeps a projection of the event, never its `data` values: the raw event can be
- * matched by its SHA-256 and size (e.g. against Event Grid's own logs).
- */
-export interface DeadLetter {
-  id: string;
-  /** Topic/source the event claimed (cut to 300 characters), or `unknown`. */
-  source: string;
-  reason: 'malformed' | 'oversized' | 'spoofed' | 'unsupported';
-  /** Why it was refused: the field and rule, in Keyturn's words. */
-  detail: string;
-  receivedAt: string;
-  /** Size of the event as JSON, in bytes (null when it cannot be serialised). */
-  bytes: number | null;
-  /** SHA-256 (hex) of the event as JSON (null when it cannot be serialised). */
-  sha256: string | null;
-  event: EventProjection;
-}
-
-export interface DeadLetterStore {
-  /** Idempotent per id. */
-  record(letter: DeadLetter): Promise<void>;
-}
-
-export interface RoutedKeyEvent {
-  vault: string;
-  event: KeyVaultEvent;
-}
-
-/** Key events go onward to the signing-key life cycle (`services/signing/keyEvents.ts`). */
-export interface KeyEventHandler {
-  handle(routed: RoutedKeyEvent, log: Logger): Promise<void>;
 }

@@ -5,16 +5,16 @@
  */
 import { ConcurrencyConflict } from '../../../shared/errors';
 import type { Rotation } from '../../../shared/domain/rotation';
+import { byDueAt, isDue } from '../../../shared/domain/stepKernel';
 import type { Clock, Logger, Notifier, Versioned } from '../../../shared/ports';
 import {
   type CredentialProvider,
-  type DeadLetter,
-  type DeadLetterStore,
   type RotationStore,
   type SecretProps,
   type SecretStore,
   SecretValue,
 } from '../../../shared/services/renewal/ports';
+import type { DeadLetter, DeadLetterStore } from '../../../shared/services/events/ports';
 
 export class FakeClock implements Clock {
   constructor(public time = new Date('2030-01-01T00:00:00Z')) {}
@@ -55,7 +55,8 @@ export class FakeRotations implements RotationStore {
   async due(now: Date, limit: number) {
     return [...this.docs.values()]
       .map((v) => v.doc)
-      .filter((r) => (r.status === 'active' || r.cleanup?.state === 'pending') && r.dueAt !== undefined && r.dueAt <= now.toISOString())
+      .filter((r) => isDue(r, now)) // the kernel's due rule, as the Cosmos DB query has it
+      .sort(byDueAt)
       .slice(0, limit);
   }
   async forCredential(vault: string, name: string) {

@@ -1,4 +1,4 @@
-import { MAX_EVENT_BYTES, projectEvent, readKeyVaultEvent, resolveVaultKey } from '../../../shared/domain/keyVaultEvent';
+import { MAX_EVENT_BYTES, projectEvent, readKeyVaultEvent, resolveVaultAlias } from '../../../shared/domain/keyVaultEvent';
 
 const TOPIC = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/keyturn-local';
 const VERSION = 'ee059b2bb5bc48398a53b168c6cdcb10';
@@ -108,18 +108,18 @@ describe('readKeyVaultEvent', () => {
   });
 });
 
-describe('resolveVaultKey', () => {
+describe('resolveVaultAlias', () => {
   const vaults = { local: 'https://127.0.0.1:8443', prod: 'https://contoso-prod.vault.azure.net' };
   test('an explicit mapping first (the emulator is named keyturn-local, its URL is an IP)', () => {
-    expect(resolveVaultKey('keyturn-local', vaults, { 'keyturn-local': 'local' })).toBe('local');
-    expect(resolveVaultKey('Keyturn-Local', vaults, { 'keyturn-local': 'local' })).toBe('local');
-    expect(resolveVaultKey('keyturn-local', vaults, { 'keyturn-local': 'gone' })).toBeUndefined();
+    expect(resolveVaultAlias('keyturn-local', vaults, { 'keyturn-local': 'local' })).toBe('local');
+    expect(resolveVaultAlias('Keyturn-Local', vaults, { 'keyturn-local': 'local' })).toBe('local');
+    expect(resolveVaultAlias('keyturn-local', vaults, { 'keyturn-local': 'gone' })).toBeUndefined();
   });
   test('then the vault key, then the first host label of the URL', () => {
-    expect(resolveVaultKey('LOCAL', vaults)).toBe('local');
-    expect(resolveVaultKey('contoso-prod', vaults)).toBe('prod');
-    expect(resolveVaultKey('127', vaults)).toBeUndefined();
-    expect(resolveVaultKey('someone-else', vaults)).toBeUndefined();
+    expect(resolveVaultAlias('LOCAL', vaults)).toBe('local');
+    expect(resolveVaultAlias('contoso-prod', vaults)).toBe('prod');
+    expect(resolveVaultAlias('127', vaults)).toBeUndefined();
+    expect(resolveVaultAlias('someone-else', vaults)).toBeUndefined();
   });
 });
 

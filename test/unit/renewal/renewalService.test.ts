@@ -9,7 +9,7 @@ import { armedFaults } from '../../../shared/adapters/faults';
 import { graphAppPasswordProvider } from '../../../shared/adapters/renewal/graphAppPasswordProvider';
 import { symmetricProvider } from '../../../shared/adapters/renewal/symmetricProvider';
 import { DAY_MS, STEP_FAILURE, invariantViolations, startRotation } from '../../../shared/domain/rotation';
-import type { KeyEventHandler } from '../../../shared/services/renewal/ports';
+import type { KeyVaultEventHandler } from '../../../shared/services/events/ports';
 import { RenewalService } from '../../../shared/services/renewal/renewalService';
 import { FakeClock, FakeDeadLetters, FakeNotifier, FakeRotations, FakeSecrets, MemoryLogger, recordingVerified } from './fakes';
 import { type GraphStub, existingPassword, startGraphStub } from './graphStub';
@@ -29,7 +29,15 @@ function world(options: { maxAttempts?: number } = {}) {
   const deadLetters = new FakeDeadLetters();
   const notifier = new FakeNotifier();
   const log = new MemoryLogger();
-  const keyEvents: KeyEventHandler & { seen: string[] } = { seen: [], async handle({ event }) { keyEvents.seen.push(event.objectName); } };
+  const keyEvents: KeyVaultEventHandler & { seen: string[] } = {
+    name: 'keys',
+    seen: [],
+    async handle({ event }) {
+      if (event.objectType !== 'Key') return { answer: 'not-mine' };
+      keyEvents.seen.push(event.objectName);
+      return { answer: 'handled', outcome: 'seen' };
+    },
+  };
   const graphProvider = graphAppPasswordProvider({ endpoint: graph.url, credential: { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 3600_000 }) } });
   const providers = {
     symmetric: recordingVerified(symmetricProvider, secrets),

@@ -15,12 +15,12 @@ import {
   nextAttempt,
   recordCleanup,
   rotationId,
-  rotationView,
   startRotation,
   stateOf,
   stuckAlertDue,
   supersede,
 } from '../../../shared/domain/rotation';
+import { rotationView } from '../../../shared/services/renewal/views';
 
 const T0 = new Date('2030-01-01T00:00:00Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);

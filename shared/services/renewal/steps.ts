@@ -1,0 +1,245 @@
+/**
+ * Renewal's steps as functions for the step runner: create → verify → promote → notify
+ * → retire. Each side effect is tagged with the claim's token, so a resumed step finds
+ * and adopts what an earlier claim made (or removes it when its value is lost), and
+ * each external write is preceded by the lease check.
+ */
+import { describeError } from '../../errors';
+import { TAG, pendingSecretName, promotedTags, tagValue, withStage } from '../../domain/managedCredential';
+import { DAY_MS, type Rotation, type Step, type StepResult } from '../../domain/rotation';
+import { type LeaseCheck, LeaseLapsing, type StepRun, isInjectedCrash } from '../jobs/runner';
+import { disableDuplicates, disablePending, inUse, removeLeftovers, removeOrphans } from './artifacts';
+import { ROTATED_EVENT, type RenewalContext, providerContext, providerOf } from './context';
+import { type SecretProps, newestVersion } from './ports';
+
+/** What a step returns: its result to record, or that the rotation is superseded. */
+export type Performed = StepResult | { superseded: string };
+
+type Run = StepRun<Rotation, Step>;
+
+export function renewalSteps(c: RenewalContext): Record<Step, (run: Run) => Promise<Performed>> {
+  return {
+    create: (run) => create(c, run.job, run.token, run.now, run.check),
+    verify: (run) => verify(c, run.job, run.now, run.check),
+    promote: (run) => promoteOrLanded(c, run.job, run.token, run.check),
+    notify: (run) => notify(c, run.job, run.now, run.check),
+    retire: (run) => retire(c, run.job, run.check),
+  };
+}
+
+async function create(c: RenewalContext, r: Rotation, token: string, now: Date, check: LeaseCheck): Promise<Performed> {
+  const { secrets, faults } = c.deps;
+  const ctx = providerContext(r);
+  const provider = providerOf(c, r);
+  if (r.leftovers) {
+    const keep = await inUse(c, r);
+    await check('removing the last attempt’s leftovers');
+    await removeLeftovers(c, r, r.leftovers, keep);
+  }
+
+  const latest = await secrets.latest(r.vault, r.name);
+  if (latest?.version.toLowerCase() !== r.fromVersion) return { superseded: `version ${r.fromVersion} is no longer current` };
+
+  const tokens = r.steps.create?.tokens ?? [token];
+  const pendingName = pendingSecretName(r.name);
+  const tagged = (await secrets.versions(r.vault, pendingName)).filter(
+    (v) => v.enabled && tokens.includes(tagValue(v.tags, TAG.stepToken) ?? '') && (r.provider === 'symmetric' || tagValue(v.tags, TAG.credentialId)),
+  );
+  const adopt = newestVersion(tagged);
+  if (adopt) {
+    const credentialRef = tagValue(adopt.tags, TAG.credentialId);
+    return {
+      step: 'create',
+      pendingVersion: adopt.version,
+      expiresOn: tagValue(adopt.tags, TAG.expiresOn) ?? new Date(now.getTime() + r.validityDays * DAY_MS).toISOString(),
+      token: tagValue(adopt.tags, TAG.stepToken)!,
+      ...(credentialRef ? { credentialRef } : {}),
+    };
+  }
+  // Created at the provider by an earlier claim but never stored: the value is lost.
+  const keep = await inUse(c, r);
+  for (const lost of await provider.findTagged(ctx, tokens)) {
+    if (keep.refs.has(lost.ref)) continue;
+    await check('removing a credential whose value was lost');
+    await provider.remove(ctx, lost.ref);
+  }
+
+  const expiresOn = new Date(now.getTime() + r.validityDays * DAY_MS);
+  await check('creating the credential');
+  const created = await provider.create(ctx, token, expiresOn);
+  faults.hit('create:provider');
+  const tags: Record<string, string> = {
+    [TAG.stage]: 'pending',
+    [TAG.stepToken]: token,
+    [TAG.rotation]: r.id,
+    [TAG.pendingFor]: r.name,
+    [TAG.expiresOn]: expiresOn.toISOString(),
+    ...(created.ref ? { [TAG.credentialId]: created.ref } : {}),
+  };
+  await check('storing the pending value');
+  const stored = await secrets.write(r.vault, pendingName, created.value, { tags });
+  return {
+    step: 'create',
+    pendingVersion: stored.version,
+    expiresOn: expiresOn.toISOString(),
+    token,
+    ...(created.ref ? { credentialRef: created.ref } : {}),
+  };
+}
+
+async function verify(c: RenewalContext, r: Rotation, now: Date, check: LeaseCheck): Promise<Performed> {
+  const value = await c.deps.secrets.read(r.vault, pendingSecretName(r.name), r.pending!.version);
+  await providerOf(c, r).verify(providerContext(r), value, r.pending!.credentialRef, now);
+  await check('removing orphans');
+  await removeOrphans(c, r);
+  return { step: 'verify' };
+}
+
+/** Tokens of every promote claim, this one included: a version carrying one is this rotation's. */
+function promoteTokens(r: Rotation, token: string): string[] {
+  const tokens = r.steps.promote?.tokens ?? [];
+  return tokens.includes(token) ? tokens : [...tokens, token];
+}
+
+/**
+ * The managed secret's version a promote claim wrote, if any: `latest` itself when its
+ * tags carry a token (a listing may lag behind), else the newest listed version that
+ * does (an SDK retry after a lost answer can write the value twice).
+ */
+async function promotionState(c: RenewalContext, r: Rotation, tokens: string[]) {
+  const { secrets } = c.deps;
+  const versions = await secrets.versions(r.vault, r.name);
+  const latest = await secrets.latest(r.vault, r.name);
+  const carries = (v: SecretProps) => tokens.includes(tagValue(v.tags, TAG.stepToken) ?? '');
+  const promoted = latest && carries(latest) ? latest : newestVersion(versions.filter(carries));
+  const old = versions.find((v) => v.version.toLowerCase() === r.fromVersion);
+  return { latest, old, promoted };
+}
+
+/** A write whose answer was lost may have landed: a promotion that did is completed, never failed. */
+async function promoteOrLanded(c: RenewalContext, r: Rotation, token: string, check: LeaseCheck): Promise<Performed> {
+  try {
+    return await promote(c, r, token, check);
+  } catch (e) {
+    if (isInjectedCrash(e) || e instanceof LeaseLapsing) throw e;
+    const landed = await landedPromotion(c, r, token, check, e);
+    if (landed) return landed;
+    throw e;
+  }
+}
+
+async function promote(c: RenewalContext, r: Rotation, token: string, check: LeaseCheck): Promise<Performed> {
+  const { secrets } = c.deps;
+  const pending = r.pending!;
+  const state = await promotionState(c, r, promoteTokens(r, token));
+  let promoted = state.promoted;
+  if (!promoted) {
+    const { latest, old } = state;
+    if (!latest || latest.version.toLowerCase() !== r.fromVersion || !old) {
+      return { superseded: `version ${r.fromVersion} was replaced by someone else before promotion` };
+    }
+    const value = await secrets.read(r.vault, pendingSecretName(r.name), pending.version);
+    await check('writing the new version');
+    promoted = await secrets.write(r.vault, r.name, value, {
+      tags: promotedTags(latest.tags, { token, rotationId: r.id, credentialRef: pending.credentialRef }),
+      expiresOn: new Date(pending.expiresOn),
+      ...(latest.contentType ? { contentType: latest.contentType } : {}),
+    });
+  }
+  return promotedResult(c, r, token, promoted, state.old, check);
+}
+
+/**
+ * After a promote try threw: re-lists the versions, and when one carries a promote
+ * token the write landed (only its answer was lost) and the step completes. Undefined
+ * when none does, or when that cannot be told now (the failure is then recorded).
+ */
+async function landedPromotion(c: RenewalContext, r: Rotation, token: string, check: LeaseCheck, thrown: unknown): Promise<Performed | undefined> {
+  let state: Awaited<ReturnType<typeof promotionState>>;
+  try {
+    state = await promotionState(c, r, promoteTokens(r, token));
+  } catch (e) {
+    if (isInjectedCrash(e)) throw e;
+    c.deps.log.warn('Promote failed and whether its write landed cannot be told now', { rotationId: r.id, error: describeError(e) });
+    return undefined;
+  }
+  if (!state.promoted) return undefined;
+  c.deps.log.warn('Promote reported an error but its write landed: the step is completed', {
+    rotationId: r.id,
+    newVersion: state.promoted.version,
+    error: describeError(thrown),
+  });
+  return promotedResult(c, r, token, state.promoted, state.old, check);
+}
+
+/** The new version is current: follow-ups (best effort; retire repeats them) and the step's result. */
+async function promotedResult(c: RenewalContext, r: Rotation, token: string, promoted: SecretProps, old: SecretProps | undefined, check: LeaseCheck): Promise<Performed> {
+  const { secrets } = c.deps;
+  const pending = r.pending!;
+  await check('tagging the previous version');
+  try {
+    if (old && tagValue(old.tags, TAG.stage) !== 'previous') {
+      await secrets.update(r.vault, r.name, old.version, { tags: withStage(old.tags, 'previous') });
+    }
+    await disableDuplicates(c, r, promoteTokens(r, token), promoted.version);
+    await disablePending(c, r, pending.version);
+  } catch (e) {
+    if (isInjectedCrash(e)) throw e;
+    c.deps.log.warn('Promoted; tagging the previous version, disabling a duplicate or the pending copy failed (retire repeats it)', {
+      rotationId: r.id,
+      error: describeError(e),
+    });
+  }
+  return {
+    step: 'promote',
+    version: promoted.version,
+    expiresOn: promoted.expiresOn?.toISOString() ?? pending.expiresOn,
+    token: tagValue(promoted.tags, TAG.stepToken) ?? token,
+  };
+}
+
+async function notify(c: RenewalContext, r: Rotation, now: Date, check: LeaseCheck): Promise<Performed> {
+  // A stable id: a crash between publish and record republishes the same event.
+  await check('publishing');
+  await c.deps.notifier.publish({
+    id: `${r.id}:rotated`,
+    eventType: ROTATED_EVENT,
+    subject: `/vaults/${r.vault}/secrets/${r.name}`,
+    data: {
+      vault: r.vault,
+      name: r.name,
+      newVersion: r.promoted!.version,
+      newExpiresOn: r.promoted!.expiresOn,
+      previousVersion: r.fromVersion,
+      previousRetiresAfter: new Date(now.getTime() + r.graceDays * DAY_MS).toISOString(),
+      provider: r.provider,
+      rotationId: r.id,
+    },
+  });
+  return { step: 'notify' };
+}
+
+async function retire(c: RenewalContext, r: Rotation, check: LeaseCheck): Promise<Performed> {
+  const { secrets, log } = c.deps;
+  const latest = await secrets.latest(r.vault, r.name);
+  // Consumers read the latest version: it must never be the one disabled.
+  if (!latest || latest.version.toLowerCase() === r.fromVersion) {
+    throw new Error(`refusing to retire ${r.fromVersion}: it is the latest version`);
+  }
+  await check('retiring the previous credential');
+  if (r.promoted) await disableDuplicates(c, r, r.steps.promote?.tokens ?? [], r.promoted.version);
+  if (r.provider !== 'symmetric') {
+    if (r.previousCredentialRef && r.previousCredentialRef !== r.pending?.credentialRef) {
+      await providerOf(c, r).remove(providerContext(r), r.previousCredentialRef);
+    } else {
+      log.warn('The previous credential has no recorded id at the provider; it stays until its own end date', { rotationId: r.id });
+    }
+  }
+  const old = (await secrets.versions(r.vault, r.name)).find((v) => v.version.toLowerCase() === r.fromVersion);
+  if (old && (old.enabled || tagValue(old.tags, TAG.stage) !== 'retired')) {
+    await secrets.update(r.vault, r.name, old.version, { enabled: false, tags: withStage(old.tags, 'retired') });
+  }
+  if (r.pending) await disablePending(c, r, r.pending.version);
+  await removeOrphans(c, r);
+  return { step: 'retire' };
+}
