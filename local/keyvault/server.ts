@@ -58,6 +58,11 @@ export class FaultInjector {
     if (this.rate <= 0 || this.random() >= this.rate) return undefined;
     return this.count++ % 2 === 0 ? 429 : 503;
   }
+
+  /** How many faults were served so far (tests prove injection really happened). */
+  get served(): number {
+    return this.count;
+  }
 }
 
 function send(res: ServerResponse, status: number, payload?: unknown, headers: Record<string, string> = {}): void {
@@ -137,6 +142,7 @@ async function management(deps: ServerDeps, method: string, segs: string[], quer
     if (method === 'DELETE') return { status: 200, body: { listeners: m.removeListener(url) } };
   }
   if (path === 'health' && method === 'GET') return { status: 200, body: { status: 'ok' } };
+  if (path === 'faults' && method === 'GET') return { status: 200, body: { rate: deps.faults?.rate ?? 0, served: deps.faults?.served ?? 0 } };
   throw notImplemented(`${method} /management/${path}`);
 }
 

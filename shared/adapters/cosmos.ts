@@ -67,6 +67,9 @@ export function createCosmos(options: {
 }
 
 
+/** What a create-only write did: created it (with its ETag), or found the id taken. */
+export type CreateOutcome<T> = { created: true; value: Versioned<T> } | { created: false };
+
 /** ETag-guarded CRUD over one container; documents are plain JSON with `id` and the partition key. */
 export class DocumentStore<T extends { id: string }> {
   constructor(
@@ -92,6 +95,24 @@ export class DocumentStore<T extends { id: string }> {
       return { doc: strip(resource as T), etag: etag as string };
     } catch (e) {
       if (statusOf(e) === 409) throw new ConcurrencyConflict('exists', doc.id);
+      throw e;
+    }
+  }
+
+  /**
+   * Creates the document only if its id is free, for append patterns (one record per
+   * event, claim or step). "Already exists" is an outcome, not an error: the caller
+   * that lost the race reads what is there. The server decides (409), so two
+   * concurrent calls for one id create it exactly once. Append one document per call:
+   * the local Cosmos DB server does not roll back transactional batches, so never rely
+   * on batch atomicity for "all or nothing".
+   */
+  async createOnly(doc: T): Promise<CreateOutcome<T>> {
+    try {
+      const { resource, etag } = await this.container.items.create<T>(doc);
+      return { created: true, value: { doc: strip(resource as T), etag: etag as string } };
+    } catch (e) {
+      if (statusOf(e) === 409) return { created: false };
       throw e;
     }
   }

@@ -70,6 +70,7 @@ describe('local host: Event Grid webhook', () => {
     expect((await post([event('other')], { 'aeg-event-type': 'Something' })).status).toBe(400);
     expect(delivered('u')).toHaveLength(0);
     expect(delivered('missing')).toHaveLength(0);
+    expect(delivered('other')).toHaveLength(0);
   });
 
   it('answers 404 for an unknown function (exact name)', async () => {

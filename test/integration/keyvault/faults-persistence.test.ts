@@ -15,6 +15,7 @@ describe('Key Vault emulator: fault injection', () => {
         statuses.push(res.status);
       }
       expect(new Set(statuses)).toEqual(new Set([429, 503]));
+      expect((await rawRequest(vault.emulator, 'GET', '/management/faults')).body).toEqual({ rate: 1, served: 4 });
       expect((await rawRequest(vault.emulator, 'GET', '/secrets/faulty')).status).toBe(401);
       expect((await rawRequest(vault.emulator, 'GET', '/management/vault/time')).status).toBe(200);
       // Nothing was written by the refused requests.
@@ -36,6 +37,22 @@ describe('Key Vault emulator: fault injection', () => {
       expect(nodeVerify('sha256', Buffer.from('x'), { key: nodePublicKey(key.key!), dsaEncoding: 'ieee-p1363' }, sig.result)).toBe(true);
       // Each new version was created exactly once despite the retries.
       expect(vault.recorder.ofType('SecretNewVersionCreated')).toHaveLength(2);
+      // Faults were really served (and absorbed): a silent injector would pass the above too.
+      const faults = (await rawRequest(vault.emulator, 'GET', '/management/faults')).body;
+      expect(faults.rate).toBe(0.2);
+      expect(faults.served).toBeGreaterThan(0);
+    } finally {
+      await vault.close();
+    }
+  });
+});
+
+describe('Key Vault emulator: fault counter', () => {
+  it('reports no faults when injection is off', async () => {
+    const vault = await startTestVault();
+    try {
+      await vault.secrets.setSecret('calm', 'v');
+      expect((await rawRequest(vault.emulator, 'GET', '/management/faults')).body).toEqual({ rate: 0, served: 0 });
     } finally {
       await vault.close();
     }

@@ -193,8 +193,8 @@ describe('When a managed credential nears expiry on the local stack', () => {
       const pending = await versions(stack.keyVault.secretClient(), 'doomed-secret--pending');
       expect(pending.map((p) => p.enabled)).toEqual([false]);
       const view = (await call('GET', `${host}/api/rotations/${failed.id}`)).json();
-      expect(view).toMatchObject({ status: 'failed', cleanup: { state: 'done' }, lastError: { step: 'verify', name: 'Error', code: null, statusCode: null } });
-      expect(Object.keys(view.lastError).sort()).toEqual(['at', 'code', 'message', 'name', 'statusCode', 'step']);
+      expect(view).toMatchObject({ status: 'failed', cleanup: { state: 'done' }, lastError: { step: 'verify', name: 'KeyturnError', code: 'VERIFY_NOT_REPLICATED', statusCode: null } });
+      expect(Object.keys(view.lastError).sort()).toEqual(['at', 'code', 'kind', 'message', 'name', 'statusCode', 'step']);
     } finally {
       graph.hideNewPasswords = false;
     }

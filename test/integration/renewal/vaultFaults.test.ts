@@ -1,5 +1,5 @@
 /** The Key Vault emulator answers 20% of requests with 429/503: renewals still complete. */
-import { type TestStack, startStack } from '../../helpers/stack';
+import { type TestStack, call, startStack } from '../../helpers/stack';
 import { DAY_S, seedSymmetric, versions, waitForState } from './helpers';
 
 describe('When Key Vault throttles and fails 20% of requests', () => {
@@ -17,5 +17,9 @@ describe('When Key Vault throttles and fails 20% of requests', () => {
     const all = await versions(stack.keyVault.secretClient(), 'flaky-key');
     expect(all).toHaveLength(2);
     expect(all.map((v) => v.enabled)).toEqual([false, true]);
+    // The faults were really served to the app: without them this test proves nothing.
+    const faults = (await call('GET', `${stack.keyVault.url}/management/faults`, { ca: stack.ca })).json<{ rate: number; served: number }>();
+    expect(faults.rate).toBe(0.2);
+    expect(faults.served).toBeGreaterThan(0);
   });
 });

@@ -196,6 +196,9 @@ describe('When the local stack runs through a simulated year of signing-key roll
       expect(props.enabled).toBe(false);
     }
     expect(retired).toBe(signers.length + 1 - jwks.kids.size);
+    // Check 3 ran: from step 1 on, the previous step's token (16 h > 12 h) was alive and verified
+    // (an empty list of live tokens would pass it vacuously).
+    expect(verified).toBeGreaterThanOrEqual(STEPS);
 
     const seconds = (Date.now() - started) / 1000;
     console.log(`simulated year: ${STEPS} steps of ${STEP_HOURS} h, ${signers.length} signers, ${verified} live-token verifications, ${seconds.toFixed(1)} s`);
