@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { params, readBicep, resources } from './bicepText';
 
-// js-yaml ships with jest (through istanbul); good enough to read one small file.
+// js-yaml (a devDependency) reads the one small file.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const yaml = require('js-yaml') as { load(text: string): unknown };
 
@@ -38,10 +38,10 @@ describe('azure.yaml', () => {
 
   test('deploys one TypeScript function app service, api, from the repo root', () => {
     expect(azd.services).toEqual({ api: { project: '.', language: 'ts', host: 'function' } });
-    // azd runs `npm run build` and deploys the package whose main lists the function files.
+    // azd runs `npm run build` and deploys the package whose main is the bundle that build writes.
     const pkg = JSON.parse(read('package.json')) as { main: string; scripts: Record<string, string> };
-    expect(pkg.scripts.build).toBeDefined();
-    expect(pkg.main).toBe('dist/functions/*.js');
+    expect(pkg.scripts.build).toContain('bundle');
+    expect(pkg.main).toBe('dist/app/main.js');
   });
 
   test('each service is the resource tagged azd-service-name with its name (a Microsoft.Web/sites function app)', () => {
