@@ -9,15 +9,17 @@ import { type CosmosHandle, createCosmos } from './adapters/cosmos';
 import { emulatorClock, systemClock } from './adapters/clocks';
 import { eventGridNotifier } from './adapters/eventGridNotifier';
 import { armedFaults } from './adapters/faults';
-import { type KeyVaultClients, createKeyVaultClients, emulatorCredential } from './adapters/keyVaultClients';
+import { type KeyVaultClients, createKeyVaultClients, emulatorCredential } from './adapters/keyVault/clients';
+import { vaultKeys } from './adapters/keyVault/vaultKeys';
+import { cosmosHealth, keyVaultHealth, storageHealth } from './adapters/health';
 import { httpsAgent, readCa } from './adapters/tlsAgent';
 import { cosmosKeySets } from './adapters/signing/cosmosKeySets';
-import { keyVaultSigningKeys } from './adapters/signing/keyVaultSigningKeys';
 import { consoleLogger } from './adapters/logger';
 import type { Clock, FaultPoints, Logger, Notifier } from './ports';
 import type { DependencyCheck } from './services/health';
 import { KeySetPublisher } from './services/signing/publication';
-import { SigningKeyService, type SigningSettings, SingleFlight, signingSettings } from './services/signing/signingKeys';
+import { SigningKeyService, type SigningSettings, SingleFlight } from './services/signing/signingKeys';
+import { signingVault } from './services/signing/signingVault';
 import { TokenIssuer } from './services/signing/tokens';
 import { ALG_OF } from './domain/signingKeys';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
@@ -47,6 +49,8 @@ export interface Root {
 /** Life cycle 4: signing-key rollover, JWKS and token signing. */
 export interface SigningRoot {
   settings: SigningSettings;
+  /** KEYTURN_TRUST_EASY_AUTH_HEADER: App Service authentication sets (and strips client copies of) the principal header. */
+  trustEasyAuthHeader: boolean;
   jwksMaxAgeSeconds: number;
   jwksUri: string;
   /** Services are cheap; one per invocation so they log to its context. */
@@ -56,14 +60,36 @@ export interface SigningRoot {
   publisher: KeySetPublisher;
 }
 
+/** Config → the signing services' settings (the services never read Config). */
+export function signingSettings(config: Config['signing']): SigningSettings {
+  return {
+    issuer: config.issuer,
+    vaultAlias: config.vault,
+    keyName: config.keyName,
+    keyType: config.keyType,
+    policy: {
+      rolloverMs: config.rolloverDays * 86_400_000,
+      publishAheadMs: config.publishAheadHours * 3_600_000,
+      tokenMaxLifetimeMs: config.tokenMaxLifetimeMinutes * 60_000,
+      jwksMaxAgeMs: config.jwksMaxAgeSeconds * 1000,
+    },
+  };
+}
+
 function buildSigning(config: Config, keyVault: KeyVaultClients, cosmos: CosmosHandle, clock: Clock): SigningRoot {
   const settings = signingSettings(config.signing);
-  const keys = keyVaultSigningKeys(keyVault, { vault: settings.vault, issuer: settings.issuer });
+  const keys = signingVault({
+    keys: vaultKeys(keyVault),
+    vaultAlias: settings.vaultAlias,
+    vaultUrlOf: (alias) => keyVault.vaultUrl(alias),
+    issuer: settings.issuer,
+  });
   const sets = cosmosKeySets(cosmos.container('signingKeys'), () => cosmos.ensureSchema());
   const bootstrap = new SingleFlight(); // one bootstrap in flight per process
   const service = (log: Logger) => new SigningKeyService({ keys, sets, clock, log, settings, bootstrap });
   return {
     settings,
+    trustEasyAuthHeader: config.signing.trustEasyAuthHeader,
     jwksMaxAgeSeconds: config.signing.jwksMaxAgeSeconds,
     jwksUri: config.signing.jwksUri,
     service,
@@ -120,7 +146,7 @@ function build(env: NodeJS.ProcessEnv): Root {
   let identity: TokenCredential | undefined;
   const credential = () => (identity ??= new DefaultAzureCredential());
   const keyVaultCa = readCa(config.keyVaultCaFile);
-  const keyVault = createKeyVaultClients(config.vaults, { emulatorCa: keyVaultCa, credential });
+  const keyVault = createKeyVaultClients(config.vaults, { emulatorCa: keyVaultCa, credential, localPrincipal: config.localPrincipal });
   const cosmos = createCosmos({ ...config.cosmos, ca: readCa(config.cosmos.caFile), credential });
   // A blob endpoint URL means the managed identity (Azure); otherwise a connection string (Azurite).
   const blobs = /^https:\/\//.test(config.storageConnection)
@@ -130,18 +156,9 @@ function build(env: NodeJS.ProcessEnv): Root {
   const clock = config.clockUrl ? emulatorClock(config.clockUrl, httpsAgent(keyVaultCa)) : systemClock;
 
   const healthChecks: DependencyCheck[] = [
-    { name: 'storage', check: async () => void (await blobs.getProperties()) },
-    {
-      name: 'cosmos',
-      check: async () => {
-        await cosmos.ensureSchema();
-        await cosmos.database.read();
-      },
-    },
-    ...keyVault.vaultKeys().map((vault) => ({
-      name: `keyvault:${vault}`,
-      check: async () => void (await keyVault.secrets(vault).listPropertiesOfSecrets().byPage({ maxPageSize: 1 }).next()),
-    })),
+    storageHealth(blobs),
+    cosmosHealth(cosmos),
+    ...keyVault.vaultAliases().map((vaultAlias) => keyVaultHealth(keyVault, vaultAlias)),
   ];
 
   // The schema is created at start; a Cosmos that is not up yet is retried on first use.

@@ -18,7 +18,7 @@ export function signingKeyEventHandler(service: (log: Logger) => SigningKeyServi
         return;
       }
       const outcome = await service(log).onKeyExpiring({
-        vaultKey: vault,
+        vaultAlias: vault,
         name: event.objectName,
         version: event.version,
         eventType: event.kind,

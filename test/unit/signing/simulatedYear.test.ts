@@ -34,7 +34,7 @@ async function simulateYear(s: Scenario) {
   for (let hour = 0; hour <= 365 * 24; hour++) {
     if (s.nearExpiryAt?.includes(hour)) {
       const signer = signingKey((await world.service.read())!.set)!;
-      await world.service.onKeyExpiring({ vaultKey: 'local', ...signer.vaultKey, eventType: 'Microsoft.KeyVault.KeyNearExpiry' });
+      await world.service.onKeyExpiring({ vaultAlias: 'local', ...signer.vaultKey, eventType: 'Microsoft.KeyVault.KeyNearExpiry' });
     }
     if (s.emergencyAt?.includes(hour)) {
       const outcome = await world.service.emergency({ requestedBy: 'drill', reason: 'simulated', compromised: false });
