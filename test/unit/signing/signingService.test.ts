@@ -124,5 +124,6 @@ describe('signing key service (in-memory ports, real crypto)', () => {
     expect(second.etag).not.toBe(first.etag);
     // Rendering never touches the vault: only tokens sign.
     expect(world.keys.signCalls).toBe(0);
+    expect(world.keys.signAttempts).toBe(0); // not even a refused one
   });
 });
