@@ -15,7 +15,7 @@ import { cosmosHealth, keyVaultHealth, storageHealth } from './adapters/health';
 import { httpsAgent, readCa } from './adapters/tlsAgent';
 import { cosmosKeySets } from './adapters/signing/cosmosKeySets';
 import { consoleLogger } from './adapters/logger';
-import type { Clock, FaultPoints, Logger, Notifier } from './ports';
+import type { Clock, FaultPoints, Logger, Notifier, VaultKeys } from './ports';
 import type { DependencyCheck } from './services/health';
 import { KeySetPublisher } from './services/signing/publication';
 import { SigningKeyService, type SigningSettings, SingleFlight } from './services/signing/signingKeys';
@@ -38,6 +38,8 @@ export interface Root {
   clock: Clock;
   faults: FaultPoints;
   keyVault: KeyVaultClients;
+  /** Key Vault keys of any vault the clients accept: the one adapter every key life cycle uses. */
+  vaultKeys: VaultKeys;
   cosmos: CosmosHandle;
   blobs: BlobServiceClient;
   notifier: Notifier;
@@ -76,12 +78,17 @@ export function signingSettings(config: Config['signing']): SigningSettings {
   };
 }
 
-function buildSigning(config: Config, keyVault: KeyVaultClients, cosmos: CosmosHandle, clock: Clock): SigningRoot {
+function buildSigning(
+  config: Config,
+  vault: { clients: KeyVaultClients; keys: VaultKeys },
+  cosmos: CosmosHandle,
+  clock: Clock,
+): SigningRoot {
   const settings = signingSettings(config.signing);
   const keys = signingVault({
-    keys: vaultKeys(keyVault),
+    keys: vault.keys,
     vaultAlias: settings.vaultAlias,
-    vaultUrlOf: (alias) => keyVault.vaultUrl(alias),
+    vaultUrlOf: (alias) => vault.clients.vaultUrl(alias),
     issuer: settings.issuer,
   });
   const sets = cosmosKeySets(cosmos.container('signingKeys'), () => cosmos.ensureSchema());
@@ -164,11 +171,12 @@ function build(env: NodeJS.ProcessEnv): Root {
   // The schema is created at start; a Cosmos that is not up yet is retried on first use.
   cosmos.ensureSchema().catch((e: Error) => consoleLogger.warn(`Cosmos DB schema not ready yet: ${e.message.split('\n')[0]}`));
 
-  const signing = buildSigning(config, keyVault, cosmos, clock);
+  const keys = vaultKeys(keyVault);
+  const signing = buildSigning(config, { clients: keyVault, keys }, cosmos, clock);
   const faults = armedFaults(config.faults);
   const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults, credential }, signingKeyEventHandler(signing.service));
 
-  return { config, clock, faults, keyVault, cosmos, blobs, notifier, healthChecks, signing, renewal };
+  return { config, clock, faults, keyVault, vaultKeys: keys, cosmos, blobs, notifier, healthChecks, signing, renewal };
 }
 
 let instance: Root | undefined;
