@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { kidSchema, requesterSchema } from '../shared/domain/signingKeys';
 import { contextLogger } from '../shared/adapters/logger';
 import { httpHandler, readJsonBody } from '../shared/http/problem';
+import { PRINCIPAL_NAME_HEADER, resolveRequester } from '../shared/http/requester';
 import { type SigningRoot, root } from '../shared/root';
-import { PRINCIPAL_NAME_HEADER } from '../shared/services/signing/signingKeys';
 
 const bodySchema = z.strictObject({
   reason: z.string().trim().min(1).max(500),
@@ -19,14 +19,18 @@ const bodySchema = z.strictObject({
  * is unpublished and disabled at once (`disabledInKeyVault: false` when Key Vault failed:
  * the rollover happened and the timer retries the disable). With `kid`, a retry is a no-op.
  */
-export function makeSigningKeysEmergencyHandler(signing: Pick<SigningRoot, 'service'>) {
+export function makeSigningKeysEmergencyHandler(signing: Pick<SigningRoot, 'service' | 'trustEasyAuthHeader'>) {
   return httpHandler(async (request: HttpRequest, context: InvocationContext) => {
     const body = await readJsonBody(request, bodySchema);
-    const result = await signing
-      .service(contextLogger(context))
-      .emergency({ ...body, principalName: request.headers.get(PRINCIPAL_NAME_HEADER) });
-    const { record, ...rest } = result;
-    return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: { rollover: record ?? null, ...rest } };
+    const log = contextLogger(context);
+    const { requestedBy, ...rest } = body;
+    const requester = resolveRequester(
+      { requestedBy, principalName: request.headers.get(PRINCIPAL_NAME_HEADER) },
+      { trustEasyAuthHeader: signing.trustEasyAuthHeader, log },
+    );
+    const result = await signing.service(log).emergency({ ...rest, ...requester });
+    const { record, ...summary } = result;
+    return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: { rollover: record ?? null, ...summary } };
   });
 }
 

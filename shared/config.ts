@@ -51,6 +51,11 @@ export const settingsSchema = z.object({
   KEYTURN_KEYVAULT_CA_FILE: optionalPath,
   /** When set, the app's clock follows the Key Vault emulator's movable clock (local only). */
   KEYTURN_CLOCK_URL: url.optional(),
+  /** Local mode only: the emulator principal (object id or directory name) the app's local credential names; default keyturn-app. */
+  KEYTURN_LOCAL_PRINCIPAL: z
+    .string()
+    .regex(/^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[a-zA-Z][a-zA-Z0-9-]{0,63})$/, 'expected an object id (GUID) or a directory name')
+    .optional(),
 
   KEYTURN_STORAGE_CONNECTION: z.string().min(1),
 
@@ -104,6 +109,8 @@ export type Settings = z.infer<typeof settingsSchema>;
 export interface Config {
   vaults: Record<string, string>;
   keyVaultCaFile?: string;
+  /** Local mode only (KEYTURN_LOCAL_PRINCIPAL). */
+  localPrincipal?: string;
   clockUrl?: string;
   storageConnection: string;
   cosmos: { endpoint: string; key?: string; database: string; caFile?: string };
@@ -202,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   return {
     vaults: s.KEYTURN_VAULTS,
     keyVaultCaFile: s.KEYTURN_KEYVAULT_CA_FILE,
+    localPrincipal: s.KEYTURN_LOCAL_PRINCIPAL,
     clockUrl: s.KEYTURN_CLOCK_URL,
     storageConnection: s.KEYTURN_STORAGE_CONNECTION,
     cosmos: {

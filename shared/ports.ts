@@ -33,3 +33,107 @@ export interface FaultPoints {
 }
 
 export const noFaults: FaultPoints = { hit() {} };
+
+// ---------------------------------------------------------------------------------
+// Key Vault keys, for every life cycle (signing keys, tenant keys, key sets).
+
+export type KeyOperation = 'encrypt' | 'decrypt' | 'sign' | 'verify' | 'wrapKey' | 'unwrapKey' | 'import' | 'export';
+export type KeySignAlg = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512';
+export type KeyWrapAlg = 'RSA-OAEP' | 'RSA-OAEP-256' | 'RSA1_5' | 'A128KW' | 'A192KW' | 'A256KW';
+
+/** A Key Vault key by its vault's URL; without `version`, the latest version. */
+export interface KeyRef {
+  vaultUrl: string;
+  name: string;
+  version?: string;
+}
+
+/** What to create: Key Vault's software-protected key types (`hsm` for the -HSM variants). */
+export type KeySpec =
+  | { kty: 'RSA'; size?: 2048 | 3072 | 4096; hsm?: boolean }
+  | { kty: 'EC'; curve: 'P-256' | 'P-384' | 'P-521' | 'P-256K'; hsm?: boolean };
+
+/**
+ * Attributes a caller sets. No `notBefore`: the SDK checks it on the client against
+ * the machine clock (which the local emulator's movable clock runs ahead of).
+ * `expiresOn` and `keyOps` are checked on the client too: see `VaultKeys`.
+ */
+export interface KeyAttributes {
+  enabled?: boolean;
+  expiresOn?: Date;
+  keyOps?: KeyOperation[];
+  tags?: Record<string, string>;
+}
+
+export interface KeyProperties {
+  vaultUrl: string;
+  name: string;
+  version: string;
+  /** `RSA`, `EC`, `RSA-HSM`, …, as Key Vault says. */
+  keyType?: string;
+  enabled: boolean;
+  /** Absent in version listings (Key Vault lists no operations there). */
+  keyOps?: KeyOperation[];
+  tags: Record<string, string>;
+  expiresOn?: Date;
+  createdOn?: Date;
+  updatedOn?: Date;
+}
+
+/** A public JWK (base64url members): never private members. */
+export interface PublicKeyJwk {
+  kty: 'RSA' | 'EC';
+  n?: string;
+  e?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+}
+
+export interface VaultKey {
+  properties: KeyProperties;
+  publicJwk?: PublicKeyJwk;
+}
+
+/** A private key to import, as a JWK with base64url members (RFC 7517). Never logged. */
+export interface ImportedJwk {
+  kty: 'RSA' | 'EC';
+  [member: string]: string | undefined;
+}
+
+/**
+ * Key Vault keys: the private key never leaves the vault. Failures are KeyturnErrors
+ * with fixed messages (`NOT_FOUND`, `CONFLICT`, `ACCESS_DENIED` or `DEPENDENCY_FAILED`;
+ * the SDK's error stays as `cause`, for logs only). Cryptography addresses a version.
+ *
+ * Client-side checks: the JS `CryptographyClient` reads the key first and refuses, on
+ * the client, any operation past the key's `expiresOn` or outside its `keyOps` (no
+ * request reaches the vault). So a key that must keep decrypting or unwrapping (a
+ * key-encryption key whose data outlives it) carries no `exp`, and `keyOps` must list
+ * every operation still needed.
+ */
+export interface VaultKeys {
+  create(vaultUrl: string, name: string, spec: KeySpec, attributes?: KeyAttributes): Promise<VaultKey>;
+  import(vaultUrl: string, name: string, jwk: ImportedJwk, attributes?: KeyAttributes): Promise<VaultKey>;
+  /** A new version now (Key Vault's rotate: same type and attributes as the latest). */
+  rotate(vaultUrl: string, name: string): Promise<VaultKey>;
+  /** Undefined when the key (or version) does not exist or is deleted. */
+  get(ref: KeyRef): Promise<VaultKey | undefined>;
+  /** Every version's properties, in the vault's order. Empty when the key does not exist. */
+  versions(vaultUrl: string, name: string): Promise<KeyProperties[]>;
+  /** Changes only what `changes` names; without a version, the latest. */
+  update(ref: KeyRef, changes: KeyAttributes): Promise<KeyProperties>;
+  /** An opaque blob only Key Vault (same geography/subscription) can restore. */
+  backup(vaultUrl: string, name: string): Promise<Uint8Array>;
+  restore(vaultUrl: string, backup: Uint8Array): Promise<VaultKey>;
+  /** Soft delete; resolves once the key is deleted (recoverable until purged). */
+  delete(vaultUrl: string, name: string): Promise<void>;
+  /** Undoes a soft delete; resolves once the key is back. */
+  recover(vaultUrl: string, name: string): Promise<VaultKey>;
+  /** Erases a soft-deleted key for good (refused while the vault has purge protection). */
+  purge(vaultUrl: string, name: string): Promise<void>;
+  wrap(ref: KeyRef & { version: string }, alg: KeyWrapAlg, key: Uint8Array): Promise<Uint8Array>;
+  unwrap(ref: KeyRef & { version: string }, alg: KeyWrapAlg, wrapped: Uint8Array): Promise<Uint8Array>;
+  /** Signs a digest the caller made (Key Vault never sees the data); ES* come back as r‖s. */
+  sign(ref: KeyRef & { version: string }, alg: KeySignAlg, digest: Uint8Array): Promise<Uint8Array>;
+}

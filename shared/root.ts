@@ -9,15 +9,17 @@ import { type CosmosHandle, createCosmos } from './adapters/cosmos';
 import { emulatorClock, systemClock } from './adapters/clocks';
 import { eventGridNotifier } from './adapters/eventGridNotifier';
 import { armedFaults } from './adapters/faults';
-import { type KeyVaultClients, createKeyVaultClients, emulatorCredential } from './adapters/keyVaultClients';
+import { type KeyVaultClients, createKeyVaultClients, emulatorCredential } from './adapters/keyVault/clients';
+import { vaultKeys } from './adapters/keyVault/vaultKeys';
+import { cosmosHealth, keyVaultHealth, storageHealth } from './adapters/health';
 import { httpsAgent, readCa } from './adapters/tlsAgent';
 import { cosmosKeySets } from './adapters/signing/cosmosKeySets';
-import { keyVaultSigningKeys } from './adapters/signing/keyVaultSigningKeys';
 import { consoleLogger } from './adapters/logger';
-import type { Clock, FaultPoints, Logger, Notifier } from './ports';
+import type { Clock, FaultPoints, Logger, Notifier, VaultKeys } from './ports';
 import type { DependencyCheck } from './services/health';
 import { KeySetPublisher } from './services/signing/publication';
-import { SigningKeyService, type SigningSettings, SingleFlight, signingSettings } from './services/signing/signingKeys';
+import { SigningKeyService, type SigningSettings, SingleFlight } from './services/signing/signingKeys';
+import { signingVault } from './services/signing/signingVault';
 import { TokenIssuer } from './services/signing/tokens';
 import { ALG_OF } from './domain/signingKeys';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
@@ -38,6 +40,8 @@ export interface Root {
   clock: Clock;
   faults: FaultPoints;
   keyVault: KeyVaultClients;
+  /** Key Vault keys of any vault the clients accept: the one adapter every key life cycle uses. */
+  vaultKeys: VaultKeys;
   cosmos: CosmosHandle;
   blobs: BlobServiceClient;
   notifier: Notifier;
@@ -51,6 +55,8 @@ export interface Root {
 /** Life cycle 4: signing-key rollover, JWKS and token signing. */
 export interface SigningRoot {
   settings: SigningSettings;
+  /** KEYTURN_TRUST_EASY_AUTH_HEADER: App Service authentication sets (and strips client copies of) the principal header. */
+  trustEasyAuthHeader: boolean;
   jwksMaxAgeSeconds: number;
   jwksUri: string;
   /** Services are cheap; one per invocation so they log to its context. */
@@ -60,14 +66,41 @@ export interface SigningRoot {
   publisher: KeySetPublisher;
 }
 
-function buildSigning(config: Config, keyVault: KeyVaultClients, cosmos: CosmosHandle, clock: Clock): SigningRoot {
+/** Config → the signing services' settings (the services never read Config). */
+export function signingSettings(config: Config['signing']): SigningSettings {
+  return {
+    issuer: config.issuer,
+    vaultAlias: config.vault,
+    keyName: config.keyName,
+    keyType: config.keyType,
+    policy: {
+      rolloverMs: config.rolloverDays * 86_400_000,
+      publishAheadMs: config.publishAheadHours * 3_600_000,
+      tokenMaxLifetimeMs: config.tokenMaxLifetimeMinutes * 60_000,
+      jwksMaxAgeMs: config.jwksMaxAgeSeconds * 1000,
+    },
+  };
+}
+
+function buildSigning(
+  config: Config,
+  vault: { clients: KeyVaultClients; keys: VaultKeys },
+  cosmos: CosmosHandle,
+  clock: Clock,
+): SigningRoot {
   const settings = signingSettings(config.signing);
-  const keys = keyVaultSigningKeys(keyVault, { vault: settings.vault, issuer: settings.issuer });
+  const keys = signingVault({
+    keys: vault.keys,
+    vaultAlias: settings.vaultAlias,
+    vaultUrlOf: (alias) => vault.clients.vaultUrl(alias),
+    issuer: settings.issuer,
+  });
   const sets = cosmosKeySets(cosmos.container('signingKeys'), () => cosmos.ensureSchema());
   const bootstrap = new SingleFlight(); // one bootstrap in flight per process
   const service = (log: Logger) => new SigningKeyService({ keys, sets, clock, log, settings, bootstrap });
   return {
     settings,
+    trustEasyAuthHeader: config.signing.trustEasyAuthHeader,
     jwksMaxAgeSeconds: config.signing.jwksMaxAgeSeconds,
     jwksUri: config.signing.jwksUri,
     service,
@@ -155,7 +188,7 @@ function build(env: NodeJS.ProcessEnv): Root {
   let identity: TokenCredential | undefined;
   const credential = () => (identity ??= new DefaultAzureCredential());
   const keyVaultCa = readCa(config.keyVaultCaFile);
-  const keyVault = createKeyVaultClients(config.vaults, { emulatorCa: keyVaultCa, credential });
+  const keyVault = createKeyVaultClients(config.vaults, { emulatorCa: keyVaultCa, credential, localPrincipal: config.localPrincipal });
   const cosmos = createCosmos({ ...config.cosmos, ca: readCa(config.cosmos.caFile), credential });
   // A blob endpoint URL means the managed identity (Azure); otherwise a connection string (Azurite).
   const blobs = /^https:\/\//.test(config.storageConnection)
@@ -165,24 +198,16 @@ function build(env: NodeJS.ProcessEnv): Root {
   const clock = config.clockUrl ? emulatorClock(config.clockUrl, httpsAgent(keyVaultCa)) : systemClock;
 
   const healthChecks: DependencyCheck[] = [
-    { name: 'storage', check: async () => void (await blobs.getProperties()) },
-    {
-      name: 'cosmos',
-      check: async () => {
-        await cosmos.ensureSchema();
-        await cosmos.database.read();
-      },
-    },
-    ...keyVault.vaultKeys().map((vault) => ({
-      name: `keyvault:${vault}`,
-      check: async () => void (await keyVault.secrets(vault).listPropertiesOfSecrets().byPage({ maxPageSize: 1 }).next()),
-    })),
+    storageHealth(blobs),
+    cosmosHealth(cosmos),
+    ...keyVault.vaultAliases().map((vaultAlias) => keyVaultHealth(keyVault, vaultAlias)),
   ];
 
   // The schema is created at start; a Cosmos that is not up yet is retried on first use.
   cosmos.ensureSchema().catch((e: Error) => consoleLogger.warn(`Cosmos DB schema not ready yet: ${e.message.split('\n')[0]}`));
 
-  const signing = buildSigning(config, keyVault, cosmos, clock);
+  const keys = vaultKeys(keyVault);
+  const signing = buildSigning(config, { clients: keyVault, keys }, cosmos, clock);
   const faults = armedFaults(config.faults);
   const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults, credential });
   // Renewal first (secret events), then signing (key events); tenant keys and key sets join here.
@@ -190,7 +215,7 @@ function build(env: NodeJS.ProcessEnv): Root {
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents]);
   const jobs = buildJobs([(log) => renewal.service(log).resumable()]);
 
-  return { config, clock, faults, keyVault, cosmos, blobs, notifier, healthChecks, signing, renewal, events, jobs };
+  return { config, clock, faults, keyVault, vaultKeys: keys, cosmos, blobs, notifier, healthChecks, signing, renewal, events, jobs };
 }
 
 let instance: Root | undefined;

@@ -25,8 +25,9 @@ export interface PublicJwk {
   y?: string;
 }
 
-/** Where the private key lives: one Key Vault key per generation, pinned to a version. */
+/** Where the private key lives: one Key Vault key per generation, pinned to a version (a key ref). */
 export interface VaultKeyRef {
+  /** The vault's alias (KEYTURN_VAULTS), resolved to its URL when used. */
   vault: string;
   name: string;
   version: string;

@@ -1,4 +1,4 @@
-import { describeError, statusOf } from '../errors';
+import { describeError, errorFacts } from '../errors';
 
 /** Checks every dependency and reports `ok`/`error` with its latency. */
 export interface DependencyCheck {
@@ -37,11 +37,12 @@ export async function checkHealth(checks: DependencyCheck[], log?: (message: str
 }
 
 /** What an anonymous caller may learn about a failure: its kind, never its text. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'REQUEST_SEND_ERROR']);
+
 function classify(e: unknown): string {
-  const err = e as { code?: unknown; message?: unknown };
-  const status = statusOf(e);
-  if (status !== undefined) return `status ${status}`;
-  if (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'REQUEST_SEND_ERROR') return 'unreachable';
-  if (typeof err.message === 'string' && err.message.startsWith('no answer within')) return 'timeout';
+  const facts = errorFacts(e); // the one reader of SDK error shapes
+  if (facts.statusCode !== undefined) return `status ${facts.statusCode}`;
+  if (facts.code !== undefined && UNREACHABLE.has(facts.code)) return 'unreachable';
+  if (e instanceof Error && e.message.startsWith('no answer within')) return 'timeout';
   return 'failed';
 }

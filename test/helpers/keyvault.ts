@@ -8,7 +8,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { requestJson } from '../../local/httpJson';
-import { emulatorCredential } from '../../shared/adapters/keyVaultClients';
+import { emulatorCredential } from '../../shared/adapters/keyVault/clients';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { requestJson } from '../../local/httpJson';
 import { freePort } from '../../local/ports';
-import { emulatorCredential } from '../../shared/adapters/keyVaultClients';
+import { emulatorCredential } from '../../shared/adapters/keyVault/clients';
 import { type RunningProcess, spawnNode } from './process';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..');

@@ -21,7 +21,7 @@ export function signingKeyEventHandler(service: (log: Logger) => SigningKeyServi
         return { answer: 'not-mine', reason: 'event type not handled' };
       }
       const outcome = await service(log).onKeyExpiring({
-        vaultKey: vaultAlias,
+        vaultAlias,
         name: event.objectName,
         version: event.version,
         eventType: event.kind,

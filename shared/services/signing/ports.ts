@@ -1,31 +1,9 @@
 /**
- * Ports of the signing life cycle. Production adapters: `shared/adapters/signing/`
- * (Key Vault keys, Cosmos DB); unit tests hand in in-memory fakes.
+ * Ports of the signing life cycle. Production adapter: `shared/adapters/signing/`
+ * (Cosmos DB); Key Vault keys go through the shared `VaultKeys` port (see
+ * `signingVault.ts`). Unit tests hand in in-memory fakes.
  */
-import type {
-  KeySet,
-  KeyState,
-  PublicJwk,
-  RolloverRecord,
-  SigningAlg,
-  SigningKeyType,
-  VaultKeyRef,
-} from '../../domain/signingKeys';
-
-/** Key Vault keys: one per generation; the private key never leaves the vault. */
-export interface SigningKeyStore {
-  /** Creates a key (no `nbf`; `exp` as given), tagged with its state (and the adapter's issuer); returns its public half. */
-  create(input: {
-    name: string;
-    keyType: SigningKeyType;
-    expiresAt: Date;
-    state: KeyState;
-  }): Promise<{ vaultKey: VaultKeyRef; publicJwk: PublicJwk; createdAt: Date }>;
-  /** Writes the state tag; `retired` also disables the key version. Idempotent. */
-  setState(ref: VaultKeyRef, state: KeyState): Promise<void>;
-  /** Signs the SHA-256 digest of `data` (a JWS signing input); ES256 comes back as r‖s. */
-  sign(ref: VaultKeyRef, alg: SigningAlg, data: Uint8Array): Promise<Uint8Array>;
-}
+import type { KeySet, RolloverRecord } from '../../domain/signingKeys';
 
 export interface StoredKeySet {
   set: KeySet;

@@ -9,7 +9,7 @@ import { type KeySet, type SigningKey, signingKey } from '../../domain/signingKe
 import type { TokenRequest } from '../../domain/tokenClaims';
 import { KeyturnError } from '../../errors';
 import type { Clock, Logger } from '../../ports';
-import type { SigningKeyStore } from './ports';
+import type { SigningVault } from './signingVault';
 import { type SigningKeyService, logText } from './signingKeys';
 
 export interface IssuedToken {
@@ -27,7 +27,7 @@ const segment = (value: object): string => base64url.encode(encoder.encode(JSON.
 
 export class TokenIssuer {
   constructor(
-    private readonly deps: { signingKeys: SigningKeyService; keys: SigningKeyStore; clock: Clock; issuer: string; log: Logger },
+    private readonly deps: { signingKeys: SigningKeyService; keys: SigningVault; clock: Clock; issuer: string; log: Logger },
   ) {}
 
   /**

@@ -2,7 +2,7 @@
  * The app's Key Vault client factory against the emulator: a fresh client whose first
  * requests run concurrently must not lose a request body in the SDK's auth challenge.
  */
-import { createKeyVaultClients } from '../../../shared/adapters/keyVaultClients';
+import { createKeyVaultClients } from '../../../shared/adapters/keyVault/clients';
 import { startTestVault, type TestVault } from '../../helpers/keyvault';
 
 /** Slows the first request inside the retry loop, which lets the others overtake it (the race). */

@@ -271,10 +271,22 @@ describe('When Keyturn signs tokens and rolls its signing keys on the local stac
 
   test('then two hosts running the rollover timer at once roll only once, and the rollover is recorded', async () => {
     const second = await stack.startSecondHost();
+    const RUN_FINISHED = 'Signing key rollover run finished';
     try {
       const before = await token();
+      // The second host's start-up run first, so a run counted below is one the clock move fired.
+      const ran = (from: number) => (second.logs().slice(from).some((l) => l.includes(RUN_FINISHED)) ? true : undefined);
+      await eventually(async () => ran(0), "the second host's start-up rollover run", 30_000, 200);
+      const mark = second.logs().length;
       // Both hosts' timers fire on this move; the ETag lets one of them win.
       const after = await moveAndAwaitRoll(42 * DAY_S + 2 * HOUR_S, before.kid);
+      // Without the second host's run on this move there was no race, and "only once" would prove nothing.
+      await eventually(
+        async () => ran(mark),
+        "the second host's rollover run on the clock move",
+        30_000,
+        200,
+      );
       const cosmos = createCosmos({
         endpoint: stack.env.KEYTURN_COSMOS_ENDPOINT!,
         key: stack.env.KEYTURN_COSMOS_KEY,

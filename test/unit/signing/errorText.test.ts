@@ -2,8 +2,9 @@
  * Key Vault failures of the signing life cycle reach HTTP answers with a fixed message
  * and only the failure's name, code and status; the SDK's text goes to logs only.
  */
-import type { KeyVaultClients } from '../../../shared/adapters/keyVaultClients';
-import { keyVaultSigningKeys } from '../../../shared/adapters/signing/keyVaultSigningKeys';
+import type { KeyVaultClients } from '../../../shared/adapters/keyVault/clients';
+import { vaultKeys } from '../../../shared/adapters/keyVault/vaultKeys';
+import { signingVault } from '../../../shared/services/signing/signingVault';
 import { KeyturnError } from '../../../shared/errors';
 import { errorResponse } from '../../../shared/http/problem';
 import { SDK_ERROR_TEXT, recordingLog, sdkError, signingWorld } from './fakes';
@@ -19,18 +20,23 @@ function failingVault(): KeyVaultClients {
     updateKeyProperties: fail,
     getCryptographyClient: () => ({ sign: fail }),
   };
-  return { keys: () => keyClient } as unknown as KeyVaultClients;
+  return { keysAt: () => keyClient, checkedUrl: (url: string) => url } as unknown as KeyVaultClients;
 }
+
+/** The signing mapping on the real VaultKeys adapter, over a failing KeyClient. */
+const failingSigningVault = () =>
+  signingVault({ keys: vaultKeys(failingVault()), vaultAlias: 'local', vaultUrlOf: () => 'https://kv-prod.vault.azure.net', issuer: 'https://keyturn.test' });
+
 
 const ref = { vault: 'local', name: 'keyturn-signing-1', version: 'v1' };
 
 describe('Key Vault failures in the signing adapter and service', () => {
   test.each([
-    ['create', (s: ReturnType<typeof keyVaultSigningKeys>) => s.create({ name: 'keyturn-signing-1', keyType: 'RSA-2048', expiresAt: new Date(), state: 'next' })],
-    ['update', (s: ReturnType<typeof keyVaultSigningKeys>) => s.setState(ref, 'retired')],
-    ['sign', (s: ReturnType<typeof keyVaultSigningKeys>) => s.sign(ref, 'RS256', new Uint8Array([1]))],
+    ['create', (s: ReturnType<typeof signingVault>) => s.create({ name: 'keyturn-signing-1', keyType: 'RSA-2048', expiresAt: new Date(), state: 'next' })],
+    ['update', (s: ReturnType<typeof signingVault>) => s.setState(ref, 'retired')],
+    ['sign', (s: ReturnType<typeof signingVault>) => s.sign(ref, 'RS256', new Uint8Array([1]))],
   ])('When Key Vault fails a %s, then the error has a fixed message and only name/code/status, and the HTTP answer leaks no SDK text', async (_op, run) => {
-    const store = keyVaultSigningKeys(failingVault(), { vault: 'local', issuer: 'https://keyturn.test' });
+    const store = failingSigningVault();
     const error = (await run(store).catch((e: unknown) => e)) as KeyturnError;
     expect(error).toBeInstanceOf(KeyturnError);
     expect(error.message).toMatch(/^Key Vault could not (create|update|sign with) a signing key; retry later$/);

@@ -1,18 +1,21 @@
 /**
- * In-memory stand-ins for the signing ports. The key store does real crypto (Node
- * key pairs) so tokens verify with jose; it refuses disabled or expired keys as Key
- * Vault does.
+ * In-memory stand-ins for the signing ports. The Key Vault fake implements the shared
+ * VaultKeys port with real crypto (Node key pairs, signing the digest it is given as
+ * Key Vault does) so tokens verify with jose; it refuses disabled or expired keys as
+ * Key Vault does. The signing service reaches it through the real `signingVault` mapping.
  */
 import { ConcurrencyConflict } from '../../../shared/errors';
-import { type KeyObject, generateKeyPair, sign } from 'node:crypto';
+import { type KeyObject, constants, generateKeyPair, privateEncrypt } from 'node:crypto';
 import { promisify } from 'node:util';
+import { p256 } from '@noble/curves/nist.js';
 import { exportJWK } from 'jose';
 import type { KeySet, KeyState, PublicJwk, RolloverPolicy, RolloverRecord } from '../../../shared/domain/signingKeys';
-import type { Logger } from '../../../shared/ports';
-import { type KeySetStore, type SigningKeyStore, type StoredKeySet } from '../../../shared/services/signing/ports';
+import type { KeyAttributes, KeyProperties, KeyRef, KeySignAlg, KeySpec, Logger, VaultKey, VaultKeys } from '../../../shared/ports';
+import { type KeySetStore, type StoredKeySet } from '../../../shared/services/signing/ports';
 import { SigningKeyService, type SigningSettings, SingleFlight } from '../../../shared/services/signing/signingKeys';
+import { STATE_TAG, signingVault } from '../../../shared/services/signing/signingVault';
 import { TokenIssuer } from '../../../shared/services/signing/tokens';
-import { keyVaultFailure } from '../../../shared/adapters/signing/keyVaultSigningKeys';
+import { keyFailure } from '../../../shared/adapters/keyVault/vaultKeys';
 
 const generate = promisify(generateKeyPair);
 
@@ -30,60 +33,116 @@ export const sdkError = () => Object.assign(new Error(SDK_ERROR_TEXT), { name: '
 
 export const silentLog: Logger = { info() {}, warn() {}, error() {} };
 
+export const FAKE_VAULT_URL = 'https://keyturn-test.vault.azure.net';
+
 export interface FakeVaultKey {
   name: string;
   version: string;
   privateKey: KeyObject;
   enabled: boolean;
+  /** The `keyturn-state` tag. */
   state: KeyState;
-  expiresAt: Date;
+  expiresAt?: Date;
+  tags: Record<string, string>;
+  createdOn: Date;
 }
 
-export class FakeSigningKeyStore implements SigningKeyStore {
+/** SHA-256's DigestInfo prefix: RS256 signs DigestInfo‖digest (PKCS #1 v1.5). */
+const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+
+/**
+ * Key Vault keys in memory. The port is `port()`; the rest is for tests: `get` (sync),
+ * the keys by `name/version`, call counters and hooks. Reassigning `create`/`sign`/`update`
+ * changes what the port does.
+ */
+export class FakeVaultKeys {
   readonly keys = new Map<string, FakeVaultKey>();
-  private versions = 0;
+  private versionCount = 0;
+  /** Signatures made. */
   signCalls = 0;
+  /** Calls of `sign`, counted on arrival: a refused or failed signature counts too. */
+  signAttempts = 0;
   createCalls = 0;
   /** Run before a signature is made / after it is made but before it is returned: let a test slip a concurrent change in. */
   beforeSign?: () => Promise<void>;
   afterSign?: () => Promise<void>;
-  /** `setState` calls it says yes to fail as Key Vault does when down. */
+  /** Updates it says yes to (by the state tag they write) fail as Key Vault does when down. */
   failSetState?: (ref: { name: string; version: string }, state: KeyState) => boolean;
-  /** Runs before a `setState` lands (a slow Key Vault write): lets a test slip a concurrent change in. */
+  /** Runs before an update lands (a slow Key Vault write): lets a test slip a concurrent change in. */
   beforeSetState?: (ref: { name: string; version: string }, state: KeyState) => Promise<void>;
 
   constructor(private readonly clock: FakeClock) {}
 
-  async create(input: { name: string; keyType: 'RSA-2048' | 'EC-P256'; expiresAt: Date; state: KeyState }) {
+  /** The VaultKeys port over this fake (late-bound, so a test may replace a method). */
+  port(): VaultKeys {
+    const unused = async (): Promise<never> => {
+      throw new Error('not used by the signing life cycle');
+    };
+    return {
+      create: (...a) => this.create(...a),
+      update: (...a) => this.update(...a),
+      sign: (...a) => this.sign(...a),
+      get: async (ref) => {
+        const key = this.keys.get(`${ref.name}/${ref.version}`);
+        return key && { properties: this.properties(key) };
+      },
+      versions: async (_url, name) => [...this.keys.values()].filter((k) => k.name === name).map((k) => this.properties(k)),
+      import: unused,
+      rotate: unused,
+      backup: unused,
+      restore: unused,
+      delete: unused,
+      recover: unused,
+      purge: unused,
+      wrap: unused,
+      unwrap: unused,
+    };
+  }
+
+  async create(vaultUrl: string, name: string, spec: KeySpec, attributes: KeyAttributes = {}): Promise<VaultKey> {
     this.createCalls++;
     const { publicKey, privateKey } =
-      input.keyType === 'EC-P256'
-        ? await generate('ec', { namedCurve: 'P-256' })
-        : await generate('rsa', { modulusLength: 2048 });
-    const version = `v${++this.versions}`;
-    this.keys.set(`${input.name}/${version}`, { name: input.name, version, privateKey, enabled: true, state: input.state, expiresAt: input.expiresAt });
-    const jwk = (await exportJWK(publicKey)) as PublicJwk;
-    return { vaultKey: { vault: 'local', name: input.name, version }, publicJwk: jwk, createdAt: await this.clock.now() };
+      spec.kty === 'EC' ? await generate('ec', { namedCurve: 'P-256' }) : await generate('rsa', { modulusLength: 2048 });
+    const version = `v${++this.versionCount}`;
+    const tags = { ...(attributes.tags ?? {}) };
+    const key: FakeVaultKey = {
+      name,
+      version,
+      privateKey,
+      enabled: attributes.enabled ?? true,
+      state: tags[STATE_TAG] as KeyState,
+      ...(attributes.expiresOn ? { expiresAt: attributes.expiresOn } : {}),
+      tags,
+      createdOn: await this.clock.now(),
+    };
+    this.keys.set(`${name}/${version}`, key);
+    return { properties: { ...this.properties(key), vaultUrl }, publicJwk: (await exportJWK(publicKey)) as PublicJwk };
   }
 
-  async setState(ref: { name: string; version: string }, state: KeyState) {
-    if (this.failSetState?.(ref, state)) {
-      throw keyVaultFailure('update', sdkError());
-    }
-    await this.beforeSetState?.(ref, state);
-    const key = this.get(ref);
-    key.state = state;
-    key.enabled = state !== 'retired';
+  async update(ref: KeyRef, changes: KeyAttributes): Promise<KeyProperties> {
+    const at = { name: ref.name, version: ref.version ?? '' };
+    const state = (changes.tags?.[STATE_TAG] ?? this.get(at).state) as KeyState;
+    if (this.failSetState?.(at, state)) throw keyFailure('update', sdkError());
+    await this.beforeSetState?.(at, state);
+    const key = this.get(at);
+    if (changes.enabled !== undefined) key.enabled = changes.enabled;
+    if (changes.tags) key.tags = { ...changes.tags };
+    key.state = key.tags[STATE_TAG] as KeyState;
+    return this.properties(key);
   }
 
-  async sign(ref: { name: string; version: string }, alg: string, data: Uint8Array) {
+  async sign(ref: KeyRef & { version: string }, alg: KeySignAlg, digest: Uint8Array): Promise<Uint8Array> {
+    this.signAttempts++;
     const before = this.beforeSign;
     await before?.();
     const key = this.get(ref);
-    if (!key.enabled) throw new Error(`Operation sign is not allowed on a disabled key (${ref.name})`);
-    if (key.expiresAt <= (await this.clock.now())) throw new Error(`Key ${ref.name} expired`);
+    if (!key.enabled) throw keyFailure('sign', Object.assign(new Error(`Operation sign is not allowed on a disabled key (${ref.name})`), { name: 'RestError', statusCode: 403 }));
+    if (key.expiresAt && key.expiresAt <= (await this.clock.now())) throw keyFailure('sign', new Error(`Key ${ref.name} expired`));
     this.signCalls++;
-    const signature = new Uint8Array(sign('sha256', data, alg === 'ES256' ? { key: key.privateKey, dsaEncoding: 'ieee-p1363' } : key.privateKey));
+    const signature =
+      alg === 'ES256'
+        ? p256.sign(digest, new Uint8Array(Buffer.from(key.privateKey.export({ format: 'jwk' }).d!, 'base64url')), { prehash: false, lowS: false })
+        : new Uint8Array(privateEncrypt({ key: key.privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([SHA256_DIGEST_INFO, digest])));
     const hook = this.afterSign;
     await hook?.();
     return signature;
@@ -93,6 +152,18 @@ export class FakeSigningKeyStore implements SigningKeyStore {
     const key = this.keys.get(`${ref.name}/${ref.version}`);
     if (!key) throw new Error(`No key ${ref.name}/${ref.version}`);
     return key;
+  }
+
+  private properties(key: FakeVaultKey): KeyProperties {
+    return {
+      vaultUrl: FAKE_VAULT_URL,
+      name: key.name,
+      version: key.version,
+      enabled: key.enabled,
+      tags: { ...key.tags },
+      createdOn: key.createdOn,
+      ...(key.expiresAt ? { expiresOn: key.expiresAt } : {}),
+    };
   }
 }
 
@@ -150,22 +221,30 @@ export const defaultPolicy: RolloverPolicy = {
 };
 
 export function settingsFor(policy: RolloverPolicy = defaultPolicy, keyType: 'RSA-2048' | 'EC-P256' = 'RSA-2048'): SigningSettings {
-  return { issuer: ISSUER, vault: 'local', keyName: 'keyturn-signing', keyType, policy, trustEasyAuthHeader: false };
+  return { issuer: ISSUER, vaultAlias: 'local', keyName: 'keyturn-signing', keyType, policy };
 }
 
+/**
+ * A signing life cycle on fakes. `keys` is the Key Vault fake (for inspection and
+ * hooks); `deps` is what the service is given, to build a second service on the same world.
+ * `trustEasyAuthHeader` is the edge's setting (see `emergencyAs`).
+ */
 export function signingWorld(
   options: { start?: Date; policy?: RolloverPolicy; keyType?: 'RSA-2048' | 'EC-P256'; trustEasyAuthHeader?: boolean; log?: Logger } = {},
 ) {
   const clock = new FakeClock(options.start ?? new Date('2026-01-01T00:00:00Z'));
-  const keys = new FakeSigningKeyStore(clock);
+  const keys = new FakeVaultKeys(clock);
   const sets = new InMemoryKeySetStore();
-  const settings = { ...settingsFor(options.policy, options.keyType), trustEasyAuthHeader: options.trustEasyAuthHeader ?? false };
+  const settings = settingsFor(options.policy, options.keyType);
+  const trustEasyAuthHeader = options.trustEasyAuthHeader ?? false;
   const bootstrap = new SingleFlight();
   const log = options.log ?? silentLog;
-  const service = new SigningKeyService({ keys, sets, clock, log, settings, bootstrap });
+  const vault = signingVault({ keys: keys.port(), vaultAlias: 'local', vaultUrlOf: () => FAKE_VAULT_URL, issuer: ISSUER });
+  const deps = { keys: vault, sets, clock, log, settings, bootstrap };
+  const service = new SigningKeyService(deps);
   /** A token issuer on this world, as root() builds one per invocation. */
-  const tokens = () => new TokenIssuer({ signingKeys: service, keys, clock, issuer: ISSUER, log });
-  return { clock, keys, sets, settings, bootstrap, service, tokens };
+  const tokens = () => new TokenIssuer({ signingKeys: service, keys: vault, clock, issuer: ISSUER, log });
+  return { clock, keys, sets, settings, trustEasyAuthHeader, bootstrap, deps, service, tokens };
 }
 
 /** A logger that keeps every line, to check what reaches logs (and what does not reach answers). */

@@ -34,7 +34,7 @@ describe('a compromised key stays disabled in Key Vault', () => {
     world.clock.advance(42 * DAY);
     // The timer promotes `next`; its Key Vault write of "current" is slow, and an emergency
     // declares the new signer compromised (and disables it) before that write lands.
-    const operator = new SigningKeyService({ ...world, log: silentLog });
+    const operator = new SigningKeyService({ ...world.deps, log: silentLog });
     let emergencyRan = false;
     world.keys.beforeSetState = async (ref, state) => {
       if (emergencyRan || ref.name !== next.vaultKey.name || state !== 'current') return;

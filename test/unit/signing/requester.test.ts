@@ -5,15 +5,27 @@
  */
 import { requesterSchema } from '../../../shared/domain/signingKeys';
 import { ValidationError } from '../../../shared/errors';
+import { resolveRequester } from '../../../shared/http/requester';
 import { signingWorld } from './fakes';
 
 const request = { reason: 'drill', compromised: false };
+
+/** What the emergency function does: the requester is resolved at the HTTP edge, then the service rolls. */
+function emergencyAs(
+  world: ReturnType<typeof signingWorld>,
+  body: { reason: string; compromised: boolean; requestedBy?: string; principalName?: string | null },
+) {
+  const { requestedBy, principalName, ...rest } = body;
+  return Promise.resolve()
+    .then(() => resolveRequester({ requestedBy, principalName }, { trustEasyAuthHeader: world.trustEasyAuthHeader }))
+    .then((requester) => world.service.emergency({ ...rest, ...requester }));
+}
 
 describe('the requester of an emergency rollover', () => {
   test('When the header is not trusted (the default), then a spoofed principal header is ignored and the body name is recorded as unverified', async () => {
     const world = signingWorld({ keyType: 'EC-P256' });
     await world.service.runSchedule();
-    const { record } = await world.service.emergency({ ...request, requestedBy: 'bob', principalName: 'admin@contoso.example' });
+    const { record } = await emergencyAs(world, { ...request, requestedBy: 'bob', principalName: 'admin@contoso.example' });
     expect(record).toMatchObject({ requestedBy: 'bob', requestedByVerified: false });
     const stored = world.sets.records.find((r) => r.id === record!.id);
     expect(stored).toMatchObject({ requestedBy: 'bob', requestedByVerified: false });
@@ -22,21 +34,21 @@ describe('the requester of an emergency rollover', () => {
   test('When nobody is named and the header is not trusted, then the record says unknown, unverified', async () => {
     const world = signingWorld({ keyType: 'EC-P256' });
     await world.service.runSchedule();
-    const { record } = await world.service.emergency({ ...request, principalName: 'admin@contoso.example' });
+    const { record } = await emergencyAs(world, { ...request, principalName: 'admin@contoso.example' });
     expect(record).toMatchObject({ requestedBy: 'unknown', requestedByVerified: false });
   });
 
   test('When the header is trusted and present, then it wins over the body and is recorded as verified', async () => {
     const world = signingWorld({ trustEasyAuthHeader: true, keyType: 'EC-P256' });
     await world.service.runSchedule();
-    const { record } = await world.service.emergency({ ...request, requestedBy: 'bob', principalName: '  alice@contoso.example ' });
+    const { record } = await emergencyAs(world, { ...request, requestedBy: 'bob', principalName: '  alice@contoso.example ' });
     expect(record).toMatchObject({ requestedBy: 'alice@contoso.example', requestedByVerified: true });
   });
 
   test('When the header is trusted but absent, then the body name is used, unverified', async () => {
     const world = signingWorld({ trustEasyAuthHeader: true, keyType: 'EC-P256' });
     await world.service.runSchedule();
-    const { record } = await world.service.emergency({ ...request, requestedBy: 'bob', principalName: null });
+    const { record } = await emergencyAs(world, { ...request, requestedBy: 'bob', principalName: null });
     expect(record).toMatchObject({ requestedBy: 'bob', requestedByVerified: false });
   });
 
@@ -50,7 +62,7 @@ describe('the requester of an emergency rollover', () => {
     const world = signingWorld({ trustEasyAuthHeader: true, keyType: 'EC-P256' });
     await world.service.runSchedule();
     const writes = world.sets.writes;
-    const error = await world.service.emergency({ ...request, principalName: value }).catch((e: unknown) => e);
+    const error = await emergencyAs(world, { ...request, principalName: value }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect(error).toMatchObject({ field: 'x-ms-client-principal-name' });
     expect(world.sets.writes).toBe(writes);
@@ -59,7 +71,7 @@ describe('the requester of an emergency rollover', () => {
   test('When a self-declared name is not printable text, then the request is a 400 naming requestedBy', async () => {
     const world = signingWorld({ keyType: 'EC-P256' });
     await world.service.runSchedule();
-    await expect(world.service.emergency({ ...request, requestedBy: 'eve\u0000' })).rejects.toMatchObject({ field: 'requestedBy' });
+    await expect(emergencyAs(world, { ...request, requestedBy: 'eve\u0000' })).rejects.toMatchObject({ field: 'requestedBy' });
   });
 
   test('When Keyturn rolls on its own, then the record names keyturn as a verified requester', async () => {

@@ -43,7 +43,7 @@ describe('signing key service (in-memory ports, real crypto)', () => {
     const world = signingWorld();
     await world.service.runSchedule();
     world.clock.advance(42 * DAY);
-    const other = new SigningKeyService({ ...world, log: silentLog });
+    const other = new SigningKeyService({ ...world.deps, log: silentLog });
     // The second run slips in between the first run's read and its write.
     world.sets.beforeWrite = async () => void (await other.runSchedule());
     await world.service.runSchedule();
@@ -96,7 +96,7 @@ describe('signing key service (in-memory ports, real crypto)', () => {
     world.clock.advance(2 * DAY);
     const signer = signingKey((await world.service.read())!.set)!;
     const result = await world.service.onKeyExpiring({
-      vaultKey: 'local',
+      vaultAlias: 'local',
       name: signer.vaultKey.name,
       version: signer.vaultKey.version,
       eventType: 'Microsoft.KeyVault.KeyNearExpiry',
@@ -106,7 +106,7 @@ describe('signing key service (in-memory ports, real crypto)', () => {
     expect(signingKey(after)?.kid).not.toBe(signer.kid);
     expect(world.sets.records.at(-1)).toMatchObject({ trigger: 'expiry', fromKid: signer.kid });
     await expect(
-      world.service.onKeyExpiring({ vaultKey: 'local', name: 'someone-else', eventType: 'Microsoft.KeyVault.KeyNearExpiry' }),
+      world.service.onKeyExpiring({ vaultAlias: 'local', name: 'someone-else', eventType: 'Microsoft.KeyVault.KeyNearExpiry' }),
     ).resolves.toBe('not-managed');
   });
 
@@ -124,5 +124,6 @@ describe('signing key service (in-memory ports, real crypto)', () => {
     expect(second.etag).not.toBe(first.etag);
     // Rendering never touches the vault: only tokens sign.
     expect(world.keys.signCalls).toBe(0);
+    expect(world.keys.signAttempts).toBe(0); // not even a refused one
   });
 });

@@ -55,6 +55,9 @@ describe('a token is never returned signed by a key that stopped being current',
     world.keys.beforeSign = once(() => world.service.emergency({ reason: 'leaked', compromised: true }));
     const issued = await world.tokens().issue({ claims, expiresInSeconds: 600 });
     expect(issued.kid).not.toBe(old.kid);
+    // The disabled key refused (no signature made), then the new signer signed once.
+    expect(world.keys.signAttempts).toBe(2);
+    expect(world.keys.signCalls).toBe(1);
     await expect(verifyNow(world, issued.token)).resolves.toBeDefined();
   });
 
@@ -65,6 +68,7 @@ describe('a token is never returned signed by a key that stopped being current',
     const error = await world.tokens().issue({ claims, expiresInSeconds: 600 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KeyturnError);
     expect(error).toMatchObject({ code: 'CONFLICT' });
+    expect(world.keys.signCalls).toBe(2); // both signatures were made and dropped
   });
 
   test('When Key Vault refuses a signature and the key is still current, then the failure is not retried and its text is not in the error', async () => {
@@ -74,6 +78,8 @@ describe('a token is never returned signed by a key that stopped being current',
       throw new KeyturnError('DEPENDENCY_FAILED', 'Key Vault could not sign with a signing key; retry later');
     };
     await expect(world.tokens().issue({ claims, expiresInSeconds: 600 })).rejects.toMatchObject({ code: 'DEPENDENCY_FAILED' });
+    // Counted on arrival (the refusal happens before a signature is made): one call, no retry.
+    expect(world.keys.signAttempts).toBe(1);
     expect(world.keys.signCalls).toBe(0);
   });
 });

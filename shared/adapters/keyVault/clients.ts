@@ -1,0 +1,151 @@
+/**
+ * The one place that builds Key Vault clients, resolved per vault URL at run time and
+ * cached by URL: the vaults in settings (by their alias) and vaults met later (a
+ * customer's own vault). A URL that is not a settings vault must pass the anchored
+ * allow-list (`shared/domain/vaultUrl.ts`) first, so no request can send the app's
+ * token elsewhere.
+ *
+ * In Azure: the app's managed identity. In local mode (the emulator's CA file is
+ * configured): the local credential, the challenge resource check disabled (127.0.0.1
+ * can never pass it) and the emulator's CA trusted by these clients only. Never
+ * NODE_TLS_REJECT_UNAUTHORIZED=0.
+ */
+import type { TokenCredential } from '@azure/identity';
+import { KeyClient } from '@azure/keyvault-keys';
+import { SecretClient } from '@azure/keyvault-secrets';
+import { allowedVaultUrl } from '../../domain/vaultUrl';
+import { KeyturnError, notFound } from '../../errors';
+
+export interface KeyVaultClients {
+  /** True against the local emulator: emulator URLs pass the allow-list, the challenge resource check is off. */
+  readonly local: boolean;
+  /** The aliases of the vaults in settings (KEYTURN_VAULTS), lower case. */
+  vaultAliases(): string[];
+  /** The URL of a settings vault; NOT_FOUND for an unknown alias. */
+  vaultUrl(vaultAlias: string): string;
+  /** The canonical URL of a vault given by URL (a settings vault, or one the allow-list accepts); 400 naming `field` otherwise. */
+  checkedUrl(rawUrl: string, field?: string): string;
+  secrets(vaultAlias: string): SecretClient;
+  keys(vaultAlias: string): KeyClient;
+  /** Clients for a vault given by URL (see `checkedUrl`), cached by URL. */
+  secretsAt(vaultUrl: string): SecretClient;
+  keysAt(vaultUrl: string): KeyClient;
+}
+
+/** keyturn-app in the local emulator's directory of principals. */
+export const LOCAL_APP_PRINCIPAL = '00000000-0000-0000-0000-00000000a001';
+
+const b64url = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+/**
+ * The local stack's credential: an unsigned JWT (`alg: none`) whose `oid` names the
+ * principal (object id or directory name), which is all the emulator reads; its
+ * role assignments decide what that principal may do. Never used against Azure.
+ */
+export function localCredential(principal: string = LOCAL_APP_PRINCIPAL): TokenCredential {
+  const token = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ oid: principal })}.`;
+  return { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) };
+}
+
+/** The local credential as keyturn-app (tests, demo). */
+export const emulatorCredential: TokenCredential = localCredential();
+
+/** The part of core-rest-pipeline's PipelinePolicy this module needs (no extra dependency). */
+export interface RequestPolicy {
+  name: string;
+  sendRequest(request: unknown, next: (request: unknown) => Promise<unknown>): Promise<unknown>;
+}
+
+/**
+ * Holds a client's other requests until its first one is answered. The Key Vault auth
+ * policy sends a client's first request without its body to get the challenge; when
+ * several start at once, one that loses the race is re-sent without its body and fails
+ * with 400 (seen with @azure/keyvault-common 2.1). One gate per client (per pipeline).
+ */
+export function firstRequestGate(): RequestPolicy {
+  let gate: Promise<void> | undefined;
+  return {
+    name: 'keyturnFirstRequestGate',
+    async sendRequest(request, next) {
+      if (gate) {
+        await gate;
+        return next(request);
+      }
+      let open!: () => void;
+      gate = new Promise<void>((resolve) => (open = resolve));
+      try {
+        return await next(request);
+      } finally {
+        open();
+      }
+    },
+  };
+}
+
+/** Lower-case origin without a trailing slash: one spelling per vault, so one client per vault. */
+const canonical = (url: string): string => new URL(url).origin.toLowerCase();
+
+export function createKeyVaultClients(
+  vaults: Record<string, string>,
+  options: {
+    emulatorCa?: string;
+    /** The managed identity (Azure); not used against the emulator. */
+    credential?: () => TokenCredential;
+    /** Local mode only: the principal the local credential names (KEYTURN_LOCAL_PRINCIPAL). */
+    localPrincipal?: string;
+    /** Test only: more pipeline policies for each new client. */
+    extraPolicies?: () => { policy: RequestPolicy; position: 'perCall' | 'perRetry' }[];
+  },
+): KeyVaultClients {
+  const local = options.emulatorCa !== undefined;
+  const credential = local ? localCredential(options.localPrincipal) : options.credential?.();
+  if (!credential) throw new KeyturnError('CONFIG_INVALID', 'Key Vault clients need a credential outside the emulator');
+  // One options object per kind: agents are cached per tlsOptions identity, so clients share connections.
+  const tlsOptions = local ? { ca: options.emulatorCa } : undefined;
+  const clientOptions = () => ({
+    // The resource check compares the challenge's resource with the vault's host: 127.0.0.1 never passes it.
+    ...(local ? { disableChallengeResourceVerification: true, tlsOptions } : {}),
+    // Bounded retries: a step must finish well inside its lease (see the renewal lease margin).
+    retryOptions: { maxRetries: 4, maxRetryDelayInMs: 8000 },
+    additionalPolicies: [{ policy: firstRequestGate(), position: 'perCall' as const }, ...(options.extraPolicies?.() ?? [])].map(
+      ({ policy, position }) => ({ policy: policy as never, position }),
+    ),
+  });
+
+  const settingsUrls = new Map(Object.entries(vaults).map(([alias, url]) => [alias.toLowerCase(), canonical(url)]));
+  const trusted = new Set(settingsUrls.values());
+  const clients = new Map<string, SecretClient | KeyClient>();
+  const cached = <T extends SecretClient | KeyClient>(kind: string, url: string, make: (url: string) => T): T => {
+    const id = `${kind} ${url}`;
+    let client = clients.get(id) as T | undefined;
+    if (!client) {
+      client = make(url);
+      clients.set(id, client);
+    }
+    return client;
+  };
+
+  const vaultUrl = (vaultAlias: string): string => {
+    const url = settingsUrls.get(vaultAlias.toLowerCase());
+    if (!url) throw notFound(`Vault '${vaultAlias}'`, { vault: vaultAlias });
+    return url;
+  };
+  const checkedUrl = (rawUrl: string, field = 'vaultUrl'): string => {
+    // Settings vaults are the operator's own (they may be in another cloud); everything else passes the allow-list.
+    const settingsVault = /^https:\/\/[^/?#@\s]+\/?$/i.test(rawUrl) ? canonical(rawUrl) : undefined;
+    if (settingsVault && trusted.has(settingsVault)) return settingsVault;
+    return allowedVaultUrl(rawUrl, { local, field }).vaultUrl;
+  };
+  const secretsAt = (url: string) => cached('secrets', checkedUrl(url), (u) => new SecretClient(u, credential, clientOptions()));
+  const keysAt = (url: string) => cached('keys', checkedUrl(url), (u) => new KeyClient(u, credential, clientOptions()));
+  return {
+    local,
+    vaultAliases: () => [...settingsUrls.keys()],
+    vaultUrl,
+    checkedUrl,
+    secrets: (vaultAlias) => secretsAt(vaultUrl(vaultAlias)),
+    keys: (vaultAlias) => keysAt(vaultUrl(vaultAlias)),
+    secretsAt,
+    keysAt,
+  };
+}
