@@ -7,9 +7,19 @@ import { z } from 'zod';
 
 export type ClaimValue = string | number | boolean | ClaimValue[] | { [name: string]: ClaimValue };
 
+/**
+ * zod copies a record key by assignment, so a `__proto__` key would vanish unvalidated (or
+ * swap the prototype): it is refused before a record schema sees it.
+ */
+const noPrototypeKey = z.unknown().superRefine((raw, ctx) => {
+  if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, '__proto__')) {
+    ctx.addIssue({ code: 'custom', path: ['__proto__'], message: "'__proto__' is not a valid name" });
+  }
+});
+
 /** JSON values except null: an absent claim is the way to say "no value". */
 const claimValue: z.ZodType<ClaimValue> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.array(claimValue), z.record(z.string(), claimValue)], {
+  z.union([z.string(), z.number(), z.boolean(), z.array(claimValue), noPrototypeKey.pipe(z.record(z.string(), claimValue))], {
     error: 'unsupported claim type: use a string, number, boolean, array or object',
   }),
 );
@@ -39,16 +49,6 @@ const registered = {
 } satisfies Record<string, z.ZodType>;
 
 const KEYTURN_OWNED = ['iss', 'iat', 'exp'] as const;
-
-/**
- * zod copies a record key by assignment, so a `__proto__` claim would vanish unvalidated (or
- * swap the prototype): it is refused before the record schema sees it.
- */
-const noPrototypeKey = z.unknown().superRefine((raw, ctx) => {
-  if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, '__proto__')) {
-    ctx.addIssue({ code: 'custom', path: ['__proto__'], message: "'__proto__' is not a valid name" });
-  }
-});
 
 const claimsSchema = z
   .record(z.string().min(1).max(256), z.unknown())
