@@ -93,23 +93,28 @@ export const hostileBody: fc.Arbitrary<Buffer> = fc.oneof(
   fc.integer({ min: 60_000, max: 300_000 }).map((n) => Buffer.from(`{"reason":"${'y'.repeat(n)}"}`)),
 );
 
-/** A URL path segment, percent-encoded, or raw malformed encoding. */
+/*
+ * Sizes stay under Node's 16 KB header limit (the host answers 431 and drops the connection
+ * beyond it, as Kestrel answers 414/431), so what is fuzzed is the handlers, not the parser.
+ */
+
+/** A URL path segment (at most 1,000 characters), percent-encoded, or raw malformed encoding. */
 export const pathSegment: fc.Arbitrary<string> = fc.oneof(
-  { weight: 4, arbitrary: oddString.map((s) => encodeURIComponent(s.replace(/[\ud800-\udfff]/g, 'x')) || 'x') },
+  { weight: 4, arbitrary: oddString.map((s) => encodeURIComponent(s.replace(/[\ud800-\udfff]/g, 'x')).slice(0, 1_000) || 'x') },
   { weight: 1, arbitrary: fc.constantFrom('%zz', '%E0%A4%A', '%00', '%2F', '..', '.', '%2e%2e', '%C0%AF') },
 );
 
 /** A query string: prototype-named keys, repeats, malformed encoding. */
 export const queryString: fc.Arbitrary<string> = fc
   .array(fc.tuple(fc.oneof(fc.constantFrom(...PROTOTYPE_NAMES, 'top', 'continuationToken', 'functionName'), fc.string({ maxLength: 8 })), oddString), { maxLength: 4 })
-  .map((pairs) => pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v.slice(0, 2_000).replace(/[\ud800-\udfff]/g, 'x'))}`))
+  .map((pairs) => pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v.replace(/[\ud800-\udfff]/g, 'x')).slice(0, 600)}`))
   .chain((parts) => fc.constantFrom('', '&%zz', '&=', '&a=%E0%A4%A').map((junk) => (parts.length + junk.length > 0 ? `?${parts.join('&')}${junk}` : '')));
 
 /** Header values a client can send (visible ASCII and spaces). */
 const headerValue: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom(...PROTOTYPE_NAMES),
   fc.string({ maxLength: 30 }).map((s) => s.replace(/[^\x20-\x7e]/g, '').trim()),
-  fc.integer({ min: 100, max: 6_000 }).map((n) => 'h'.repeat(n)),
+  fc.integer({ min: 100, max: 1_500 }).map((n) => 'h'.repeat(n)),
 );
 
 /** Extra headers: prototype-named ones, and the ones the app and the webhook read. */
