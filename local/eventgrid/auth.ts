@@ -23,6 +23,14 @@ export function parseServiceTime(text: string): number | undefined {
   return Date.UTC(Number(y), Number(mo) - 1, Number(d), hour, Number(mi), Number(s));
 }
 
+function decodeOrNull(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
+
 export function verifySasToken(token: string, key: string, now = Date.now()): AuthResult {
   const parts = new Map<string, string>();
   for (const pair of token.split('&')) {
@@ -33,9 +41,12 @@ export function verifySasToken(token: string, key: string, now = Date.now()): Au
   const e = parts.get('e');
   const s = parts.get('s');
   if (r === undefined || e === undefined || s === undefined) return { ok: false, message: 'The aeg-sas-token is malformed (needs r, e and s).' };
+  const signature = decodeOrNull(s);
+  const expiry = decodeOrNull(e);
+  if (signature === null || expiry === null) return { ok: false, message: 'The aeg-sas-token is malformed (bad percent-encoding).' };
   const expected = createHmac('sha256', Buffer.from(key, 'base64')).update(`r=${r}&e=${e}`).digest('base64');
-  if (!safeEqual(decodeURIComponent(s), expected)) return { ok: false, message: 'The aeg-sas-token signature is not valid for this topic.' };
-  const expires = parseServiceTime(decodeURIComponent(e));
+  if (!safeEqual(signature, expected)) return { ok: false, message: 'The aeg-sas-token signature is not valid for this topic.' };
+  const expires = parseServiceTime(expiry);
   if (expires === undefined || expires < now) return { ok: false, message: 'The aeg-sas-token has expired.' };
   return { ok: true };
 }

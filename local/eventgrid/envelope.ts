@@ -2,6 +2,7 @@
  * Validation of published event envelopes (pure). Returns the first problem
  * with the field path, so the 400 names it like Azure does.
  */
+import { valueExceedsDepth } from '../../shared/domain/jsonDepth';
 import type { CloudEventV1, EventGridEvent } from './types';
 
 export class EnvelopeError extends Error {
@@ -18,6 +19,20 @@ export class EnvelopeError extends Error {
 export interface StoredEvent {
   event: EventGridEvent;
   cloudEvent?: CloudEventV1;
+}
+
+/**
+ * The grid clones and serialises events recursively, so it refuses nesting that would
+ * overflow the stack. The limit is well above the app's MAX_JSON_DEPTH (64): a too-deep
+ * event still reaches the subscriber, which dead-letters it, as it would from Azure.
+ */
+export const MAX_EVENT_JSON_DEPTH = 256;
+
+function checkDepth(raw: unknown, path: string): void {
+  // Value walk without recursion; a cyclic in-process event counts as too deep.
+  if (valueExceedsDepth(raw, MAX_EVENT_JSON_DEPTH)) {
+    throw new EnvelopeError(`${path}: the event nests deeper than ${MAX_EVENT_JSON_DEPTH} levels`, path);
+  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -46,6 +61,7 @@ function requireTime(value: unknown, field: string): string {
  */
 export function parseEventGridEvent(raw: unknown, topic: string, path: string): EventGridEvent {
   if (!isRecord(raw)) throw new EnvelopeError(`${path}: each event must be a JSON object`, path);
+  checkDepth(raw, path);
   const id = requireString(raw, 'id', path);
   const subject = requireString(raw, 'subject', path, true);
   const eventType = requireString(raw, 'eventType', path);
@@ -85,6 +101,7 @@ const CE_ATTRIBUTE = /^[a-z0-9]+$/;
 /** CloudEvents 1.0 JSON event. Extension attributes are kept. */
 export function parseCloudEvent(raw: unknown, path: string): CloudEventV1 {
   if (!isRecord(raw)) throw new EnvelopeError(`${path}: each event must be a JSON object`, path);
+  checkDepth(raw, path);
   const id = requireString(raw, 'id', path);
   const source = requireString(raw, 'source', path);
   const type = requireString(raw, 'type', path);

@@ -11,6 +11,8 @@ import type { DeliveryEngine } from './delivery';
 import { EnvelopeError, parseCloudEventBatch, parseEventGridBatch, type StoredEvent } from './envelope';
 import { fromCloudEvent } from './cloudEvents';
 import { SubscriptionInputError } from './subscriptions';
+import { MAX_EVENT_JSON_DEPTH } from './envelope';
+import { jsonTextExceedsDepth } from '../../shared/domain/jsonDepth';
 
 /** Azure's limit for one publish request. */
 export const MAX_PUBLISH_BYTES = 1024 * 1024;
@@ -79,11 +81,35 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 
 function parseJson(text: string): unknown {
   if (text.trim() === '') throw new HttpError(400, 'BadRequest', 'The request body is empty.', 'InputJsonInvalid');
+  // Stored events are cloned and serialised recursively later; refuse what would overflow the stack.
+  if (jsonTextExceedsDepth(text, MAX_EVENT_JSON_DEPTH)) {
+    throw new HttpError(400, 'BadRequest', `The request body nests deeper than ${MAX_EVENT_JSON_DEPTH} levels.`, 'InputJsonInvalid');
+  }
   try {
     return JSON.parse(text);
   } catch (err) {
     throw new HttpError(400, 'BadRequest', `The request body is not valid JSON: ${(err as Error).message}`, 'InputJsonInvalid');
   }
+}
+
+/** A percent-decoded path segment; malformed encoding is the caller's mistake (400). */
+function decodeSegment(raw: string | undefined): string {
+  try {
+    return decodeURIComponent(raw ?? '');
+  } catch {
+    throw new HttpError(400, 'BadRequest', 'The URL path is not valid percent-encoding.');
+  }
+}
+
+/** Origin-form targets only ("/path", even "//x"); anything else is a 400, never a crash. */
+function requestUrl(target: string | undefined): URL {
+  const text = target ?? '/';
+  try {
+    if (text.startsWith('/')) return new URL(`https://localhost${text}`);
+  } catch {
+    // falls through to the 400
+  }
+  throw new HttpError(400, 'BadRequest', 'The request target is not a valid URL path.');
 }
 
 async function handleTopicPublish(req: IncomingMessage, res: ServerResponse, deps: ServerDeps): Promise<void> {
@@ -132,14 +158,14 @@ async function handleManagement(req: IncomingMessage, res: ServerResponse, url: 
   }
   const named = /^\/management\/subscriptions\/([^/]+)$/.exec(path);
   if (named && method === 'DELETE') {
-    const name = decodeURIComponent(named[1] ?? '');
+    const name = decodeSegment(named[1]);
     if (!deps.engine.removeSubscription(name)) throw new HttpError(404, 'NotFound', `Subscription '${name}' does not exist.`);
     res.writeHead(204);
     res.end();
     return;
   }
   if (named && method === 'GET') {
-    const name = decodeURIComponent(named[1] ?? '');
+    const name = decodeSegment(named[1]);
     const sub = deps.engine.subscriptions().find((s) => s.name === name);
     if (!sub) throw new HttpError(404, 'NotFound', `Subscription '${name}' does not exist.`);
     return sendJson(res, 200, sub);
@@ -168,8 +194,9 @@ async function handleManagement(req: IncomingMessage, res: ServerResponse, url: 
 
 export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const url = new URL(req.url ?? '/', 'https://localhost');
+    let url = new URL('https://localhost/');
     const route = async (): Promise<void> => {
+      url = requestUrl(req.url);
       const path = url.pathname.replace(/\/+$/, '');
       if (path.toLowerCase() === '/api/events') {
         if (req.method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'Only POST is supported on /api/events.');
@@ -177,7 +204,7 @@ export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, r
       }
       const validate = /^\/eventsubscriptions\/([^/]+)\/validate$/i.exec(path);
       if (validate && req.method === 'GET') {
-        const ok = deps.engine.manualValidate(decodeURIComponent(validate[1] ?? ''), url.searchParams.get('id') ?? '');
+        const ok = deps.engine.manualValidate(decodeSegment(validate[1]), url.searchParams.get('id') ?? '');
         if (!ok) throw new HttpError(400, 'BadRequest', 'Unknown subscription or validation code.');
         res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
         res.end('Webhook successfully validated as a part of the subscription validation.');
@@ -191,7 +218,11 @@ export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, r
         res.destroy();
         return;
       }
-      if (err instanceof HttpError) return sendError(res, err);
+      if (err instanceof HttpError) {
+        // Unread bodies (a 400 before reading) are drained so the connection can be reused.
+        req.resume();
+        return sendError(res, err);
+      }
       deps.log(`internal error on ${req.method} ${url.pathname}: ${(err as Error).message}`);
       sendError(res, new HttpError(500, 'InternalServerError', 'The local Event Grid failed to process the request.'));
     });

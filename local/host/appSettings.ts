@@ -38,7 +38,8 @@ export function readLocalSettings(appDir: string): LocalSettings {
   if (json.IsEncrypted === true) {
     throw new Error('local.settings.json is encrypted (IsEncrypted: true); the local host cannot decrypt it. Run `func settings decrypt` or store plain values.');
   }
-  const values: Record<string, string> = {};
+  // Setting names are data: no prototype, so `constructor` or `__proto__` are kept as names.
+  const values: Record<string, string> = Object.create(null);
   if (isRecord(json.Values)) {
     for (const [key, value] of Object.entries(json.Values)) {
       if (value !== null && value !== undefined) values[key] = typeof value === 'string' ? value : String(value);
@@ -52,7 +53,7 @@ export function readLocalSettings(appDir: string): LocalSettings {
 /** Copies settings into `env` unless already set there (the environment wins, as with func). */
 export function applySettings(values: Record<string, string>, env: NodeJS.ProcessEnv): void {
   for (const [key, value] of Object.entries(values)) {
-    if (env[key] === undefined) env[key] = value;
+    if (!Object.hasOwn(env, key) || env[key] === undefined) env[key] = value;
   }
 }
 

@@ -4,7 +4,25 @@
  */
 import type { HookCallback, RpcLogCategory, RpcLogLevel } from './coreTypes';
 
-const LEVELS: Record<string, number> = { trace: 0, debug: 1, information: 2, warning: 3, error: 4, critical: 5, none: 6 };
+const LEVELS = new Map<string, number>([
+  ['trace', 0],
+  ['debug', 1],
+  ['information', 2],
+  ['warning', 3],
+  ['error', 4],
+  ['critical', 5],
+  ['none', 6],
+]);
+
+/** A log line as text whatever a hook left in `message` (a cyclic object, a throwing toString…). */
+function messageText(message: unknown): string {
+  if (typeof message === 'string') return message;
+  try {
+    return String(message);
+  } catch {
+    return '[unprintable log message]';
+  }
+}
 
 export interface InvocationLogContext {
   hookData: Record<string, unknown>;
@@ -19,7 +37,7 @@ export class HostLogger {
 
   constructor(write: (line: string) => void, minLevel: string) {
     this.#write = write;
-    this.#minLevel = LEVELS[minLevel.toLowerCase()] ?? LEVELS.information!;
+    this.#minLevel = LEVELS.get(minLevel.toLowerCase()) ?? 2;
   }
 
   /** A host line, printed as is (startup banner, listings). */
@@ -60,7 +78,11 @@ export class HostLogger {
         },
       };
       try {
-        for (const hook of this.logHooks) void hook(ctx);
+        for (const hook of this.logHooks) {
+          // An async hook's rejection must not become an unhandled rejection (which ends the process).
+          const returned: unknown = hook(ctx);
+          if (returned instanceof Promise) returned.catch(() => undefined);
+        }
         if (category === 'user') {
           finalLevel = ctx.level;
           finalMessage = ctx.message;
@@ -69,8 +91,12 @@ export class HostLogger {
         // A failing hook must not suppress the log.
       }
     }
-    if ((LEVELS[finalLevel] ?? 2) < this.#minLevel) return;
+    if ((LEVELS.get(String(finalLevel)) ?? 2) < this.#minLevel) return;
     const prefix = finalLevel === 'warning' ? 'Warning: ' : finalLevel === 'error' || finalLevel === 'critical' ? 'Error: ' : '';
-    this.#write(`[${new Date().toISOString()}] ${prefix}${finalMessage}`);
+    try {
+      this.#write(`[${new Date().toISOString()}] ${prefix}${messageText(finalMessage)}`);
+    } catch {
+      // Logging never fails an invocation or a request.
+    }
   }
 }

@@ -6,15 +6,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RpcHttpCookie, RpcHttpData, RpcNullableString, RpcTypedData } from './coreTypes';
 
-function nullable(record: Record<string, string>): Record<string, RpcNullableString> {
-  const out: Record<string, RpcNullableString> = {};
-  for (const [k, v] of Object.entries(record)) out[k] = { value: v };
+/** Maps keyed by request data have no prototype, so `__proto__` or `constructor` are plain keys. */
+function record<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+function nullable(values: Record<string, string>): Record<string, RpcNullableString> {
+  const out = record<RpcNullableString>();
+  for (const [k, v] of Object.entries(values)) out[k] = { value: v };
   return out;
 }
 
 /** Query keys are case-insensitive in ASP.NET and repeated values are joined with ",". */
 export function collectQuery(search: string): Record<string, string> {
-  const result: Record<string, string> = {};
+  const result = record<string>();
   const keyByLower = new Map<string, string>();
   for (const [key, value] of new URLSearchParams(search)) {
     const existing = keyByLower.get(key.toLowerCase());
@@ -29,7 +34,7 @@ export function collectQuery(search: string): Record<string, string> {
 }
 
 export function collectHeaders(req: IncomingMessage): Record<string, string> {
-  const headers: Record<string, string> = {};
+  const headers = record<string>();
   for (const [name, values] of Object.entries(req.headersDistinct)) {
     if (values) headers[name.toLowerCase()] = values.join(',');
   }
@@ -49,9 +54,8 @@ export function toRpcHttpRequest(
     nullableQuery: nullable(collectQuery(url.search)),
     nullableParams: nullable(params),
   };
-  // The host forwards a body only when Content-Length says there is one.
-  const contentLength = Number(req.headers['content-length'] ?? 0);
-  if (contentLength > 0 && body.length > 0) http.body = { bytes: body };
+  // Any body that arrived is forwarded: with Content-Length or chunked (streaming clients send no length).
+  if (body.length > 0) http.body = { bytes: body };
   return { http };
 }
 

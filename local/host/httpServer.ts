@@ -8,6 +8,7 @@ import { EVENT_GRID_WEBHOOK_PATH, handleEventGridWebhook, type WebhookTarget } f
 import type { FunctionCatalog, FunctionInfo, HostFunction } from './functionCatalog';
 import { readBody, sendJson, sendText, toRpcHttpRequest, writeRpcHttpResponse } from './httpConversion';
 import type { InvokeResult } from './invoker';
+import { stringifyJson } from './jsonText';
 import type { RpcTypedData } from './coreTypes';
 
 export interface HostServerDeps {
@@ -24,7 +25,8 @@ export interface HostServerDeps {
 }
 
 function headerRecord(req: http.IncomingMessage): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
+  // Null prototype: a header named `constructor` or `__proto__` is just a header.
+  const out: Record<string, string | undefined> = Object.create(null);
   for (const [k, v] of Object.entries(req.headers)) out[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
   return out;
 }
@@ -83,7 +85,14 @@ async function handleAdmin(
       sendText(res, 400);
       return;
     }
-    const fn = deps.catalog.find(decodeURIComponent(invoke[1] as string));
+    let name: string;
+    try {
+      name = decodeURIComponent(invoke[1] as string);
+    } catch {
+      sendText(res, 400, 'The function name in the URL is not valid percent-encoding.');
+      return;
+    }
+    const fn = deps.catalog.find(name);
     if (!fn || fn.error) {
       sendText(res, 404);
       return;
@@ -92,7 +101,7 @@ async function handleAdmin(
       sendText(res, 400, `'${fn.name}' is an HTTP function; call its URL (${deps.catalog.httpUrl(deps.baseUrl(), fn)}) instead.`);
       return;
     }
-    const input = json.input === undefined || json.input === null ? null : typeof json.input === 'string' ? json.input : JSON.stringify(json.input);
+    const input = json.input === undefined || json.input === null ? null : typeof json.input === 'string' ? json.input : stringifyJson(json.input);
     deps.runNonHttp(fn, input);
     sendText(res, 202);
     return;
@@ -134,11 +143,37 @@ async function handleFunctionRoute(
   }
 }
 
+/**
+ * The request URL from the Host header and request target, or null when they do not form
+ * one (`[bad`, `a b`, empty, `:99999`): Kestrel answers those 400. A request without a
+ * Host header (HTTP/1.0) is taken as 127.0.0.1.
+ */
+export function requestUrl(req: Pick<http.IncomingMessage, 'url' | 'headers'>): URL | null {
+  const host = req.headers.host ?? '127.0.0.1';
+  const target = req.url ?? '/';
+  if (host === '' || /[\s/\\?#@]/.test(host)) return null;
+  try {
+    const base = new URL(`http://${host}`);
+    if (base.host === '' || base.pathname !== '/') return null;
+    // Origin-form targets ("/path", even "//x") are paths of this host, never another authority.
+    if (target.startsWith('/')) return new URL(`${base.origin}${target}`);
+    if (/^https?:\/\//i.test(target)) return new URL(target);
+    return null;
+  } catch {
+    return null;
+  }
+}
+
 export function createHostServer(deps: HostServerDeps): http.Server {
   return http.createServer((req, res) => {
     void (async () => {
       try {
-        const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+        const url = requestUrl(req);
+        if (!url) {
+          req.resume();
+          sendText(res, 400, 'Bad Request: invalid Host header or request target.');
+          return;
+        }
         const path = url.pathname;
         const lowerPath = path.toLowerCase().replace(/\/+$/, '') || '/';
         const body = await readBody(req);

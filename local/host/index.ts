@@ -15,6 +15,8 @@ import { FunctionCatalog, type FunctionInfo, type HostFunction } from './functio
 import { HostLogger } from './hostLogger';
 import { createHostServer, listen } from './httpServer';
 import { Invoker } from './invoker';
+import { stringifyJson } from './jsonText';
+import { MAX_JSON_DEPTH, valueExceedsDepth } from '../../shared/domain/jsonDepth';
 import { formatDotNetDate } from './schedule';
 import { MANUAL_REASON, TimerScheduler } from './timers';
 
@@ -116,9 +118,14 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     has: (name) => catalog.functions.some((f) => f.name === name && f.triggerType.toLowerCase() === 'eventgridtrigger' && !f.disabled && !f.error),
     async deliver(name, event) {
       const fn = catalog.functions.find((f) => f.name === name) as HostFunction;
-      const json = JSON.stringify(event);
+      // Deeply nested events reach the app (which dead-letters them) instead of overflowing the stack here.
+      const json = stringifyJson(event);
+      // The worker library copies trigger metadata recursively (toCamelCaseValue), so a too-deep
+      // event goes as the trigger input only; the app then acknowledges and dead-letters it.
+      const tooDeep = valueExceedsDepth(event, MAX_JSON_DEPTH);
+      if (tooDeep) logger.warn(`An event for '${name}' nests deeper than ${MAX_JSON_DEPTH} levels; passed without trigger metadata.`);
       const result = await invoke(fn, { json }, `EventGrid trigger fired at ${formatDotNetDate(Date.now())}`, {
-        data: { json },
+        ...(tooDeep ? {} : { data: { json } }),
         sys: { json: JSON.stringify({ MethodName: name, UtcNow: new Date().toISOString(), RandGuid: randomUUID() }) },
       });
       return result.ok ? null : `Exception while executing function: Functions.${name}`;

@@ -21,7 +21,7 @@ const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 
 /** Replaces `%Name%` with the setting's value; an unknown setting is an error, as in func. */
 export function resolveSettingReferences(expression: string, env: NodeJS.ProcessEnv): string {
   return expression.replace(/%([^%]+)%/g, (_whole, name: string) => {
-    const value = env[name];
+    const value = Object.hasOwn(env, name) ? env[name] : undefined;
     if (value === undefined) throw new Error(`'%${name}%' does not resolve to a value.`);
     return value;
   });

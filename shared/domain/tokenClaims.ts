@@ -7,9 +7,19 @@ import { z } from 'zod';
 
 export type ClaimValue = string | number | boolean | ClaimValue[] | { [name: string]: ClaimValue };
 
+/**
+ * zod copies a record key by assignment, so a `__proto__` key would vanish unvalidated (or
+ * swap the prototype): it is refused before a record schema sees it.
+ */
+const noPrototypeKey = z.unknown().superRefine((raw, ctx) => {
+  if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, '__proto__')) {
+    ctx.addIssue({ code: 'custom', path: ['__proto__'], message: "'__proto__' is not a valid name" });
+  }
+});
+
 /** JSON values except null: an absent claim is the way to say "no value". */
 const claimValue: z.ZodType<ClaimValue> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.array(claimValue), z.record(z.string(), claimValue)], {
+  z.union([z.string(), z.number(), z.boolean(), z.array(claimValue), noPrototypeKey.pipe(z.record(z.string(), claimValue))], {
     error: 'unsupported claim type: use a string, number, boolean, array or object',
   }),
 );
@@ -48,14 +58,15 @@ const claimsSchema = z
         ctx.addIssue({ code: 'custom', path: [name], message: `'${name}' is set by Keyturn` });
         continue;
       }
-      const schema: z.ZodType = (registered as Record<string, z.ZodType>)[name] ?? claimValue;
+      // Own keys only: a claim named `toString` or `constructor` is a custom claim, not Object.prototype's.
+      const schema: z.ZodType = Object.hasOwn(registered, name) ? (registered as Record<string, z.ZodType>)[name]! : claimValue;
       const parsed = schema.safeParse(value);
       for (const issue of parsed.error?.issues ?? []) {
         ctx.addIssue({ code: 'custom', path: [name, ...issue.path], message: issue.message });
       }
     }
     for (const required of ['sub', 'aud'] as const) {
-      if (!(required in claims)) ctx.addIssue({ code: 'custom', path: [required], message: `'${required}' is required` });
+      if (!Object.hasOwn(claims, required)) ctx.addIssue({ code: 'custom', path: [required], message: `'${required}' is required` });
     }
   })
   .transform((claims) => claims as TokenClaims);
@@ -75,22 +86,24 @@ const TOP_LEVEL = ['claims', 'expiresInSeconds'];
 
 /** The `/api/tokens` body; `maxLifetimeSeconds` comes from KEYTURN_TOKEN_MAX_LIFETIME_MINUTES. */
 export function tokenRequestSchema(maxLifetimeSeconds: number): z.ZodType<TokenRequest> {
-  return z
-    .looseObject({
-      claims: claimsSchema,
-      expiresInSeconds: z
-        .number()
-        .int()
-        .positive()
-        .max(maxLifetimeSeconds, { error: `must be at most ${maxLifetimeSeconds} (the longest token lifetime)` })
-        .default(maxLifetimeSeconds),
-    })
-    .superRefine((body, ctx) => {
-      for (const key of Object.keys(body)) {
-        if (!TOP_LEVEL.includes(key)) {
-          ctx.addIssue({ code: 'custom', path: [key], message: `unknown field; put custom claims under 'claims'` });
+  return noPrototypeKey.pipe(
+    z
+      .looseObject({
+        claims: noPrototypeKey.pipe(claimsSchema),
+        expiresInSeconds: z
+          .number()
+          .int()
+          .positive()
+          .max(maxLifetimeSeconds, { error: `must be at most ${maxLifetimeSeconds} (the longest token lifetime)` })
+          .default(maxLifetimeSeconds),
+      })
+      .superRefine((body, ctx) => {
+        for (const key of Object.keys(body)) {
+          if (!TOP_LEVEL.includes(key)) {
+            ctx.addIssue({ code: 'custom', path: [key], message: `unknown field; put custom claims under 'claims'` });
+          }
         }
-      }
-    })
-    .transform(({ claims, expiresInSeconds }) => ({ claims, expiresInSeconds }));
+      })
+      .transform(({ claims, expiresInSeconds }) => ({ claims, expiresInSeconds })),
+  );
 }

@@ -4,6 +4,7 @@
  */
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
+import { MAX_JSON_DEPTH, jsonTextExceedsDepth, prototypeKeyPath } from '../domain/jsonDepth';
 import { type ErrorCode, KeyturnError, ValidationError, describeError, failureKind, isDependencyFailure, isErrorCode } from '../errors';
 
 /** Every code's HTTP status: exhaustive, so a new code cannot be added without one. */
@@ -90,11 +91,15 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, prefix
 
 const MAX_BODY_BYTES = 64 * 1024;
 
-/** Reads and validates a JSON body; a missing, oversized or malformed body is a 400. */
+/** Reads and validates a JSON body; a missing, oversized, too deep or malformed body is a 400. */
 export async function readJsonBody<T extends z.ZodType>(request: HttpRequest, schema: T): Promise<z.infer<T>> {
   const text = await request.text();
   if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
     throw new ValidationError('(body)', `body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  // Before anything recursive (zod, logging) sees it; the scan itself does not recurse.
+  if (jsonTextExceedsDepth(text, MAX_JSON_DEPTH)) {
+    throw new ValidationError('(body)', `body nests deeper than ${MAX_JSON_DEPTH} levels`);
   }
   let json: unknown;
   try {
@@ -102,6 +107,10 @@ export async function readJsonBody<T extends z.ZodType>(request: HttpRequest, sc
   } catch {
     throw new ValidationError('(body)', 'body is not valid JSON');
   }
+  // `__proto__` stays plain data in JSON.parse but becomes a prototype swap when copied, so
+  // it could change what a schema sees: refused wherever it appears.
+  const protoPath = prototypeKeyPath(json);
+  if (protoPath !== null) throw new ValidationError(protoPath, `${protoPath}: '__proto__' is not a valid name`);
   return parseWith(schema, json);
 }
 

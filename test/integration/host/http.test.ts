@@ -107,7 +107,7 @@ describe('local host: HTTP functions', () => {
     expect(Object.keys(r.echo?.headers ?? {}).every((k) => k === k.toLowerCase())).toBe(true);
   });
 
-  it('forwards a body only when Content-Length is positive', async () => {
+  it('forwards a body sent with Content-Length or chunked (issue 9: a streamed body is read, not dropped)', async () => {
     const withLength = await call('/api/echo', { method: 'POST', body: 'hello body', headers: { 'content-type': 'text/plain' } });
     expect(withLength.echo?.body).toBe('hello body');
 
@@ -122,7 +122,10 @@ describe('local host: HTTP functions', () => {
       duplex: 'half',
     } as RequestInit);
     expect(chunked.status).toBe(200);
-    expect(chunked.echo?.body).toBeNull();
+    expect(chunked.echo?.body).toBe('streamed');
+
+    const empty = await call('/api/echo', { method: 'POST' });
+    expect(empty.echo?.body).toBeNull();
   });
 
   it('loads local.settings.json values without overriding the environment', async () => {
