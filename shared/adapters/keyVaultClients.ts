@@ -18,7 +18,7 @@ export interface KeyVaultClients {
 
 /** Any token is accepted by the emulator; the SDK still runs its challenge flow. */
 export const emulatorCredential: TokenCredential = {
-  getToken: async () => ({ token: 'keyturn-local', expiresOnTimestamp: Date.now() + 3600_000 }),
+  getToken: async () => ({ token: 'eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJvaWQiOiIwMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMGEwMDEifQ.', expiresOnTimestamp: Date.now() + 3600_000 }),
 };
 
 /** The part of core-rest-pipeline's PipelinePolicy this module needs (no extra dependency). */
