@@ -79,8 +79,9 @@ export async function startArm(options: ArmOptions): Promise<RunningArm> {
     let status = 500;
     let pathname = '';
     try {
-      const url = new URL(req.url ?? '/', 'https://localhost');
-      // The client puts `/{scope}` after the host; a scope that starts with '/' gives '//'.
+      // The client puts `/{scope}` after the host; a scope that starts with '/' gives '//'
+      // (which `new URL` would read as a host name).
+      const url = new URL((req.url ?? '/').replace(/^\/{2,}/, '/'), 'https://localhost');
       pathname = decodeURIComponent(url.pathname).replace(/\/{2,}/g, '/');
       const auth = req.headers.authorization;
       if (!auth) {
