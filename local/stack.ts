@@ -1,15 +1,18 @@
 /**
- * The local stack: Azurite, the Cosmos server, the local Event Grid and the Key Vault
- * emulator, wired together (the vault's system topic is subscribed to the app's
- * Event Grid function on the functions host). `npm run stack` runs only this, for
+ * The local stack: Azurite, the Cosmos server, the local Event Grid, the Key Vault
+ * emulator (Keyturn's vault and a customer's BYOK vault, one clock, RBAC) and the
+ * local ARM endpoint for role assignments, wired together (Keyturn's vault's system
+ * topic is subscribed to the app's Event Grid function on the functions host). `npm run stack` runs only this, for
  * people who run `func start` themselves; `npm start` adds the local host.
  */
 import { join, resolve } from 'node:path';
 import { type RunningAzurite, startAzurite } from './azurite';
 import { type RunningCosmos, startCosmos } from './cosmos';
 import { startEventGrid, subscriptionsFromEnv } from './eventgrid';
-import { startKeyVaultEmulator } from './keyvault';
+import { startArm } from './arm';
+import { Authorization, CUSTOMER_VAULT, DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION, startKeyVaultEmulators } from './keyvault';
 import { assertPortFree, portSetting } from './ports';
+import { PRINCIPALS } from './keyvault/principals';
 import { type LocalTls, ensureLocalTls } from './tls';
 
 export interface StackPorts {
@@ -19,9 +22,16 @@ export interface StackPorts {
   cosmos: number;
   keyVault: number;
   eventGrid: number;
+  /** The customer's vault (`contoso-byok`); a free port when absent. */
+  keyVaultByok?: number;
+  /** The local ARM endpoint; a free port when absent. */
+  arm?: number;
 }
 
-export const DEFAULT_PORTS: StackPorts = { blob: 10000, queue: 10001, table: 10002, cosmos: 8081, keyVault: 8443, eventGrid: 8444 };
+export const DEFAULT_PORTS: Required<StackPorts> = { blob: 10000, queue: 10001, table: 10002, cosmos: 8081, keyVault: 8443, eventGrid: 8444, keyVaultByok: 8445, arm: 8446 };
+
+/** Every port 0: what tests and `--ephemeral` use. */
+export const EPHEMERAL_PORTS: StackPorts = { blob: 0, queue: 0, table: 0, cosmos: 0, keyVault: 0, eventGrid: 0, keyVaultByok: 0, arm: 0 };
 
 export function portsFromEnv(env: NodeJS.ProcessEnv): StackPorts {
   return {
@@ -31,6 +41,8 @@ export function portsFromEnv(env: NodeJS.ProcessEnv): StackPorts {
     cosmos: portSetting(env, 'COSMOS_PORT', DEFAULT_PORTS.cosmos),
     keyVault: portSetting(env, 'KEYVAULT_PORT', DEFAULT_PORTS.keyVault),
     eventGrid: portSetting(env, 'EVENTGRID_PORT', DEFAULT_PORTS.eventGrid),
+    keyVaultByok: portSetting(env, 'KEYVAULT_BYOK_PORT', DEFAULT_PORTS.keyVaultByok),
+    arm: portSetting(env, 'ARM_PORT', DEFAULT_PORTS.arm),
   };
 }
 
@@ -47,6 +59,8 @@ export interface StackOptions {
   hostUrl: string;
   /** Faster Event Grid retries for tests. */
   eventGridRetryDelaysMs?: number[];
+  /** Role assignments per ARM list page (default 20; ARM_PAGE_SIZE). */
+  armPageSize?: number;
   log?: (line: string) => void;
 }
 
@@ -81,6 +95,8 @@ export async function startStack(options: StackOptions) {
     closers.push(() => cosmos.close());
     await assertPortFree(options.ports.eventGrid, 'EVENTGRID_PORT');
     await assertPortFree(options.ports.keyVault, 'KEYVAULT_PORT');
+    await assertPortFree(options.ports.keyVaultByok ?? 0, 'KEYVAULT_BYOK_PORT');
+    await assertPortFree(options.ports.arm ?? 0, 'ARM_PORT');
     const eventGrid = await startEventGrid({
       port: options.ports.eventGrid,
       tls,
@@ -90,10 +106,16 @@ export async function startStack(options: StackOptions) {
       log,
     });
     closers.push(() => eventGrid.close());
-    const keyVault = await startKeyVaultEmulator({
-      port: options.ports.keyVault,
+    // One set of role assignments for both vaults and ARM, persisted with the vaults.
+    const authorization = new Authorization(DEFAULT_SUBSCRIPTION, options.dataDir && join(options.dataDir, 'keyvault', 'role-assignments.json'));
+    const vaults = await startKeyVaultEmulators({
+      vaults: [
+        // Purge protection as in infra/ (and as BYOK requires of a customer's vault).
+        { vaultName: 'keyturn-local', port: options.ports.keyVault, purgeProtection: true, ...(options.dataDir ? { dataDir: join(options.dataDir, 'keyvault', 'data') } : {}) },
+        { vaultName: CUSTOMER_VAULT, port: options.ports.keyVaultByok ?? 0, purgeProtection: true, ...(options.dataDir ? { dataDir: join(options.dataDir, 'keyvault', CUSTOMER_VAULT) } : {}) },
+      ],
       tlsDir: options.tlsDir,
-      dataDir: options.dataDir && join(options.dataDir, 'keyvault', 'data'),
+      authorization,
       events: {
         publish: (topic, events) => eventGrid.publish(topic, events),
         // Bounded: a subscriber that is down must not stall every clock move.
@@ -102,7 +124,20 @@ export async function startStack(options: StackOptions) {
       // Faults come from KEYVAULT_FAULTS / KEYVAULT_FAULTS_SEED, read by the emulator itself.
       log: keyVaultLog,
     });
-    closers.push(() => keyVault.close());
+    closers.push(() => vaults.close());
+    const keyVault = vaults.vault('keyturn-local');
+    const customerVault = vaults.vault(CUSTOMER_VAULT);
+    const arm = await startArm({
+      port: options.ports.arm ?? 0,
+      tls,
+      authorization,
+      topology: { subscriptionId: DEFAULT_SUBSCRIPTION, resourceGroup: DEFAULT_RESOURCE_GROUP, vaults: vaults.vaults.map((v) => v.vaultName) },
+      ...(options.armPageSize ? { pageSize: options.armPageSize } : {}),
+      log: (line) => {
+        if (verbose || !/^arm: (GET|PUT|POST|PATCH|DELETE) /.test(line)) log(line);
+      },
+    });
+    closers.push(() => arm.close());
 
     eventGrid.addSubscription({
       name: 'keyturn-keyvault-events',
@@ -129,7 +164,7 @@ export async function startStack(options: StackOptions) {
       KEYTURN_JWKS_URI: `${options.hostUrl}/api/.well-known/jwks.json`,
     };
 
-    return { tls, azurite, cosmos, eventGrid, keyVault, settings, close: closeAll };
+    return { tls, azurite, cosmos, eventGrid, keyVault, customerVault, vaults: vaults.vaults, arm, authorization, settings, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;
@@ -141,7 +176,11 @@ export function describeStack(stack: RunningStack): string[] {
     `Storage (Azurite)     blob http://127.0.0.1:${stack.azurite.blobPort}  queue :${stack.azurite.queuePort}  table :${stack.azurite.tablePort}`,
     `Cosmos DB             ${stack.cosmos.endpoint}  (well-known emulator key)`,
     `Key Vault emulator    ${stack.keyVault.url}  (vault '${stack.keyVault.vaultName}', CA ${stack.tls.caFile})`,
-    `  clock               ${stack.keyVault.url}/management/vault/time  (PUT .../time/all?seconds=N moves it)`,
+    `Customer vault (BYOK) ${stack.customerVault.url}  (vault '${stack.customerVault.vaultName}', same CA and clock; the app has no role there)`,
+    `  clock               ${stack.keyVault.url}/management/vault/time  (PUT .../time/all?seconds=N moves it, for every vault)`,
+    `ARM (role assignments) ${stack.arm.url}  (subscription ${DEFAULT_SUBSCRIPTION}, resource group ${DEFAULT_RESOURCE_GROUP}; AuthorizationManagementClient, api-version 2022-04-01)`,
+    `Principals            ${PRINCIPALS.map((p) => `${p.name} ${p.objectId}`).join(', ')}`,
+    `  tokens              unsigned JWTs whose oid names the principal (credentialFor() in local/keyvault/principals.ts)`,
     `Event Grid (local)    ${stack.eventGrid.url}  (Keyturn topic ${stack.eventGrid.customTopic.endpoint})`,
     `  deliveries          ${stack.eventGrid.url}/management/deliveries`,
   ];
@@ -155,7 +194,7 @@ async function main(): Promise<void> {
   const dataDir = memory ? undefined : join(projectRoot, '.keyturn');
   const tlsDir = process.env.KEYTURN_TLS_DIR ?? join(projectRoot, '.keyturn', 'keyvault');
   const ports = args.has('--ephemeral')
-    ? { blob: 0, queue: 0, table: 0, cosmos: 0, keyVault: 0, eventGrid: 0 }
+    ? EPHEMERAL_PORTS
     : portsFromEnv(process.env);
   const hostUrl = process.env.KEYTURN_HOST_URL ?? `http://127.0.0.1:${portSetting(process.env, 'PORT', 7071)}`;
   const retry = process.env.EVENTGRID_RETRY_DELAYS_MS?.split(',').map(Number);
@@ -165,6 +204,7 @@ async function main(): Promise<void> {
     tlsDir,
     hostUrl,
     eventGridRetryDelaysMs: retry,
+    ...(process.env.ARM_PAGE_SIZE ? { armPageSize: Number(process.env.ARM_PAGE_SIZE) } : {}),
     log: (line) => console.error(line),
   });
   let stopping = false;
@@ -181,7 +221,14 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop());
   if (args.has('--json')) {
     console.log(
-      `KEYTURN_STACK ${JSON.stringify({ settings: stack.settings, keyVault: { url: stack.keyVault.url, vaultName: stack.keyVault.vaultName, topic: stack.keyVault.topic }, eventGrid: { url: stack.eventGrid.url }, caFile: stack.tls.caFile })}`,
+      `KEYTURN_STACK ${JSON.stringify({
+        settings: stack.settings,
+        keyVault: { url: stack.keyVault.url, vaultName: stack.keyVault.vaultName, topic: stack.keyVault.topic },
+        vaults: stack.vaults.map((v) => ({ url: v.url, vaultName: v.vaultName, topic: v.topic, scope: v.scope })),
+        arm: { url: stack.arm.url, subscriptionId: DEFAULT_SUBSCRIPTION, resourceGroup: DEFAULT_RESOURCE_GROUP },
+        eventGrid: { url: stack.eventGrid.url },
+        caFile: stack.tls.caFile,
+      })}`,
     );
   } else {
     console.log('Keyturn local stack is running:');

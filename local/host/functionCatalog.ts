@@ -17,6 +17,7 @@ export interface HostFunction {
   error?: string;
   http?: { route: string; methods: string[]; authLevel: string };
   timer?: { schedule: string; parsed?: Schedule; runOnStartup: boolean; useMonitor: boolean };
+  queue?: { queueName: string; connection: string };
 }
 
 export interface FunctionInfo {
@@ -28,6 +29,7 @@ export interface FunctionInfo {
   methods?: string[];
   route?: string;
   schedule?: string;
+  queueName?: string;
   invokeUrl?: string;
 }
 
@@ -67,6 +69,10 @@ export class FunctionCatalog {
           const methods = Array.isArray(trigger.methods) && trigger.methods.length > 0 ? trigger.methods.map((m) => String(m).toUpperCase()) : ['GET', 'POST'];
           fn.http = { route, methods, authLevel: String(trigger.authLevel ?? 'anonymous') };
           if (!fn.disabled) this.routes.add(route, methods, fn);
+        } else if (type === 'queuetrigger') {
+          const queueName = resolveSettingReferences(String(trigger.queueName ?? ''), env);
+          if (!/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(queueName)) throw new Error(`'${queueName}' is not a valid queue name.`);
+          fn.queue = { queueName, connection: typeof trigger.connection === 'string' && trigger.connection !== '' ? trigger.connection : 'AzureWebJobsStorage' };
         } else if (type === 'timertrigger') {
           const schedule = String(trigger.schedule ?? '');
           fn.timer = { schedule, runOnStartup: trigger.runOnStartup === true, useMonitor: true };
@@ -104,6 +110,7 @@ export class FunctionCatalog {
         info.invokeUrl = `${baseUrl}/admin/functions/${fn.name}`;
       }
       if (fn.timer) info.schedule = fn.timer.schedule;
+      if (fn.queue) info.queueName = fn.queue.queueName;
       return info;
     });
   }
@@ -113,6 +120,7 @@ export class FunctionCatalog {
     const suffix = fn.error ? ' (in error)' : fn.disabled ? ' (disabled)' : '';
     if (fn.http) return `${fn.name}: [${fn.http.methods.join(',')}] ${this.httpUrl(baseUrl, fn)}${suffix}`;
     if (fn.timer) return `${fn.name}: timerTrigger (${fn.timer.schedule})${suffix}`;
+    if (fn.queue) return `${fn.name}: queueTrigger (queue '${fn.queue.queueName}', connection ${fn.queue.connection})${suffix}`;
     if (fn.triggerType.toLowerCase() === 'eventgridtrigger') {
       return `${fn.name}: eventGridTrigger ${baseUrl}/runtime/webhooks/EventGrid?functionName=${fn.name}${suffix}`;
     }

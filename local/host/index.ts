@@ -18,6 +18,7 @@ import { Invoker } from './invoker';
 import { stringifyJson } from './jsonText';
 import { MAX_JSON_DEPTH, valueExceedsDepth } from '../../shared/domain/jsonDepth';
 import { formatDotNetDate } from './schedule';
+import { readQueueOptions, startQueueTriggers, type QueueTriggers } from './queues';
 import { MANUAL_REASON, TimerScheduler } from './timers';
 
 export type { HostClock } from './clock';
@@ -80,6 +81,8 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
   logger.logHooks = registry.hooks.log;
 
   const catalog = new FunctionCatalog(registry.functions.values(), env, clock.now(), hostJson.routePrefix);
+  const queueOptions = readQueueOptions(appDir, env);
+  let queues: QueueTriggers | undefined;
   const invoker = new Invoker(registry, logger);
   const hostId = randomUUID().replace(/-/g, '').slice(0, 20);
   const started = Date.now();
@@ -183,6 +186,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
   const close = (): Promise<void> => {
     closed ??= (async () => {
       scheduler.stop();
+      await queues?.stop();
       const serverClosed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
       await invoker.drain(10_000);
@@ -224,6 +228,9 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
   logger.plain(`Host listening on ${baseUrl()}`);
   logger.plain('Functions:');
   for (const fn of catalog.functions) logger.plain(`    ${catalog.describe(baseUrl(), fn)}`);
+
+  // Queue listeners start once the app is up.
+  queues = startQueueTriggers(catalog.functions, env, queueOptions, (fn, data, reason, metadata) => invoke(fn, data, reason, metadata), logger);
 
   if (isTruthySetting(env.LOCALHOST_DISABLE_TIMERS)) {
     logger.info('Timers are disabled (LOCALHOST_DISABLE_TIMERS=true); admin runs still work.');

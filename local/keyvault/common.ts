@@ -25,6 +25,9 @@ export interface VaultContext {
   newVersion(kind: ObjectKind, name: string, version: string, attributes: Attributes): void;
   /** Seals/unseals backup blobs. */
   backupKey: Buffer;
+  /** Purge refused while protected (as in `infra/`); soft-deleted objects stay recoverable. */
+  purgeProtection: boolean;
+  vaultName: string;
 }
 
 export const RECOVERABLE_DAYS = 90;

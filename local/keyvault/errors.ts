@@ -51,3 +51,18 @@ export function conflict(message: string): KvError {
 export function forbidden(message: string, innerCode?: string): KvError {
   return new KvError(403, 'Forbidden', message, innerCode);
 }
+
+/** Key Vault's answer when RBAC denies a data action (the shape the real service sends). */
+export function forbiddenByRbac(dataAction: string, resource: string, callerOid: string, vaultName: string): KvError {
+  return forbidden(
+    `Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: oid=${callerOid}\r\nAction: '${dataAction}'\r\nResource: '${resource.toLowerCase()}'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: null \r\nVault: ${vaultName};location=local\r\n`,
+    'ForbiddenByRbac',
+  );
+}
+
+export function purgeProtected(kind: 'Key' | 'Secret', name: string, vaultName: string): KvError {
+  return forbidden(
+    `Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.\r\nVault: ${vaultName};location=local\r\n${kind}: ${name}`,
+    'PurgeProtectionEnabled',
+  );
+}

@@ -1,10 +1,14 @@
 /**
- * Keyturn's Key Vault emulator: an HTTPS server the real @azure/keyvault-keys and
- * @azure/keyvault-secrets clients talk to, with a movable clock, that emits Key
- * Vault's Event Grid events. It follows the wire contract the SDK clients use
- * (challenge auth, ids from the Host header, paging, error shapes); see README.md.
+ * Keyturn's Key Vault emulator: HTTPS servers the real @azure/keyvault-keys and
+ * @azure/keyvault-secrets clients talk to, one per vault (the SDK parses the vault
+ * URL out of every key id, so vaults differ by port), sharing one movable clock,
+ * each emitting Key Vault's Event Grid events on its own system topic and enforcing
+ * Azure RBAC from one shared set of role assignments. It follows the wire contract
+ * the SDK clients use (challenge auth, ids from the Host header, paging, error
+ * shapes); see README.md.
  */
 import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:https';
 import { join } from 'node:path';
 import { ensureLocalTls } from '../tls';
 import { VaultClock, Mutex } from './clock';
@@ -12,27 +16,53 @@ import { requestJson } from '../httpJson';
 import { backupKeyFor, type VaultContext } from './common';
 import { firedKey, keyVaultEvent, nextDue, vaultTopic, type DueItem, type EventGridEvent, type EventSink, type ObjectKind, type VaultEventKind } from './events';
 import { rotateEntry } from './keys';
+import { Authorization } from './rbac';
+import { seedAssignments } from './seeds';
 import { createVaultServer, FaultInjector } from './server';
 import { Store, type Attributes } from './store';
 
 export { createEventRecorder, keyVaultEvent, vaultTopic } from './events';
 export type { EventGridEvent, EventSink, KeyVaultEventData } from './events';
+export { Authorization } from './rbac';
+export { CUSTOMER_VAULT } from './seeds';
 
-export interface KeyVaultEmulatorOptions {
+export const DEFAULT_SUBSCRIPTION = '00000000-0000-0000-0000-000000000000';
+export const DEFAULT_RESOURCE_GROUP = 'keyturn-local';
+
+export interface VaultSpec {
+  vaultName: string;
   /** Default 8443; 0 picks a free port. */
   port?: number;
+  /** Persist state to `{dataDir}/vault.json`; in memory when absent. */
+  dataDir?: string;
+  /** As in `infra/`: purge refused while protected (soft-deleted objects stay recoverable). Default false. */
+  purgeProtection?: boolean;
+}
+
+export interface KeyVaultEmulatorsOptions {
+  vaults: VaultSpec[];
   host?: '127.0.0.1';
   /** Where the local CA and server certificate live (default `.keyturn/keyvault`). */
   tlsDir?: string;
-  /** Persist state to `{dataDir}/vault.json`; in memory when absent. */
-  dataDir?: string;
-  vaultName?: string;
   subscriptionId?: string;
   resourceGroup?: string;
   events?: EventSink;
   /** Defaults to KEYVAULT_FAULTS / KEYVAULT_FAULTS_SEED from the environment. */
   faults?: { rate: number; seed?: number };
+  /**
+   * Who may do what: a shared `Authorization` (seeded with the default assignments
+   * when it is fresh), or `'any-token'`: every bearer token may do everything (the
+   * single in-process vaults of older tests and benchmarks). Default: a new in-memory
+   * Authorization, seeded.
+   */
+  authorization?: Authorization | 'any-token';
   log?: (line: string) => void;
+}
+
+export interface KeyVaultEmulatorOptions extends Omit<KeyVaultEmulatorsOptions, 'vaults' | 'authorization'>, Partial<Omit<VaultSpec, 'vaultName'>> {
+  vaultName?: string;
+  /** Default for one vault started on its own: `'any-token'`. */
+  authorization?: Authorization | 'any-token';
 }
 
 export interface KeyVaultEmulator {
@@ -41,7 +71,19 @@ export interface KeyVaultEmulator {
   caFile: string;
   ca: string;
   topic: string;
+  /** The vault's ARM resource id (the scope of role assignments on it). */
+  scope: string;
   vaultName: string;
+  purgeProtection: boolean;
+  clock: { now(): Date; advance(seconds: number): Promise<void> };
+  close(): Promise<void>;
+}
+
+export interface KeyVaultEmulators {
+  vaults: KeyVaultEmulator[];
+  vault(name: string): KeyVaultEmulator;
+  /** Undefined in `'any-token'` mode. */
+  authorization?: Authorization;
   clock: { now(): Date; advance(seconds: number): Promise<void> };
   close(): Promise<void>;
 }
@@ -62,25 +104,58 @@ function faultsFromEnv(env: NodeJS.ProcessEnv): { rate: number; seed?: number } 
   return { rate, ...(seed !== undefined && Number.isFinite(seed) ? { seed } : {}) };
 }
 
+/** One vault: its state, its events and its server. */
+interface VaultUnit {
+  spec: VaultSpec;
+  topic: string;
+  store: Store;
+  ctx: VaultContext;
+  server: Server;
+  url: string;
+  execute(item: DueItem): void;
+}
+
 export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {}): Promise<KeyVaultEmulator> {
+  const { vaultName, port, dataDir, purgeProtection, authorization, ...common } = options;
+  const group = await startKeyVaultEmulators({
+    ...common,
+    authorization: authorization ?? 'any-token',
+    vaults: [{ vaultName: vaultName ?? 'keyturn-local', ...(port !== undefined ? { port } : {}), ...(dataDir ? { dataDir } : {}), ...(purgeProtection ? { purgeProtection } : {}) }],
+  });
+  return { ...(group.vaults[0] as KeyVaultEmulator), close: () => group.close() };
+}
+
+export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions): Promise<KeyVaultEmulators> {
   const log = options.log ?? (() => undefined);
-  const vaultName = options.vaultName ?? 'keyturn-local';
-  const topic = vaultTopic(options.subscriptionId ?? '00000000-0000-0000-0000-000000000000', options.resourceGroup ?? 'keyturn-local', vaultName);
+  if (options.vaults.length === 0) throw new Error('startKeyVaultEmulators needs at least one vault');
+  const names = options.vaults.map((v) => v.vaultName.toLowerCase());
+  if (new Set(names).size !== names.length) throw new Error(`Vault names must be unique: ${names.join(', ')}`);
+  const subscriptionId = options.subscriptionId ?? DEFAULT_SUBSCRIPTION;
+  const resourceGroup = options.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
   const tls = await ensureLocalTls(options.tlsDir ?? join('.keyturn', 'keyvault'));
-  const store = new Store(options.dataDir);
-  const state = (): typeof store.state => store.state;
+  const authorization = options.authorization === 'any-token' ? undefined : (options.authorization ?? new Authorization(subscriptionId));
+  const seed = authorization?.loadedFresh ?? false;
+
+  const units: VaultUnit[] = [];
+  // The one clock: the offset is kept in every vault's state (the largest wins on load).
+  const stores = options.vaults.map((spec) => new Store(spec.dataDir));
+  let offsetMs = Math.max(0, ...stores.map((s) => s.state.clockOffsetMs));
   const clock = new VaultClock(
-    () => state().clockOffsetMs,
+    () => offsetMs,
     (ms) => {
-      state().clockOffsetMs = ms;
+      offsetMs = ms;
+      for (const s of stores) s.state.clockOffsetMs = ms;
     },
   );
-  let vaultUrl = '';
+  for (const s of stores) s.state.clockOffsetMs = offsetMs;
+  const saveAll = (): void => {
+    for (const s of stores) s.save();
+  };
   /** Listener URL → consecutive failures; a listener that keeps failing (a host that is gone) is dropped. */
   const listeners = new Map<string, number>();
   const mutex = new Mutex();
 
-  const publish = (events: EventGridEvent[]): void => {
+  const publish = (topic: string, events: EventGridEvent[]): void => {
     if (!options.events) return;
     try {
       const r = options.events.publish(topic, events);
@@ -91,55 +166,31 @@ export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {
       log(`keyvault: event sink failed: ${String(e)}`);
     }
   };
-  const emit = (type: VaultEventKind, kind: ObjectKind, name: string, version: string, a: Attributes): void => {
-    publish([keyVaultEvent(topic, vaultName, vaultUrl, type, { kind, name, version, nbf: a.nbf, exp: a.exp }, clock.now())]);
-  };
-
-  const ctx: VaultContext = {
-    store,
-    clock,
-    backupKey: backupKeyFor(options.subscriptionId ?? '00000000-0000-0000-0000-000000000000'),
-    newVersion: (kind, name, version, attributes) => emit('NewVersionCreated', kind, name, version, attributes),
-  };
-
-  const execute = (item: DueItem): void => {
-    const map = item.kind === 'Key' ? state().keys : state().secrets;
-    const entry = map[item.key];
-    if (!entry) return;
-    if (item.type === 'Purge') {
-      delete map[item.key];
-      return;
-    }
-    state().fired[firedKey(item.kind, item.key, item.version, item.type)] = clock.nowMs();
-    const v = entry.versions.find((x) => x.version === item.version);
-    if (!v) return;
-    if (item.type === 'Rotate') {
-      rotateEntry(ctx, entry as Parameters<typeof rotateEntry>[1]);
-      return;
-    }
-    // A version that is already past exp gets Expired, not a late NearExpiry.
-    if (item.type === 'NearExpiry' && v.attributes.exp !== undefined && clock.nowMs() >= v.attributes.exp * 1000) return;
-    emit(item.type, item.kind, entry.name, v.version, v.attributes);
-  };
 
   /**
-   * Carries out everything due up to `upTo`, each at its own time (never before
-   * `from`, the emulator time the walk starts at), in time order. Synchronous.
+   * Carries out everything due in every vault up to `upTo`, each at its own time
+   * (never before `from`), in time order across vaults. Synchronous.
    */
   const runDue = (upTo: number, from = clock.nowMs()): number => {
     let cursor = from;
     let n = 0;
-    for (let item = nextDue(state(), upTo); item; item = nextDue(state(), upTo)) {
+    for (;;) {
+      let best: { unit: VaultUnit; item: DueItem } | undefined;
+      for (const unit of units) {
+        const item = nextDue(unit.store.state, upTo);
+        if (item && (!best || item.at < best.item.at)) best = { unit, item };
+      }
+      if (!best) break;
       if (++n > MAX_ITEMS_PER_WALK) {
         log('keyvault: too many due items in one clock walk; stopping early');
         break;
       }
-      cursor = Math.max(cursor, item.at);
-      const due = item;
+      cursor = Math.max(cursor, best.item.at);
+      const due = best;
       try {
-        clock.at(cursor, () => execute(due));
+        clock.at(cursor, () => due.unit.execute(due.item));
       } catch (e) {
-        log(`keyvault: due ${due.type} for ${due.kind} failed: ${e instanceof Error ? e.message : String(e)}`);
+        log(`keyvault: due ${due.item.type} for ${due.item.kind} in ${due.unit.spec.vaultName} failed: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
     return n;
@@ -182,7 +233,7 @@ export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {
       runDue(from + ms, from);
       clock.moveForward(ms);
       runDue(clock.nowMs());
-      store.save();
+      saveAll();
       await options.events?.settle?.().catch((e: unknown) => log(`keyvault: events not settled before the listeners: ${String(e)}`));
       await notifyListeners();
       return timeInfo();
@@ -190,45 +241,102 @@ export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {
 
   const afterChange = (): void => {
     runDue(clock.nowMs());
-    store.save();
+    saveAll();
+  };
+
+  const management = {
+    time: timeInfo,
+    advance,
+    addListener: (url: string) => {
+      listeners.set(url, 0);
+      return [...listeners.keys()];
+    },
+    removeListener: (url: string) => {
+      listeners.delete(url);
+      return [...listeners.keys()];
+    },
+    listeners: () => [...listeners.keys()],
   };
 
   const faults = options.faults ?? faultsFromEnv(process.env);
-  const server = createVaultServer(tls, {
-    ctx,
-    afterChange,
-    log,
-    ...(faults && faults.rate > 0 ? { faults: new FaultInjector(faults.rate, faults.seed) } : {}),
-    management: {
-      time: timeInfo,
-      advance,
-      addListener: (url) => {
-        listeners.set(url, 0);
-        return [...listeners.keys()];
-      },
-      removeListener: (url) => {
-        listeners.delete(url);
-        return [...listeners.keys()];
-      },
-      listeners: () => [...listeners.keys()],
-    },
-  });
-
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 8443, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  vaultUrl = `https://${host}:${port}`;
+  const closeServers = async (): Promise<void> => {
+    await Promise.all(
+      units.map(
+        (u) =>
+          new Promise<void>((resolve) => {
+            u.server.close(() => resolve());
+            u.server.closeAllConnections();
+          }),
+      ),
+    );
+  };
+
+  try {
+    for (const [i, spec] of options.vaults.entries()) {
+      const store = stores[i] as Store;
+      const topic = vaultTopic(subscriptionId, resourceGroup, spec.vaultName);
+      const unit = { spec, topic, store, url: '' } as VaultUnit;
+      const emit = (type: VaultEventKind, kind: ObjectKind, name: string, version: string, a: Attributes): void => {
+        publish(topic, [keyVaultEvent(topic, spec.vaultName, unit.url, type, { kind, name, version, nbf: a.nbf, exp: a.exp }, clock.now())]);
+      };
+      const ctx: VaultContext = {
+        store,
+        clock,
+        backupKey: backupKeyFor(subscriptionId),
+        purgeProtection: spec.purgeProtection ?? false,
+        vaultName: spec.vaultName,
+        newVersion: (kind, name, version, attributes) => emit('NewVersionCreated', kind, name, version, attributes),
+      };
+      unit.ctx = ctx;
+      unit.execute = (item: DueItem): void => {
+        const state = store.state;
+        const map = item.kind === 'Key' ? state.keys : state.secrets;
+        const entry = map[item.key];
+        if (!entry) return;
+        if (item.type === 'Purge') {
+          delete map[item.key];
+          return;
+        }
+        state.fired[firedKey(item.kind, item.key, item.version, item.type)] = clock.nowMs();
+        const v = entry.versions.find((x) => x.version === item.version);
+        if (!v) return;
+        if (item.type === 'Rotate') {
+          rotateEntry(ctx, entry as Parameters<typeof rotateEntry>[1]);
+          return;
+        }
+        // A version that is already past exp gets Expired, not a late NearExpiry.
+        if (item.type === 'NearExpiry' && v.attributes.exp !== undefined && clock.nowMs() >= v.attributes.exp * 1000) return;
+        emit(item.type, item.kind, entry.name, v.version, v.attributes);
+      };
+      if (authorization && seed) seedAssignments(authorization, { vaultName: spec.vaultName, scope: topic });
+      unit.server = createVaultServer(tls, {
+        ctx,
+        afterChange,
+        log,
+        ...(faults && faults.rate > 0 ? { faults: new FaultInjector(faults.rate, faults.seed) } : {}),
+        access: { vaultName: spec.vaultName, scope: topic, ...(authorization ? { authorization } : {}) },
+        management,
+      });
+      units.push(unit);
+      await new Promise<void>((resolve, reject) => {
+        unit.server.once('error', reject);
+        unit.server.listen(spec.port ?? 8443, host, () => {
+          unit.server.off('error', reject);
+          resolve();
+        });
+      });
+      unit.url = `https://${host}:${(unit.server.address() as AddressInfo).port}`;
+    }
+  } catch (e) {
+    await closeServers();
+    throw e;
+  }
 
   // Events also fire as real time passes, not only when the clock is moved.
   const ticker = setInterval(() => {
     try {
-      if (runDue(clock.nowMs()) > 0) store.save();
+      if (runDue(clock.nowMs()) > 0) saveAll();
     } catch (e) {
       log(`keyvault: tick failed: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -236,29 +344,47 @@ export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {
   ticker.unref();
   // Whatever fell due while the emulator was down.
   afterChange();
-  log(`keyvault: emulator for vault '${vaultName}' at ${vaultUrl} (CA ${tls.caFile})${store.persistent ? ` with data in ${options.dataDir}` : ' in memory'}${faults?.rate ? `, faults ${faults.rate}` : ''}`);
+  for (const u of units) {
+    log(
+      `keyvault: emulator for vault '${u.spec.vaultName}' at ${u.url} (CA ${tls.caFile})${u.store.persistent ? ` with data in ${u.spec.dataDir}` : ' in memory'}${faults?.rate ? `, faults ${faults.rate}` : ''}${authorization ? '' : ', any token accepted'}`,
+    );
+  }
 
-  return {
-    url: vaultUrl,
-    port,
-    caFile: tls.caFile,
-    ca: tls.ca,
-    topic,
-    vaultName,
-    clock: {
-      now: () => clock.now(),
-      advance: async (seconds: number) => {
-        await advance(seconds);
-      },
+  const publicClock = {
+    now: () => clock.now(),
+    advance: async (seconds: number) => {
+      await advance(seconds);
     },
-    close: async () => {
+  };
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closed ??= (async () => {
       clearInterval(ticker);
       await mutex.run(async () => undefined);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      store.save();
+      await closeServers();
+      saveAll();
+    })());
+  const vaults: KeyVaultEmulator[] = units.map((u) => ({
+    url: u.url,
+    port: Number(new URL(u.url).port),
+    caFile: tls.caFile,
+    ca: tls.ca,
+    topic: u.topic,
+    scope: u.topic,
+    vaultName: u.spec.vaultName,
+    purgeProtection: u.spec.purgeProtection ?? false,
+    clock: publicClock,
+    close,
+  }));
+  return {
+    vaults,
+    vault: (name) => {
+      const v = vaults.find((x) => x.vaultName.toLowerCase() === name.toLowerCase());
+      if (!v) throw new Error(`No emulated vault named '${name}'`);
+      return v;
     },
+    ...(authorization ? { authorization } : {}),
+    clock: publicClock,
+    close,
   };
 }

@@ -22,7 +22,7 @@ import {
 } from './common';
 import { baseKty, cipher, generateKey, generateKeySync, importJwk, keygenParams, publicFields, sign, verify, type StoredJwk } from './crypto';
 import { addDuration, isPositive, parseDuration } from './duration';
-import { badParameter, conflict, forbidden, notImplemented } from './errors';
+import { badParameter, conflict, forbidden, notImplemented, purgeProtected } from './errors';
 import { NEAR_EXPIRY_DEFAULT } from './events';
 import { pageOf } from './paging';
 import type { KeyEntry, KeyVersion, LifetimeAction, RotationPolicy } from './store';
@@ -235,17 +235,18 @@ function putPolicy(ctx: VaultContext, name: string, req: VaultRequest): VaultRes
 
 // ---------------------------------------------------------------- cryptography
 
-const CRYPTO_OPS: Record<string, string> = {
-  sign: 'sign',
-  verify: 'verify',
-  encrypt: 'encrypt',
-  decrypt: 'decrypt',
-  wrapkey: 'wrapKey',
-  unwrapkey: 'unwrapKey',
-};
+/** Keyed by a path segment: a Map, so `constructor` is not an operation. */
+const CRYPTO_OPS: ReadonlyMap<string, string> = new Map([
+  ['sign', 'sign'],
+  ['verify', 'verify'],
+  ['encrypt', 'encrypt'],
+  ['decrypt', 'decrypt'],
+  ['wrapkey', 'wrapKey'],
+  ['unwrapkey', 'unwrapKey'],
+]);
 
 function cryptoOp(ctx: VaultContext, name: string, version: string | undefined, opSegment: string, req: VaultRequest): VaultResponse {
-  const op = CRYPTO_OPS[opSegment.toLowerCase()] as string;
+  const op = CRYPTO_OPS.get(opSegment.toLowerCase()) as string;
   const entry = live(ctx.store.state.keys, 'Key', name);
   const v = findVersion(entry.versions, version, 'Key', name);
   const a = v.attributes;
@@ -359,7 +360,7 @@ export async function handleKeys(ctx: VaultContext, req: VaultRequest, segs: str
       if (m === 'GET') return { status: 200, body: policyOut(req.baseUrl, live(ctx.store.state.keys, 'Key', name)) };
       if (m === 'PUT') return putPolicy(ctx, name, req);
     }
-    if (m === 'POST' && CRYPTO_OPS[op]) return cryptoOp(ctx, name, undefined, op, req);
+    if (m === 'POST' && CRYPTO_OPS.has(op)) return cryptoOp(ctx, name, undefined, op, req);
     if (m === 'POST' && op === 'release') throw notImplemented('release key');
     if (m === 'GET') {
       const entry = live(ctx.store.state.keys, 'Key', name);
@@ -369,7 +370,7 @@ export async function handleKeys(ctx: VaultContext, req: VaultRequest, segs: str
     if (m === 'PATCH') return update(ctx, name, b, req);
     throw notImplemented(`${m} /keys/{name}/${b}`);
   }
-  if (segs.length === 3 && m === 'POST' && CRYPTO_OPS[(c as string).toLowerCase()]) {
+  if (segs.length === 3 && m === 'POST' && CRYPTO_OPS.has((c as string).toLowerCase())) {
     return cryptoOp(ctx, name, b || undefined, c as string, req);
   }
   if (segs.length === 3 && c === '' && (m === 'GET' || m === 'PATCH')) {
@@ -398,6 +399,7 @@ export function handleDeletedKeys(ctx: VaultContext, req: VaultRequest, segs: st
     const entry = deletedEntry(map, 'Key', name);
     if (m === 'GET') return { status: 200, body: deletedBundle(req.baseUrl, entry) };
     if (m === 'DELETE') {
+      if (ctx.purgeProtection) throw purgeProtected('Key', entry.name, ctx.vaultName);
       delete map[name.toLowerCase()];
       return { status: 204 };
     }

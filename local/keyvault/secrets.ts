@@ -19,7 +19,7 @@ import {
   type VaultRequest,
   type VaultResponse,
 } from './common';
-import { badParameter, conflict, forbidden, notImplemented } from './errors';
+import { badParameter, conflict, forbidden, notImplemented, purgeProtected } from './errors';
 import { pageOf } from './paging';
 import type { Deletion, SecretEntry, SecretVersion } from './store';
 
@@ -172,6 +172,7 @@ export function handleDeletedSecrets(ctx: VaultContext, req: VaultRequest, segs:
     const e = deletedEntry(map, 'Secret', name);
     if (m === 'GET') return { status: 200, body: deletedBundle(req.baseUrl, e, e.deleted) };
     if (m === 'DELETE') {
+      if (ctx.purgeProtection) throw purgeProtected('Secret', e.name, ctx.vaultName);
       delete map[name.toLowerCase()];
       return { status: 204 };
     }

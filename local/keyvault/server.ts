@@ -7,8 +7,11 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { VaultContext, VaultRequest, VaultResponse } from './common';
-import { badParameter, KvError, notImplemented } from './errors';
+import { badParameter, forbiddenByRbac, KvError, notImplemented } from './errors';
 import { handleDeletedKeys, handleKeys } from './keys';
+import { requiredPermission } from './permissions';
+import { callerObjectId } from './principals';
+import type { Authorization } from './rbac';
 import { handleDeletedSecrets, handleSecrets } from './secrets';
 
 const MAX_BODY = 1024 * 1024;
@@ -23,8 +26,17 @@ export interface Management {
   listeners(): string[];
 }
 
+/** Who may call this vault: without an Authorization any bearer token may do everything. */
+export interface VaultAccess {
+  vaultName: string;
+  /** The vault's ARM resource id. */
+  scope: string;
+  authorization?: Authorization;
+}
+
 export interface ServerDeps {
   ctx: VaultContext;
+  access: VaultAccess;
   /** Called after every successful state-changing request (runs due items, persists). */
   afterChange(): void;
   management: Management;
@@ -169,6 +181,15 @@ export function createVaultServer(tls: { key: string; cert: string }, deps: Serv
         send(res, 401, { error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } }, { 'www-authenticate': CHALLENGE });
         return;
       }
+      const { authorization } = deps.access;
+      const caller = authorization ? callerObjectId(auth) : undefined;
+      if (authorization && !caller) {
+        req.resume();
+        status = 401;
+        // Locally a token is an unsigned JWT whose oid names a principal (see principals.ts).
+        send(res, 401, { error: { code: 'Unauthorized', message: 'AKV10022: Invalid token: expected a JWT with an oid claim.' } }, { 'www-authenticate': CHALLENGE });
+        return;
+      }
       const raw = await readBody(req);
       const fault = deps.faults?.next();
       if (fault) {
@@ -176,6 +197,14 @@ export function createVaultServer(tls: { key: string; cert: string }, deps: Serv
         const code = fault === 429 ? 'Throttled' : 'ServiceUnavailable';
         send(res, fault, { error: { code, message: `Injected fault (${code}).` } }, { 'retry-after': '1' });
         return;
+      }
+      if (authorization && caller) {
+        // Before the handler: a denied call changes nothing and emits nothing.
+        const need = requiredPermission(method, segs);
+        if (need) {
+          const resource = need.object ? `${deps.access.scope}/${need.object.collection}/${need.object.name}` : deps.access.scope;
+          if (!authorization.permitsData(caller, resource, need.dataAction).allowed) throw forbiddenByRbac(need.dataAction, resource, caller, deps.access.vaultName);
+        }
       }
       const vreq: VaultRequest = {
         method,

@@ -77,8 +77,13 @@ export interface VaultState {
   fired: Record<string, number>;
 }
 
+/** Keyed by request data (object names): no prototype, so `constructor` or `toString` is just a miss. */
+function dict<T>(from?: Record<string, T>): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, from ?? {});
+}
+
 export function emptyState(): VaultState {
-  return { keys: {}, secrets: {}, clockOffsetMs: 0, fired: {} };
+  return { keys: dict(), secrets: dict(), clockOffsetMs: 0, fired: dict() };
 }
 
 export class Store {
@@ -117,9 +122,9 @@ function load(file: string): VaultState {
   }
   const parsed = JSON.parse(text) as Partial<VaultState>;
   return {
-    keys: parsed.keys ?? {},
-    secrets: parsed.secrets ?? {},
+    keys: dict(parsed.keys),
+    secrets: dict(parsed.secrets),
     clockOffsetMs: parsed.clockOffsetMs ?? 0,
-    fired: parsed.fired ?? {},
+    fired: dict(parsed.fired),
   };
 }

@@ -15,6 +15,9 @@ import { requestJson } from '../../local/httpJson';
 import { freePort } from '../../local/ports';
 import { emulatorCredential } from '../../shared/adapters/keyVault/clients';
 import { type RunningProcess, spawnNode } from './process';
+import type { AuthorizationManagementClient } from '@azure/arm-authorization';
+import { authorizationClient } from '../../local/arm/client';
+import { credentialFor } from '../../local/keyvault/principals';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..');
 const STACK_SCRIPT = join(PROJECT_ROOT, 'dist', 'local', 'stack.js');
@@ -69,12 +72,31 @@ export interface TestStack {
     deliveries(): Promise<any[]>;
     deadLetters(): Promise<any[]>;
   };
+  /** Every emulated vault by name (`keyturn-local`, `contoso-byok`), with clients acting as any principal. */
+  vaults: Record<string, TestVaultHandle>;
+  arm: {
+    url: string;
+    subscriptionId: string;
+    resourceGroup: string;
+    /** The real AuthorizationManagementClient, authenticated as `principal` (directory name or object id). */
+    client(principal: string): AuthorizationManagementClient;
+  };
   host?: TestHost;
   /** Another host process on the same stack (same settings unless overridden). */
   startSecondHost(env?: Record<string, string>): Promise<TestHost>;
   /** Every line printed by the stack and all hosts so far. */
   allLogs(): string[];
   stop(): Promise<void>;
+}
+
+export interface TestVaultHandle {
+  url: string;
+  vaultName: string;
+  topic: string;
+  /** ARM resource id (scope of role assignments). */
+  scope: string;
+  keyClient(principal: string): KeyClient;
+  secretClient(principal: string): SecretClient;
 }
 
 /** The sample settings: what a new user runs with, before the stack's endpoints are applied. */
@@ -85,7 +107,9 @@ function sampleSettings(): Record<string, string> {
   return sample.Values;
 }
 
-export async function startStack(options: { host?: boolean; env?: Record<string, string>; keyVaultFaults?: number } = {}): Promise<TestStack> {
+export async function startStack(
+  options: { host?: boolean; env?: Record<string, string>; keyVaultFaults?: number; armPageSize?: number } = {},
+): Promise<TestStack> {
   const tlsDir = await mkdtemp(join(tmpdir(), 'keyturn-tls-'));
   const hostPort = await freePort();
   const hostUrl = `http://127.0.0.1:${hostPort}`;
@@ -98,6 +122,7 @@ export async function startStack(options: { host?: boolean; env?: Record<string,
       KEYTURN_HOST_URL: hostUrl,
       EVENTGRID_RETRY_DELAYS_MS: '200,500,1000,2000,4000',
       ...(options.keyVaultFaults ? { KEYVAULT_FAULTS: String(options.keyVaultFaults) } : {}),
+      ...(options.armPageSize ? { ARM_PAGE_SIZE: String(options.armPageSize) } : {}),
     },
     PROJECT_ROOT,
   );
@@ -119,6 +144,8 @@ export async function startStack(options: { host?: boolean; env?: Record<string,
     const info = JSON.parse(json!) as {
       settings: Record<string, string>;
       keyVault: { url: string; vaultName: string; topic: string };
+      vaults: { url: string; vaultName: string; topic: string; scope: string }[];
+      arm: { url: string; subscriptionId: string; resourceGroup: string };
       eventGrid: { url: string };
       caFile: string;
     };
@@ -158,9 +185,22 @@ export async function startStack(options: { host?: boolean; env?: Record<string,
     let secretClient: SecretClient | undefined;
     let keyClient: KeyClient | undefined;
 
+    const vaults: Record<string, TestVaultHandle> = {};
+    for (const v of info.vaults) {
+      const keyClients = new Map<string, KeyClient>();
+      const secretClients = new Map<string, SecretClient>();
+      vaults[v.vaultName] = {
+        ...v,
+        keyClient: (p) => keyClients.get(p) ?? keyClients.set(p, new KeyClient(v.url, credentialFor(p), credentialOptions)).get(p)!,
+        secretClient: (p) => secretClients.get(p) ?? secretClients.set(p, new SecretClient(v.url, credentialFor(p), credentialOptions)).get(p)!,
+      };
+    }
+
     return {
       env,
       caFile: info.caFile,
+      vaults,
+      arm: { ...info.arm, client: (p) => authorizationClient(info.arm.url, ca, p, info.arm.subscriptionId) },
       ca,
       keyVault: {
         url: info.keyVault.url,
