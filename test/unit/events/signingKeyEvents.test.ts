@@ -27,7 +27,7 @@ function handler(answer: 'handled' | 'not-managed') {
 test('an expiring key the signing life cycle manages is handled', async () => {
   const { h, calls } = handler('handled');
   expect(await h.handle({ vaultAlias: 'local', event: event('Key', 'KeyNearExpiry') }, new MemoryLogger())).toEqual({ answer: 'handled', outcome: 'rollover-brought-forward' });
-  expect(calls).toEqual([{ vaultKey: 'local', name: 'keyturn-signing-3', version: 'abc', eventType: 'KeyNearExpiry' }]);
+  expect(calls).toEqual([{ vaultAlias: 'local', name: 'keyturn-signing-3', version: 'abc', eventType: 'KeyNearExpiry' }]);
 });
 
 test('secrets, other key events and unmanaged keys are not signing’s', async () => {
