@@ -1,7 +1,6 @@
 import { type InvocationContext, app } from '@azure/functions';
-import { contextLogger } from '../shared/adapters/logger';
 import { httpHandler } from '../shared/http/problem';
-import { type RenewalRoot, root } from '../shared/root';
+import { type RenewalRoot, root, contextLogger } from '../shared/root';
 
 /** GET /api/credentials: every managed credential, its current version, expiry, stage and rotation. */
 export function makeCredentialsHandler(renewal: Pick<RenewalRoot, 'service'>) {

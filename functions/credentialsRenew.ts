@@ -1,8 +1,7 @@
 import { type HttpRequest, type InvocationContext, app } from '@azure/functions';
 import { z } from 'zod';
-import { contextLogger } from '../shared/adapters/logger';
 import { httpHandler, parseWith, readJsonBody } from '../shared/http/problem';
-import { type RenewalRoot, root } from '../shared/root';
+import { type RenewalRoot, root, contextLogger } from '../shared/root';
 
 const paramsSchema = z.object({
   vault: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'expected a vault key from KEYTURN_VAULTS'),

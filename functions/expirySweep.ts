@@ -1,6 +1,5 @@
 import { type InvocationContext, type Timer, app } from '@azure/functions';
-import { contextLogger } from '../shared/adapters/logger';
-import { type RenewalRoot, root } from '../shared/root';
+import { type RenewalRoot, root, contextLogger } from '../shared/root';
 
 /** Hourly: renews managed secrets inside the renewal window (or expired); re-alerts failed rotations daily. */
 export function makeExpirySweepHandler(renewal: Pick<RenewalRoot, 'service'>) {

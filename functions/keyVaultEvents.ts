@@ -1,6 +1,5 @@
 import { type EventGridEvent, type InvocationContext, app } from '@azure/functions';
-import { contextLogger } from '../shared/adapters/logger';
-import { type EventsRoot, root } from '../shared/root';
+import { type EventsRoot, root, contextLogger } from '../shared/root';
 
 /**
  * Key Vault events (Event Grid or CloudEvents schema) into the one intake. Validation is

@@ -1,6 +1,5 @@
 import { type InvocationContext, type Timer, app } from '@azure/functions';
-import { contextLogger } from '../shared/adapters/logger';
-import { type JobsRoot, root } from '../shared/root';
+import { type JobsRoot, root, contextLogger } from '../shared/root';
 
 /**
  * Every minute: advances the due work of every registered job kind (rotations first):

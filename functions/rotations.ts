@@ -1,9 +1,8 @@
 import { type HttpRequest, type InvocationContext, app } from '@azure/functions';
 import { z } from 'zod';
 import { ROTATION_ID } from '../shared/domain/rotation';
-import { contextLogger } from '../shared/adapters/logger';
 import { httpHandler, parseWith } from '../shared/http/problem';
-import { type RenewalRoot, root } from '../shared/root';
+import { type RenewalRoot, root, contextLogger } from '../shared/root';
 
 /** Rotation ids are lower case (names and versions are case-insensitive): any casing is accepted. */
 const paramsSchema = z.object({

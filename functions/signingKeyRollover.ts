@@ -1,6 +1,5 @@
 import { type InvocationContext, type Timer, app } from '@azure/functions';
-import { contextLogger } from '../shared/adapters/logger';
-import { type SigningRoot, root } from '../shared/root';
+import { type SigningRoot, root, contextLogger } from '../shared/root';
 
 /**
  * Hourly: rolls the signing keys when due and retires previous keys whose tokens have expired.

@@ -1,10 +1,9 @@
 import { type HttpRequest, type InvocationContext, app } from '@azure/functions';
 import { z } from 'zod';
 import { kidSchema, requesterSchema } from '../shared/domain/signingKeys';
-import { contextLogger } from '../shared/adapters/logger';
 import { httpHandler, readJsonBody } from '../shared/http/problem';
 import { PRINCIPAL_NAME_HEADER, resolveRequester } from '../shared/http/requester';
-import { type SigningRoot, root } from '../shared/root';
+import { type SigningRoot, root, contextLogger } from '../shared/root';
 
 const bodySchema = z.strictObject({
   reason: z.string().trim().min(1).max(500),

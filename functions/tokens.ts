@@ -1,8 +1,7 @@
 import { type HttpRequest, type InvocationContext, app } from '@azure/functions';
 import { tokenRequestSchema } from '../shared/domain/tokenClaims';
-import { contextLogger } from '../shared/adapters/logger';
 import { httpHandler, readJsonBody } from '../shared/http/problem';
-import { type SigningRoot, root } from '../shared/root';
+import { type SigningRoot, root, contextLogger } from '../shared/root';
 
 /** POST /api/tokens: a JWT over the body's claims, signed by the current key in Key Vault. */
 export function makeTokensHandler(signing: Pick<SigningRoot, 'tokens' | 'settings'>) {

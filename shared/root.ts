@@ -224,3 +224,6 @@ export function root(): Root {
   instance ??= build(process.env);
   return instance;
 }
+
+/** Function files log through the invocation's context (func, App Insights); re-exported so they need no adapter import. */
+export { contextLogger } from './adapters/logger';

@@ -4,7 +4,8 @@
  * (`keySetChanges.ts`), the Key Vault sync (`vaultSync.ts`) and emergency rollover
  * (`emergencyRollover.ts`) each live in their own file.
  */
-import { type RolloverRecord, markExpiryNotice, planScheduled, signingKey } from '../../domain/signingKeys';
+import { type RolloverRecord, planScheduled, signingKey } from '../../domain/signingKeys';
+import { markExpiryNotice } from '../../domain/signingKeyVaultSync';
 import { ConcurrencyConflict, KeyturnError } from '../../errors';
 import { EmergencyRollover, type EmergencyRequest, type EmergencyResult } from './emergencyRollover';
 import { type ChangeOutcome, KeySetChanges } from './keySetChanges';

@@ -3,7 +3,7 @@
  * and enabled flag, and the outbox's rollover records stored as their own documents;
  * then records both in the set. Failures are logged and retried by the next run.
  */
-import { type VaultWrite, markFollowUpsDone, vaultSyncNeeded } from '../../domain/signingKeys';
+import { type VaultWrite, markFollowUpsDone, vaultSyncNeeded } from '../../domain/signingKeyVaultSync';
 import { ConcurrencyConflict, describeError } from '../../errors';
 import type { StoredKeySet } from './ports';
 import { MAX_ATTEMPTS, type SigningKeyDeps, logText } from './signingDeps';

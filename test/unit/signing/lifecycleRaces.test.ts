@@ -3,15 +3,8 @@
  * lands after an emergency, a key set write whose outcome the client never saw, and
  * emergency rollovers that are retried.
  */
-import {
-  type KeySet,
-  type SigningKey,
-  markFollowUpsDone,
-  planEmergency,
-  publishedKeys,
-  signingKey,
-  vaultSyncNeeded,
-} from '../../../shared/domain/signingKeys';
+import { type KeySet, type SigningKey, planEmergency, publishedKeys, signingKey } from '../../../shared/domain/signingKeys';
+import { markFollowUpsDone, vaultSyncNeeded } from '../../../shared/domain/signingKeyVaultSync';
 import { ValidationError } from '../../../shared/errors';
 import { SigningKeyService } from '../../../shared/services/signing/signingKeys';
 import { DAY, HOUR, defaultPolicy, silentLog, signingWorld } from './fakes';

@@ -1,19 +1,5 @@
-import {
-  type KeySet,
-  type NewKey,
-  type RolloverRequest,
-  type Transition,
-  applyTransition,
-  keyExpiry,
-  markExpiryNotice,
-  markFollowUpsDone,
-  newKeysFor,
-  planEmergency,
-  planScheduled,
-  publishedKeys,
-  signingKey,
-  vaultSyncNeeded,
-} from '../../../shared/domain/signingKeys';
+import { type KeySet, type NewKey, type RolloverRequest, type Transition, applyTransition, keyExpiry, newKeysFor, planEmergency, planScheduled, publishedKeys, signingKey } from '../../../shared/domain/signingKeys';
+import { markExpiryNotice, markFollowUpsDone, vaultSyncNeeded } from '../../../shared/domain/signingKeyVaultSync';
 import { DAY, HOUR, ISSUER, defaultPolicy as policy } from './fakes';
 
 const T0 = new Date('2026-01-01T00:00:00Z');
