@@ -33,3 +33,11 @@ export interface FaultPoints {
 }
 
 export const noFaults: FaultPoints = { hit() {} };
+
+/**
+ * Work for queue-triggered functions (long jobs run as idempotent batches). A job is
+ * delivered at least once; the trigger retries a failing one and then poisons it.
+ */
+export interface JobQueue {
+  enqueue(queue: string, job: Record<string, unknown>, options?: { visibleAfterSeconds?: number }): Promise<void>;
+}
