@@ -13,6 +13,7 @@ import { type RunningStack, startStack } from '../local/stack';
 import { stopChild } from '../local/azurite';
 import { freePort } from '../local/ports';
 import { expandGlob } from '../local/host/glob';
+import { credentialFor } from '../local/keyvault/principals';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..');
 const HOST_SCRIPT = join(PROJECT_ROOT, 'dist', 'local', 'host', 'main.js');
@@ -219,7 +220,5 @@ function cpuMsOf(pid: number | undefined): number {
 /** Options for the real Key Vault SDK clients against the emulator: trust its CA, nothing else. */
 export const keyVaultClientOptions = (ca: string) => ({ disableChallengeResourceVerification: true, tlsOptions: { ca } });
 
-/** Any token does for the emulator; the SDK still runs its challenge-based auth. */
-export const staticCredential = {
-  getToken: async () => ({ token: 'keyturn-bench', expiresOnTimestamp: Date.now() + 3600_000 }),
-};
+/** The stack's vaults enforce RBAC: the benchmarks act as `operator` (Key Vault Administrator on keyturn-local). */
+export const staticCredential = credentialFor('operator');

@@ -137,3 +137,11 @@ export interface VaultKeys {
   /** Signs a digest the caller made (Key Vault never sees the data); ES* come back as r‖s. */
   sign(ref: KeyRef & { version: string }, alg: KeySignAlg, digest: Uint8Array): Promise<Uint8Array>;
 }
+
+/**
+ * Work for queue-triggered functions (long jobs run as idempotent batches). A job is
+ * delivered at least once; the trigger retries a failing one and then poisons it.
+ */
+export interface JobQueue {
+  enqueue(queue: string, job: Record<string, unknown>, options?: { visibleAfterSeconds?: number }): Promise<void>;
+}

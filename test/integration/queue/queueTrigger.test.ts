@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAzurite, type RunningAzurite } from '../../../local/azurite';
 import { pollUntil, startHostProcess, type HostProcess } from '../../helpers/host';
+import { storageJobQueue } from '../../../shared/adapters/storageJobQueue';
 import { EffectsFile } from '../host/fixtureEffects';
 
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v), 'utf8').toString('base64');
@@ -63,6 +64,20 @@ describe('local host: queue triggers', () => {
       expect(done.sort((a, b) => a - b)).toEqual([...Array(100).keys()]);
       expect(effects.of('queue').every((e) => e.dequeueCount === 1)).toBe(true);
       expect((await q.getProperties()).approximateMessagesCount).toBe(0);
+    } finally {
+      await host.stop();
+      effects.remove();
+    }
+  });
+
+  it("the app's JobQueue adapter enqueues what the trigger reads (base64 JSON, queue created on first use)", async () => {
+    const effects = new EffectsFile();
+    const host = await hostFor('work-from-app', effects);
+    try {
+      const jobs = storageJobQueue({ connectionString: azurite.connectionString, credential: () => { throw new Error('no identity locally'); } });
+      await jobs.enqueue('work-from-app', { job: 'reencrypt', batch: 3 });
+      const done = await pollUntil(() => effects.of('queue-done')[0], 20_000, 100);
+      expect(done.message).toEqual({ job: 'reencrypt', batch: 3 });
     } finally {
       await host.stop();
       effects.remove();
