@@ -157,6 +157,8 @@ describe('property: no input gets a 5xx, and a 4xx changes nothing', () => {
       route?: string;
       methods?: string[];
     }>;
+    // The app creates its Cosmos schema at start, asynchronously: health waits for it, so the fingerprint sees every container.
+    await send({ method: 'GET', url: `${hostUrl}/api/health`, headers: {}, body: Buffer.alloc(0), chunks: null });
     httpFunctions = list.filter((f) => f.route !== undefined).map((f) => ({ name: f.name, route: f.route!, methods: f.methods ?? ['GET'] }));
   }, 180_000);
 
