@@ -7,7 +7,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { emulatorCredential } from '../shared/adapters/keyVaultClients';
+import { credentialFor } from './keyvault/principals';
 import { requestJson } from './httpJson';
 
 const VAULT_URL = process.env.KEYTURN_DEMO_VAULT_URL ?? 'https://127.0.0.1:8443';
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const health = await call('GET', `${APP_URL}/api/health`, ca).catch(() => ({ status: 0, text: '' }));
   if (health.status === 0) throw new Error(`The app does not answer at ${APP_URL}: run \`npm start\` in another terminal.`);
 
-  const secrets = new SecretClient(VAULT_URL, emulatorCredential, { disableChallengeResourceVerification: true, tlsOptions: { ca } });
+  const secrets = new SecretClient(VAULT_URL, credentialFor('operator'), { disableChallengeResourceVerification: true, tlsOptions: { ca } });
   const vaultNow = async () => new Date(JSON.parse((await call('GET', `${VAULT_URL}/management/vault/time`, ca)).text).time as string);
   const moveClock = async (seconds: number) => {
     const res = await call('PUT', `${VAULT_URL}/management/vault/time/all?seconds=${seconds}`, ca);
