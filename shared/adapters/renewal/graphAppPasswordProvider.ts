@@ -12,7 +12,7 @@ import type { TokenCredential } from '@azure/identity';
 import { request as httpRequest } from 'node:http';
 import { type Agent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
-import { KeyturnError } from '../../errors';
+import { KeyturnError, statusOf } from '../../errors';
 import { type CredentialProvider, type ProviderContext, SecretValue } from '../../services/renewal/ports';
 
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
@@ -141,7 +141,7 @@ export function graphAppPasswordProvider(options: GraphOptions): CredentialProvi
       try {
         await call('POST', `/applications/${objectIdOf(ctx)}/removePassword`, 'removePassword', { keyId: ref });
       } catch (e) {
-        if (!(isGraphError(e) && (e.statusCode === 404 || e.statusCode === 400))) throw e;
+        if (!(isGraphError(e) && (statusOf(e) === 404 || statusOf(e) === 400))) throw e;
         if ((await passwords(ctx)).some((c) => c.keyId === ref)) throw e; // really still there
       }
     },
