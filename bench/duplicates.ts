@@ -10,7 +10,7 @@ import { Agent } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { expectStatus, fmt, httpClient, load, loadTable, rate, ratio, sleep } from './lib';
-import { keyVaultClientOptions, staticCredential, startApp } from './stack';
+import { keyVaultClientOptions, secretNearExpiry, staticCredential, startApp } from './stack';
 
 const SECRETS = 10;
 const OPS = 1000;
@@ -36,22 +36,7 @@ export async function run(): Promise<void> {
       if (performance.now() - t0 > 60_000) throw new Error('the renewals did not reach grace within 60 s');
       await sleep(250);
     }
-    const event = (i: number) => {
-      const name = names[i % SECRETS]!;
-      const version = versions[i % SECRETS]!;
-      return [
-        {
-          id: `dup-${name}-${version}`,
-          topic: keyVault.topic,
-          subject: name,
-          eventType: 'Microsoft.KeyVault.SecretNearExpiry',
-          eventTime: new Date().toISOString(),
-          dataVersion: '1',
-          metadataVersion: '1',
-          data: { Id: `${keyVault.url}/secrets/${name}/${version}`, VaultName: keyVault.vaultName, ObjectType: 'Secret', ObjectName: name, Version: version, NBF: null, EXP: Math.floor(expiresOn.getTime() / 1000) },
-        },
-      ];
-    };
+    const event = (i: number) => [secretNearExpiry(app, names[i % SECRETS]!, versions[i % SECRETS]!, expiresOn)];
     const kvBefore = app.kvRequests.length;
     const flood = await load('redelivered events via the webhook', { ops: OPS, maxMs: MAX_MS }, async (i) =>
       expectStatus(

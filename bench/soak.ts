@@ -11,7 +11,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fmt, httpClient, sleep, table } from './lib';
-import { type BenchApp, keyVaultClientOptions, running, staticCredential, startApp } from './stack';
+import { type BenchApp, keyVaultClientOptions, running, secretNearExpiry, staticCredential, startApp } from './stack';
 
 export interface SoakOptions {
   secrets: number;
@@ -114,7 +114,7 @@ export async function soak(options: SoakOptions, app?: BenchApp): Promise<SoakRe
     })();
 
     // The flood: one event per secret plus duplicates, shuffled, in batches to both hosts.
-    const events = names.map((name) => nearExpiry(stackApp, name, seededVersions.get(name)!, expiresOn));
+    const events = names.map((name) => secretNearExpiry(stackApp, name, seededVersions.get(name)!, expiresOn));
     const extra = Math.round(options.duplicates * events.length);
     for (let i = 0; i < extra; i++) events.push(events[Math.floor(random() * names.length)]!);
     for (let i = events.length - 1; i > 0; i--) {
@@ -202,28 +202,6 @@ export async function soak(options: SoakOptions, app?: BenchApp): Promise<SoakRe
     http.close();
     if (own) await stackApp.close();
   }
-}
-
-function nearExpiry(app: BenchApp, name: string, version: string, expiresOn: Date) {
-  const { keyVault } = app.stack;
-  return {
-    id: `soak-${name}-${version}`,
-    topic: keyVault.topic,
-    subject: name,
-    eventType: 'Microsoft.KeyVault.SecretNearExpiry',
-    eventTime: new Date().toISOString(),
-    dataVersion: '1',
-    metadataVersion: '1',
-    data: {
-      Id: `${keyVault.url}/secrets/${name}/${version}`,
-      VaultName: keyVault.vaultName,
-      ObjectType: 'Secret',
-      ObjectName: name,
-      Version: version,
-      NBF: null,
-      EXP: Math.floor(expiresOn.getTime() / 1000),
-    },
-  };
 }
 
 async function all<T>(items: AsyncIterable<T>): Promise<T[]> {

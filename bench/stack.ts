@@ -222,3 +222,26 @@ export const keyVaultClientOptions = (ca: string) => ({ disableChallengeResource
 
 /** The stack's vaults enforce RBAC: the benchmarks act as `operator` (Key Vault Administrator on keyturn-local). */
 export const staticCredential = credentialFor('operator');
+
+/** A Key Vault `SecretNearExpiry` event (Event Grid schema, PascalCase data) for one secret version of the app's vault. */
+export function secretNearExpiry(app: BenchApp, name: string, version: string, expiresOn: Date) {
+  const { keyVault } = app.stack;
+  return {
+    id: `near-expiry-${name}-${version}`,
+    topic: keyVault.topic,
+    subject: name,
+    eventType: 'Microsoft.KeyVault.SecretNearExpiry',
+    eventTime: new Date().toISOString(),
+    dataVersion: '1',
+    metadataVersion: '1',
+    data: {
+      Id: `${keyVault.url}/secrets/${name}/${version}`,
+      VaultName: keyVault.vaultName,
+      ObjectType: 'Secret',
+      ObjectName: name,
+      Version: version,
+      NBF: null,
+      EXP: Math.floor(expiresOn.getTime() / 1000),
+    },
+  };
+}
