@@ -602,6 +602,60 @@ describe('the sweep and the listing', () => {
   });
 });
 
+describe('the sweep survives one bad item', () => {
+  const throttled = () => Object.assign(new Error('Too Many Requests'), { statusCode: 429, code: 'Throttled' });
+
+  test('a secret whose read keeps failing is counted, logged and skipped; the rest is swept; the next run retries it', async () => {
+    const w = world();
+    const a1 = w.seedSymmetric('a-first', 10);
+    const bad = w.seedSymmetric('b-bad', 10);
+    const c3 = w.seedSymmetric('c-last', 10);
+    const latest = w.secrets.latest.bind(w.secrets);
+    let failing = true;
+    w.secrets.latest = async (vault, name) => {
+      if (failing && name === bad.name) throw throttled();
+      return latest(vault, name);
+    };
+    const a = w.worker('A');
+    const report = await a.sweep();
+    expect(report.started.sort()).toEqual([`local:a-first:${a1.version}:1`, `local:c-last:${c3.version}:1`]);
+    expect(report.failed).toEqual([{ vault: 'local', name: 'b-bad', error: expect.objectContaining({ name: 'Error', code: 'Throttled', statusCode: 429 }) }]);
+    expect(w.log.lines.filter((l) => l.startsWith('warn Sweep skipped a secret'))).toHaveLength(1);
+    expect(w.secrets.all('local', 'b-bad')).toHaveLength(1);
+
+    failing = false;
+    const next = await a.sweep();
+    expect(next.started).toEqual([`local:b-bad:${bad.version}:1`]);
+    expect(next.failed).toEqual([]);
+    w.assertNoLeaks();
+  });
+
+  test('a listing that fails (at once, or at a later page) is reported; what was listed is swept', async () => {
+    const w = world();
+    const first = w.seedSymmetric('first', 10);
+    w.seedSymmetric('second', 10);
+    const a = w.worker('A');
+    const list = w.secrets.list.bind(w.secrets);
+    w.secrets.list = async () => {
+      throw throttled();
+    };
+    expect(await a.sweep()).toEqual({ managed: 0, started: [], alerted: [], failed: [{ vault: 'local', error: expect.objectContaining({ statusCode: 429 }) }] });
+
+    // The first page arrives, the next one fails.
+    w.secrets.list = (async (vault: string) => {
+      const [one] = await list(vault);
+      return (async function* () {
+        yield one!;
+        throw throttled();
+      })();
+    }) as unknown as typeof w.secrets.list;
+    const report = await a.sweep();
+    expect(report.started).toEqual([`local:first:${first.version}:1`]);
+    expect(report.failed).toEqual([{ vault: 'local', error: expect.objectContaining({ statusCode: 429 }) }]);
+    expect(w.log.lines.filter((l) => l.startsWith('warn Sweep could not list the vault'))).toHaveLength(2);
+  });
+});
+
 describe('promote: a write that landed is never taken for one that failed', () => {
   const currentValue = (w: ReturnType<typeof world>, name: string) => w.secrets.all('local', name).at(-1)!;
 
