@@ -91,7 +91,11 @@ export interface Rotation {
   /** The unverified value's home: a version of `{name}--pending`. */
   pending?: { version: string; credentialRef?: string; expiresOn: string };
   verifiedAt?: string;
-  promoted?: { version: string; expiresOn: string };
+  /**
+   * `tidied`: promotion's clean-up (previous tagged, duplicates and the pending copy
+   * disabled) finished within the promote step; when not, notify finishes it first.
+   */
+  promoted?: { version: string; expiresOn: string; tidied?: boolean };
   notifiedAt?: string;
   retireAfter?: string;
   nextAttemptAt?: string;
@@ -114,7 +118,7 @@ export type Decision = KernelDecision<Step, Exclude<RotationStatus, 'active'>, '
 export type StepResult =
   | { step: 'create'; pendingVersion: string; credentialRef?: string; expiresOn: string; token: string }
   | { step: 'verify' }
-  | { step: 'promote'; version: string; expiresOn: string; token: string }
+  | { step: 'promote'; version: string; expiresOn: string; token: string; tidied?: boolean }
   | { step: 'notify' }
   | { step: 'retire' };
 
@@ -216,7 +220,7 @@ export function completeStep(r: Rotation, token: string, result: StepResult, now
       break;
     case 'promote':
       if (!r.verifiedAt) throw new RotationStateError(`Rotation ${r.id}: cannot promote an unverified value`);
-      next.promoted = { version: result.version.toLowerCase(), expiresOn: result.expiresOn };
+      next.promoted = { version: result.version.toLowerCase(), expiresOn: result.expiresOn, ...(result.tidied ? { tidied: true } : {}) };
       done.adoptedToken = result.token;
       break;
     case 'notify':

@@ -172,20 +172,31 @@ async function landedPromotion(c: RenewalContext, r: Rotation, token: string, ch
   return promotedResult(c, r, token, state.promoted, state.old, check);
 }
 
-/** The new version is current: follow-ups (best effort; retire repeats them) and the step's result. */
-async function promotedResult(c: RenewalContext, r: Rotation, token: string, promoted: SecretProps, old: SecretProps | undefined, check: LeaseCheck): Promise<Performed> {
+/**
+ * Promotion's clean-up once the new version is current: the old version tagged
+ * previous, duplicates of the promote write and the pending copy disabled. Throws when
+ * any of it fails (the caller decides whether that can wait).
+ */
+async function tidyPromotion(c: RenewalContext, r: Rotation, tokens: string[], promotedVersion: string, old?: SecretProps): Promise<void> {
   const { secrets } = c.deps;
+  if (old && tagValue(old.tags, TAG.stage) !== 'previous') {
+    await secrets.update(r.vault, r.name, old.version, { tags: withStage(old.tags, 'previous') });
+  }
+  await disableDuplicates(c, r, tokens, promotedVersion);
+  await disablePending(c, r, r.pending!.version);
+}
+
+/** The new version is current: its clean-up (notify finishes it when it fails here) and the step's result. */
+async function promotedResult(c: RenewalContext, r: Rotation, token: string, promoted: SecretProps, old: SecretProps | undefined, check: LeaseCheck): Promise<Performed> {
   const pending = r.pending!;
   await check('tagging the previous version');
+  let tidied = true;
   try {
-    if (old && tagValue(old.tags, TAG.stage) !== 'previous') {
-      await secrets.update(r.vault, r.name, old.version, { tags: withStage(old.tags, 'previous') });
-    }
-    await disableDuplicates(c, r, promoteTokens(r, token), promoted.version);
-    await disablePending(c, r, pending.version);
+    await tidyPromotion(c, r, promoteTokens(r, token), promoted.version, old);
   } catch (e) {
     if (isInjectedCrash(e)) throw e;
-    c.deps.log.warn('Promoted; tagging the previous version, disabling a duplicate or the pending copy failed (retire repeats it)', {
+    tidied = false;
+    c.deps.log.warn('Promoted; tagging the previous version, disabling a duplicate or the pending copy failed (notify retries it before publishing)', {
       rotationId: r.id,
       error: describeError(e),
     });
@@ -195,10 +206,18 @@ async function promotedResult(c: RenewalContext, r: Rotation, token: string, pro
     version: promoted.version,
     expiresOn: promoted.expiresOn?.toISOString() ?? pending.expiresOn,
     token: tagValue(promoted.tags, TAG.stepToken) ?? token,
+    ...(tidied ? { tidied } : {}),
   };
 }
 
 async function notify(c: RenewalContext, r: Rotation, now: Date, check: LeaseCheck): Promise<Performed> {
+  if (!r.promoted!.tidied) {
+    // Part of promotion: no pending copy stays enabled past it. A failure here fails the
+    // try (retried with backoff; after promotion a rotation never fails).
+    await check('finishing promotion’s clean-up');
+    const old = (await c.deps.secrets.versions(r.vault, r.name)).find((v) => v.version.toLowerCase() === r.fromVersion);
+    await tidyPromotion(c, r, r.steps.promote?.tokens ?? [], r.promoted!.version, old);
+  }
   // A stable id: a crash between publish and record republishes the same event.
   await check('publishing');
   await c.deps.notifier.publish({

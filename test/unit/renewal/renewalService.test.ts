@@ -451,6 +451,51 @@ describe('failures after promotion: the rotation only goes forward', () => {
     w.assertRotated(s.name, old.secretText, 'entra');
   });
 
+  test('a pending copy that cannot be disabled at promote is disabled by notify before it publishes, retried with backoff', async () => {
+    const w = world({ maxAttempts: 3 });
+    const s = w.seedSymmetric();
+    const oldValue = w.secrets.consumerRead('local', s.name);
+    const update = w.secrets.update.bind(w.secrets);
+    let failures = 3; // promote's clean-up, then notify twice
+    w.secrets.update = async (vault, name, version, changes) => {
+      if (name.endsWith('--pending') && failures-- > 0) throw Object.assign(new Error('Service Unavailable'), { statusCode: 503 });
+      return update(vault, name, version, changes);
+    };
+    const a = w.worker('A');
+    await a.handleEvent(w.event(s.name, s.version));
+    let r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ status: 'active', step: 'notify', steps: { notify: { failures: 1 } } });
+    expect(r.promoted!.tidied).toBeUndefined();
+    expect(w.secrets.all('local', `${s.name}--pending`).filter((v) => v.enabled)).toHaveLength(1);
+    expect(w.notifier.events).toHaveLength(0); // consumers hear of it only once it is clean
+    expect(r.nextAttemptAt! > w.clock.time.toISOString()).toBe(true);
+
+    await a.resumeDue(); // not due yet: backoff
+    expect(w.rotations.all()[0]!.steps.notify!.failures).toBe(1);
+    for (let i = 0; i < 2; i++) {
+      w.clock.advance(3600_000);
+      await a.resumeDue();
+    }
+    r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ status: 'active', step: 'retire', steps: { notify: { failures: 2 } } });
+    expect(w.secrets.all('local', `${s.name}--pending`).filter((v) => v.enabled)).toHaveLength(0);
+    expect(w.secrets.all('local', s.name)[0]!.tags['keyturn-stage']).toBe('previous');
+    expect(w.notifier.events).toHaveLength(1);
+    w.clock.advance(8 * DAY_MS);
+    await a.resumeDue();
+    w.assertRotated(s.name, oldValue, 'symmetric');
+  });
+
+  test('a promote whose clean-up finished records it, so notify has nothing to redo', async () => {
+    const w = world();
+    const s = w.seedSymmetric();
+    const a = w.worker('A', ['notify:before']);
+    await expect(a.handleEvent(w.event(s.name, s.version))).rejects.toThrow(/Injected/);
+    const r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ step: 'notify', promoted: { tidied: true } });
+    expect(w.secrets.all('local', `${s.name}--pending`).filter((v) => v.enabled)).toHaveLength(0);
+  });
+
   test('a retire that keeps failing never fails the rotation: it alerts (then daily), the old credential stays enabled until it succeeds', async () => {
     const w = world({ maxAttempts: 3 });
     const { props: s, old } = w.seedEntra();
