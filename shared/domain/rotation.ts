@@ -307,6 +307,19 @@ export function nextAttempt(failed: Rotation, trigger: Trigger, now: Date): Rota
 export const isInFlight = (r: Rotation): boolean =>
   r.status === 'active' && (r.step !== 'retire' || (r.steps.retire?.failures ?? 0) > 0);
 
+/** Promoted and announced, waiting to retire its old version (in grace or just past it), with no failed retire. */
+export const awaitingRetire = (r: Rotation): boolean => r.status === 'active' && r.step === 'retire' && !isInFlight(r);
+
+/**
+ * Ends the grace period now: a newer rotation of the same credential is about to
+ * start, and a managed secret keeps at most two enabled versions (current and previous).
+ */
+export function endGrace(r: Rotation, now: Date): Rotation {
+  if (!awaitingRetire(r)) throw new RotationStateError(`Rotation ${r.id} is not waiting to retire`);
+  if (r.retireAfter && Date.parse(r.retireAfter) <= now.getTime() && r.dueAt && Date.parse(r.dueAt) <= now.getTime()) return r;
+  return { ...r, retireAfter: iso(now), dueAt: iso(now), updatedAt: iso(now) };
+}
+
 export function stateOf(r: Rotation, now: Date): RotationState {
   if (r.status !== 'active') return r.status;
   if (r.step === 'retire' && r.retireAfter && Date.parse(r.retireAfter) > now.getTime()) return 'grace';

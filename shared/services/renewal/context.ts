@@ -6,7 +6,7 @@ import type { ManagedCredential, ProviderKind } from '../../domain/managedCreden
 import type { Rotation } from '../../domain/rotation';
 import type { Clock, FaultPoints, Logger, Notifier } from '../../ports';
 import type { DeadLetterStore, KeyVaultEventHandler } from '../events/ports';
-import type { CredentialProvider, ProviderContext, RotationStore, SecretProps, SecretStore } from './ports';
+import type { CredentialProvider, IdempotencyStore, ProviderContext, RotationStore, SecretProps, SecretStore } from './ports';
 
 export interface RenewalSettings {
   /** Vault alias → URL (KEYTURN_VAULTS). */
@@ -30,6 +30,8 @@ export interface RenewalDeps {
    */
   deadLetters?: DeadLetterStore;
   keyEvents?: KeyVaultEventHandler;
+  /** Only for HTTP renew with an `Idempotency-Key`: where its answers are kept. */
+  idempotency?: IdempotencyStore;
   notifier: Notifier;
   clock: Clock;
   faults: FaultPoints;
