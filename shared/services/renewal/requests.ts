@@ -54,7 +54,7 @@ export async function startRenewal(c: RenewalContext, input: { vault: string; na
     if (e instanceof ConcurrencyConflict) return { outcome: 'duplicate', rotationId: rotation.id };
     throw e;
   }
-  await kick(c, rotation.id);
+  await kick(c, rotation.id, found.latest);
   return { outcome: 'started', rotationId: rotation.id };
 }
 
@@ -112,7 +112,7 @@ export async function renew(c: RenewalContext, vault: string, name: string, opti
     throw inFlight(rotation.id);
   }
   c.deps.log.info('Renewal requested', { rotationId: rotation.id, attempt: rotation.attempt });
-  const advanced = await kick(c, rotation.id);
+  const advanced = await kick(c, rotation.id, found.latest);
   return { outcome: 'started', rotation: rotationView(advanced ?? rotation, await clock.now()) };
 }
 
@@ -169,13 +169,19 @@ function inFlight(id: string) {
   return new KeyturnError('ROTATION_IN_FLIGHT', 'A rotation of this credential is already in flight', { rotationId: id });
 }
 
-/** Advances a new rotation at once; a failure is recorded in it, never thrown at the caller. */
-async function kick(c: RenewalContext, id: string): Promise<Rotation | undefined> {
+/**
+ * Advances a new rotation at once; a failure is recorded in it, never thrown at the
+ * caller. `latest` (just read by this call) spares its create step a second read.
+ */
+async function kick(c: RenewalContext, id: string, latest?: SecretProps): Promise<Rotation | undefined> {
+  if (latest) c.justRead = { rotationId: id, latest };
   try {
     return await c.advance(id);
   } catch (e) {
     if (isInjectedCrash(e)) throw e;
     c.deps.log.warn('Rotation could not advance now; the resume timer will retry', { rotationId: id, error: describeError(e) });
     return undefined;
+  } finally {
+    c.justRead = undefined;
   }
 }
