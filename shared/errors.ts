@@ -11,6 +11,12 @@ export const ERROR_CODES = [
   'NOT_FOUND',
   'CONFLICT',
   'ROTATION_IN_FLIGHT',
+  /** A renew named a `fromVersion` that is no longer current, and no known rotation replaced it. */
+  'VERSION_NOT_CURRENT',
+  /** An `Idempotency-Key` was sent again with a different request. */
+  'IDEMPOTENCY_KEY_REUSED',
+  /** The first request with this `Idempotency-Key` is still running: retry shortly. */
+  'IDEMPOTENCY_KEY_IN_PROGRESS',
   /** The secret exists but is not (validly) tagged for Keyturn. */
   'NOT_MANAGED',
   /** A state machine refused a transition (a forbidden move, or a step not held). */

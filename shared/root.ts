@@ -25,7 +25,7 @@ import { ALG_OF } from './domain/signingKeys';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { cosmosDeadLetterStore, cosmosRotationStore } from './adapters/renewal/cosmosRenewalStores';
+import { cosmosDeadLetterStore, cosmosIdempotencyStore, cosmosRotationStore } from './adapters/renewal/cosmosRenewalStores';
 import { graphAppPasswordProvider } from './adapters/renewal/graphAppPasswordProvider';
 import { keyVaultSecretStore } from './adapters/renewal/keyVaultSecretStore';
 import { symmetricProvider } from './adapters/renewal/symmetricProvider';
@@ -140,11 +140,12 @@ function buildRenewal(
     }),
   };
   const rotations = cosmosRotationStore(cosmos.container('rotations'), ready);
+  const idempotency = cosmosIdempotencyStore(cosmos.container('idempotencyKeys'), ready);
   const secrets = keyVaultSecretStore((vault) => keyVault.secrets(vault));
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const settings = { vaults: config.vaults, ...config.renewal };
   return {
-    service: (log) => new RenewalService({ rotations, secrets, providers, notifier, clock, faults, log, settings, owner }),
+    service: (log) => new RenewalService({ rotations, secrets, providers, idempotency, notifier, clock, faults, log, settings, owner }),
   };
 }
 

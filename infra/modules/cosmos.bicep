@@ -11,6 +11,8 @@ var containers = [
   { name: 'rotations', partitionKey: '/credentialId' }
   { name: 'deadLetters', partitionKey: '/source' }
   { name: 'signingKeys', partitionKey: '/issuer' }
+  // Renew's Idempotency-Key answers: TTL on, each document carries its own `ttl`.
+  { name: 'idempotencyKeys', partitionKey: '/id', defaultTtl: -1 }
 ]
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
@@ -59,15 +61,18 @@ resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/conta
     parent: database
     name: c.name
     properties: {
-      resource: {
-        id: c.name
-        partitionKey: {
-          paths: [
-            c.partitionKey
-          ]
-          kind: 'Hash'
-        }
-      }
+      resource: union(
+        {
+          id: c.name
+          partitionKey: {
+            paths: [
+              c.partitionKey
+            ]
+            kind: 'Hash'
+          }
+        },
+        contains(c, 'defaultTtl') ? { defaultTtl: c.defaultTtl } : {}
+      )
     }
   }
 ]

@@ -17,7 +17,11 @@ export const CONTAINERS = {
   rotations: '/credentialId',
   deadLetters: '/source',
   signingKeys: '/issuer',
+  idempotencyKeys: '/id',
 } as const;
+
+/** Containers with TTL on (`-1`: each document says when it expires, in its `ttl`). */
+export const CONTAINER_DEFAULT_TTL: Partial<Record<ContainerName, number>> = { idempotencyKeys: -1 };
 
 export type ContainerName = keyof typeof CONTAINERS;
 
@@ -55,7 +59,8 @@ export function createCosmos(options: {
       schema ??= (async () => {
         await client.databases.createIfNotExists({ id: options.database });
         for (const [id, path] of Object.entries(CONTAINERS)) {
-          await database.containers.createIfNotExists({ id, partitionKey: { paths: [path] } });
+          const ttl = CONTAINER_DEFAULT_TTL[id as ContainerName];
+          await database.containers.createIfNotExists({ id, partitionKey: { paths: [path] }, ...(ttl !== undefined ? { defaultTtl: ttl } : {}) });
         }
       })().catch((e) => {
         schema = undefined; // a later call retries (e.g. Cosmos started after the app)

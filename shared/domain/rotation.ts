@@ -91,7 +91,11 @@ export interface Rotation {
   /** The unverified value's home: a version of `{name}--pending`. */
   pending?: { version: string; credentialRef?: string; expiresOn: string };
   verifiedAt?: string;
-  promoted?: { version: string; expiresOn: string };
+  /**
+   * `tidied`: promotion's clean-up (previous tagged, duplicates and the pending copy
+   * disabled) finished within the promote step; when not, notify finishes it first.
+   */
+  promoted?: { version: string; expiresOn: string; tidied?: boolean };
   notifiedAt?: string;
   retireAfter?: string;
   nextAttemptAt?: string;
@@ -114,7 +118,7 @@ export type Decision = KernelDecision<Step, Exclude<RotationStatus, 'active'>, '
 export type StepResult =
   | { step: 'create'; pendingVersion: string; credentialRef?: string; expiresOn: string; token: string }
   | { step: 'verify' }
-  | { step: 'promote'; version: string; expiresOn: string; token: string }
+  | { step: 'promote'; version: string; expiresOn: string; token: string; tidied?: boolean }
   | { step: 'notify' }
   | { step: 'retire' };
 
@@ -216,7 +220,7 @@ export function completeStep(r: Rotation, token: string, result: StepResult, now
       break;
     case 'promote':
       if (!r.verifiedAt) throw new RotationStateError(`Rotation ${r.id}: cannot promote an unverified value`);
-      next.promoted = { version: result.version.toLowerCase(), expiresOn: result.expiresOn };
+      next.promoted = { version: result.version.toLowerCase(), expiresOn: result.expiresOn, ...(result.tidied ? { tidied: true } : {}) };
       done.adoptedToken = result.token;
       break;
     case 'notify':
@@ -302,6 +306,19 @@ export function nextAttempt(failed: Rotation, trigger: Trigger, now: Date): Rota
  */
 export const isInFlight = (r: Rotation): boolean =>
   r.status === 'active' && (r.step !== 'retire' || (r.steps.retire?.failures ?? 0) > 0);
+
+/** Promoted and announced, waiting to retire its old version (in grace or just past it), with no failed retire. */
+export const awaitingRetire = (r: Rotation): boolean => r.status === 'active' && r.step === 'retire' && !isInFlight(r);
+
+/**
+ * Ends the grace period now: a newer rotation of the same credential is about to
+ * start, and a managed secret keeps at most two enabled versions (current and previous).
+ */
+export function endGrace(r: Rotation, now: Date): Rotation {
+  if (!awaitingRetire(r)) throw new RotationStateError(`Rotation ${r.id} is not waiting to retire`);
+  if (r.retireAfter && Date.parse(r.retireAfter) <= now.getTime() && r.dueAt && Date.parse(r.dueAt) <= now.getTime()) return r;
+  return { ...r, retireAfter: iso(now), dueAt: iso(now), updatedAt: iso(now) };
+}
 
 export function stateOf(r: Rotation, now: Date): RotationState {
   if (r.status !== 'active') return r.status;

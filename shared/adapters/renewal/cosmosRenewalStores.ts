@@ -1,11 +1,11 @@
 /**
  * Cosmos DB adapters of the renewal ports: rotations (ETag-guarded, partitioned by
- * credential) and dead letters. Documents are plain domain data; no values ever.
+ * credential), dead letters and renew's idempotency keys. Documents are plain domain data; no values ever.
  */
 import type { Container } from '@azure/cosmos';
 import { type Rotation, credentialKey, credentialKeyOf } from '../../domain/rotation';
 import type { DeadLetter, DeadLetterStore } from '../../services/events/ports';
-import type { RotationStore } from '../../services/renewal/ports';
+import type { IdempotencyRecord, IdempotencyStore, RotationStore } from '../../services/renewal/ports';
 import { ConcurrencyConflict, DocumentStore } from '../cosmos';
 
 /**
@@ -71,6 +71,37 @@ export function cosmosDeadLetterStore(container: Container, ready: () => Promise
       } catch (e) {
         if (!(e instanceof ConcurrencyConflict)) throw e; // the same bad event again: already recorded
       }
+    },
+  };
+}
+
+/**
+ * Idempotency keys, partitioned by their id. Each document carries a Cosmos DB `ttl`
+ * (the container has TTL on, `defaultTtl: -1`), so keys disappear on their own; until
+ * then the service treats a record past `expiresAt` as free.
+ */
+export function cosmosIdempotencyStore(container: Container, ready: () => Promise<void>): IdempotencyStore {
+  type Doc = IdempotencyRecord & { ttl?: number };
+  const store = new DocumentStore<Doc>(container, (d) => d.id);
+  const withTtl = (r: IdempotencyRecord): Doc => ({ ...r, ttl: Math.max(1, Math.ceil((Date.parse(r.expiresAt) - Date.now()) / 1000) + 60) });
+  const plain = ({ doc, etag }: { doc: Doc; etag: string }) => {
+    const { ttl, ...record } = doc;
+    void ttl;
+    return { doc: record, etag };
+  };
+  return {
+    async create(record) {
+      await ready();
+      return plain(await store.create(withTtl(record)));
+    },
+    async read(id) {
+      await ready();
+      const found = await store.read(id, id);
+      return found ? plain(found) : undefined;
+    },
+    async replace(record, etag) {
+      await ready();
+      return plain(await store.replace(withTtl(record), etag));
     },
   };
 }

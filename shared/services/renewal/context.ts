@@ -6,7 +6,7 @@ import type { ManagedCredential, ProviderKind } from '../../domain/managedCreden
 import type { Rotation } from '../../domain/rotation';
 import type { Clock, FaultPoints, Logger, Notifier } from '../../ports';
 import type { DeadLetterStore, KeyVaultEventHandler } from '../events/ports';
-import type { CredentialProvider, ProviderContext, RotationStore, SecretProps, SecretStore } from './ports';
+import type { CredentialProvider, IdempotencyStore, ProviderContext, RotationStore, SecretProps, SecretStore, SecretValue } from './ports';
 
 export interface RenewalSettings {
   /** Vault alias → URL (KEYTURN_VAULTS). */
@@ -30,6 +30,8 @@ export interface RenewalDeps {
    */
   deadLetters?: DeadLetterStore;
   keyEvents?: KeyVaultEventHandler;
+  /** Only for HTTP renew with an `Idempotency-Key`: where its answers are kept. */
+  idempotency?: IdempotencyStore;
   notifier: Notifier;
   clock: Clock;
   faults: FaultPoints;
@@ -46,6 +48,14 @@ export interface RenewalContext {
   random: () => number;
   /** Runs the rotation until it waits or ends (the step runner with renewal's job kind). */
   advance(id: string): Promise<Rotation>;
+  /**
+   * The secret's latest version as the call that just started this rotation read it:
+   * taken (once) by its first create claim instead of reading it again. Promote checks
+   * the version is still current before it writes, so a stale read cannot promote.
+   */
+  justRead?: { rotationId: string; latest: SecretProps };
+  /** The pending value verify just confirmed (the same immutable version): promote writes it without reading it again. */
+  justVerified?: { rotationId: string; version: string; value: SecretValue };
 }
 
 export const ROTATED_EVENT = 'Keyturn.CredentialRotated';

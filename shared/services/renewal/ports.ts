@@ -87,3 +87,26 @@ export interface CredentialProvider {
   /** Removes the credential at the provider; a missing one counts as removed. */
   remove(ctx: ProviderContext, ref: string): Promise<void>;
 }
+
+/**
+ * A renew request's remembered answer, under its `Idempotency-Key`. `id` is a hash of
+ * the key; `fingerprint` one of the request (route and body). No values, ever.
+ */
+export interface IdempotencyRecord {
+  id: string;
+  fingerprint: string;
+  /** After this the key is free again (the store's TTL removes it some time later). */
+  expiresAt: string;
+  /** While there is no answer: after this the first request counts as dead (a crashed host). */
+  heldUntil?: string;
+  /** Absent while the first request with the key is still running. */
+  answer?: { status: number; body: Record<string, unknown> };
+}
+
+export interface IdempotencyStore {
+  /** Throws ConcurrencyConflict('exists') when the id is taken. */
+  create(record: IdempotencyRecord): Promise<Versioned<IdempotencyRecord>>;
+  read(id: string): Promise<Versioned<IdempotencyRecord> | undefined>;
+  /** Throws ConcurrencyConflict('changed') when the ETag no longer matches. */
+  replace(record: IdempotencyRecord, etag: string): Promise<Versioned<IdempotencyRecord>>;
+}

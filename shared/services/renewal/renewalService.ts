@@ -4,6 +4,7 @@
  * renewal ports. This class is the entry point the functions use; the work is in the
  * modules beside it:
  *   requests.ts  starting renewals (events, sweep, HTTP renew)
+ *   idempotency.ts  HTTP renew's Idempotency-Key (answers kept, replayed)
  *   events.ts    renewal's handler in the Key Vault event intake
  *   job.ts       renewal as a job kind: steps (steps.ts), failures, clean-up (artifacts.ts)
  *   sweep.ts     the hourly expiry sweep and its alerts
@@ -16,6 +17,7 @@ import { type ResumableKind, resumable } from '../jobs/registry';
 import { type JobKind, type ResumeReport, StepRunner } from '../jobs/runner';
 import type { RenewalContext, RenewalDeps } from './context';
 import { RENEWAL_HANDLER, renewalEventHandler } from './events';
+import { type Answer, oncePerKey } from './idempotency';
 import { renewalJob } from './job';
 import { getRotation, listCredentials } from './queries';
 import { type StartOutcome, renew, startRenewal } from './requests';
@@ -74,8 +76,24 @@ export class RenewalService {
   }
 
   /** HTTP renew: the next attempt (after a failed one) or the first; 409 while one is in flight. */
-  renew(vault: string, name: string) {
-    return renew(this.context, vault, name);
+  async renew(vault: string, name: string, options: { fromVersion?: string } = {}) {
+    return (await renew(this.context, vault, name, options)).rotation;
+  }
+
+  /**
+   * HTTP renew as the route answers it: 202 with a rotation it started, 200 with the one
+   * already replacing `fromVersion`; with an `idempotencyKey` the same request gets the
+   * same answer (`replayed`), a different one with the same key IDEMPOTENCY_KEY_REUSED.
+   */
+  async renewRequest(vault: string, name: string, options: { fromVersion?: string; idempotencyKey?: string } = {}): Promise<Answer & { replayed: boolean }> {
+    const { idempotencyKey, ...body } = options;
+    const run = async (): Promise<Answer> => {
+      const answer = await renew(this.context, vault, name, body);
+      return { status: answer.outcome === 'started' ? 202 : 200, body: { rotationId: answer.rotation.id, rotation: answer.rotation } };
+    };
+    if (idempotencyKey === undefined) return { ...(await run()), replayed: false };
+    const request = { vault: vault.toLowerCase(), name: name.toLowerCase(), fromVersion: body.fromVersion?.toLowerCase() ?? null };
+    return oncePerKey(this.context, idempotencyKey, request, run);
   }
 
   /** Runs the rotation until it waits (lease, backoff, grace) or ends. */

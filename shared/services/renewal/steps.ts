@@ -37,14 +37,20 @@ async function create(c: RenewalContext, r: Rotation, token: string, now: Date, 
     await removeLeftovers(c, r, r.leftovers, keep);
   }
 
-  const latest = await secrets.latest(r.vault, r.name);
+  const tokens = r.steps.create?.tokens ?? [token];
+  const justRead = c.justRead?.rotationId === r.id && tokens.length === 1 ? c.justRead.latest : undefined;
+  c.justRead = undefined;
+  const latest = justRead ?? (await secrets.latest(r.vault, r.name));
   if (latest?.version.toLowerCase() !== r.fromVersion) return { superseded: `version ${r.fromVersion} is no longer current` };
 
-  const tokens = r.steps.create?.tokens ?? [token];
   const pendingName = pendingSecretName(r.name);
-  const tagged = (await secrets.versions(r.vault, pendingName)).filter(
-    (v) => v.enabled && tokens.includes(tagValue(v.tags, TAG.stepToken) ?? '') && (r.provider === 'symmetric' || tagValue(v.tags, TAG.credentialId)),
-  );
+  // Only an earlier claim can have stored a value (this one writes last): a first claim lists nothing.
+  const resumed = tokens.some((t) => t !== token);
+  const tagged = resumed
+    ? (await secrets.versions(r.vault, pendingName)).filter(
+        (v) => v.enabled && tokens.includes(tagValue(v.tags, TAG.stepToken) ?? '') && (r.provider === 'symmetric' || tagValue(v.tags, TAG.credentialId)),
+      )
+    : [];
   const adopt = newestVersion(tagged);
   if (adopt) {
     const credentialRef = tagValue(adopt.tags, TAG.credentialId);
@@ -57,9 +63,10 @@ async function create(c: RenewalContext, r: Rotation, token: string, now: Date, 
     };
   }
   // Created at the provider by an earlier claim but never stored: the value is lost.
-  const keep = await inUse(c, r);
-  for (const lost of await provider.findTagged(ctx, tokens)) {
-    if (keep.refs.has(lost.ref)) continue;
+  const lostOnes = await provider.findTagged(ctx, tokens);
+  const keep = lostOnes.length > 0 ? await inUse(c, r) : undefined;
+  for (const lost of lostOnes) {
+    if (keep!.refs.has(lost.ref)) continue;
     await check('removing a credential whose value was lost');
     await provider.remove(ctx, lost.ref);
   }
@@ -90,6 +97,7 @@ async function create(c: RenewalContext, r: Rotation, token: string, now: Date, 
 async function verify(c: RenewalContext, r: Rotation, now: Date, check: LeaseCheck): Promise<Performed> {
   const value = await c.deps.secrets.read(r.vault, pendingSecretName(r.name), r.pending!.version);
   await providerOf(c, r).verify(providerContext(r), value, r.pending!.credentialRef, now);
+  c.justVerified = { rotationId: r.id, version: r.pending!.version, value };
   await check('removing orphans');
   await removeOrphans(c, r);
   return { step: 'verify' };
@@ -106,8 +114,14 @@ function promoteTokens(r: Rotation, token: string): string[] {
  * tags carry a token (a listing may lag behind), else the newest listed version that
  * does (an SDK retry after a lost answer can write the value twice).
  */
-async function promotionState(c: RenewalContext, r: Rotation, tokens: string[]) {
+async function promotionState(c: RenewalContext, r: Rotation, tokens: string[], options: { firstTry?: boolean } = {}) {
   const { secrets } = c.deps;
+  if (options.firstTry) {
+    // No promote claim has written yet: nothing to find but the old version, which is `latest` while current.
+    const latest = await secrets.latest(r.vault, r.name);
+    const old = latest?.version.toLowerCase() === r.fromVersion ? latest : undefined;
+    return { latest, old, promoted: undefined };
+  }
   const versions = await secrets.versions(r.vault, r.name);
   const latest = await secrets.latest(r.vault, r.name);
   const carries = (v: SecretProps) => tokens.includes(tagValue(v.tags, TAG.stepToken) ?? '');
@@ -131,14 +145,18 @@ async function promoteOrLanded(c: RenewalContext, r: Rotation, token: string, ch
 async function promote(c: RenewalContext, r: Rotation, token: string, check: LeaseCheck): Promise<Performed> {
   const { secrets } = c.deps;
   const pending = r.pending!;
-  const state = await promotionState(c, r, promoteTokens(r, token));
+  const tokens = promoteTokens(r, token);
+  const state = await promotionState(c, r, tokens, { firstTry: tokens.length === 1 });
   let promoted = state.promoted;
   if (!promoted) {
     const { latest, old } = state;
     if (!latest || latest.version.toLowerCase() !== r.fromVersion || !old) {
       return { superseded: `version ${r.fromVersion} was replaced by someone else before promotion` };
     }
-    const value = await secrets.read(r.vault, pendingSecretName(r.name), pending.version);
+    const verified = c.justVerified;
+    c.justVerified = undefined;
+    const value =
+      verified?.rotationId === r.id && verified.version === pending.version ? verified.value : await secrets.read(r.vault, pendingSecretName(r.name), pending.version);
     await check('writing the new version');
     promoted = await secrets.write(r.vault, r.name, value, {
       tags: promotedTags(latest.tags, { token, rotationId: r.id, credentialRef: pending.credentialRef }),
@@ -172,20 +190,31 @@ async function landedPromotion(c: RenewalContext, r: Rotation, token: string, ch
   return promotedResult(c, r, token, state.promoted, state.old, check);
 }
 
-/** The new version is current: follow-ups (best effort; retire repeats them) and the step's result. */
-async function promotedResult(c: RenewalContext, r: Rotation, token: string, promoted: SecretProps, old: SecretProps | undefined, check: LeaseCheck): Promise<Performed> {
+/**
+ * Promotion's clean-up once the new version is current: the old version tagged
+ * previous, duplicates of the promote write and the pending copy disabled. Throws when
+ * any of it fails (the caller decides whether that can wait).
+ */
+async function tidyPromotion(c: RenewalContext, r: Rotation, tokens: string[], promotedVersion: string, old?: SecretProps): Promise<void> {
   const { secrets } = c.deps;
+  if (old && tagValue(old.tags, TAG.stage) !== 'previous') {
+    await secrets.update(r.vault, r.name, old.version, { tags: withStage(old.tags, 'previous') });
+  }
+  await disableDuplicates(c, r, tokens, promotedVersion);
+  await disablePending(c, r, r.pending!.version);
+}
+
+/** The new version is current: its clean-up (notify finishes it when it fails here) and the step's result. */
+async function promotedResult(c: RenewalContext, r: Rotation, token: string, promoted: SecretProps, old: SecretProps | undefined, check: LeaseCheck): Promise<Performed> {
   const pending = r.pending!;
   await check('tagging the previous version');
+  let tidied = true;
   try {
-    if (old && tagValue(old.tags, TAG.stage) !== 'previous') {
-      await secrets.update(r.vault, r.name, old.version, { tags: withStage(old.tags, 'previous') });
-    }
-    await disableDuplicates(c, r, promoteTokens(r, token), promoted.version);
-    await disablePending(c, r, pending.version);
+    await tidyPromotion(c, r, promoteTokens(r, token), promoted.version, old);
   } catch (e) {
     if (isInjectedCrash(e)) throw e;
-    c.deps.log.warn('Promoted; tagging the previous version, disabling a duplicate or the pending copy failed (retire repeats it)', {
+    tidied = false;
+    c.deps.log.warn('Promoted; tagging the previous version, disabling a duplicate or the pending copy failed (notify retries it before publishing)', {
       rotationId: r.id,
       error: describeError(e),
     });
@@ -195,10 +224,18 @@ async function promotedResult(c: RenewalContext, r: Rotation, token: string, pro
     version: promoted.version,
     expiresOn: promoted.expiresOn?.toISOString() ?? pending.expiresOn,
     token: tagValue(promoted.tags, TAG.stepToken) ?? token,
+    ...(tidied ? { tidied } : {}),
   };
 }
 
 async function notify(c: RenewalContext, r: Rotation, now: Date, check: LeaseCheck): Promise<Performed> {
+  if (!r.promoted!.tidied) {
+    // Part of promotion: no pending copy stays enabled past it. A failure here fails the
+    // try (retried with backoff; after promotion a rotation never fails).
+    await check('finishing promotion’s clean-up');
+    const old = (await c.deps.secrets.versions(r.vault, r.name)).find((v) => v.version.toLowerCase() === r.fromVersion);
+    await tidyPromotion(c, r, r.steps.promote?.tokens ?? [], r.promoted!.version, old);
+  }
   // A stable id: a crash between publish and record republishes the same event.
   await check('publishing');
   await c.deps.notifier.publish({

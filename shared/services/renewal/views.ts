@@ -7,6 +7,8 @@ import type { TagReading } from '../../domain/managedCredential';
 import { TAG, tagValue } from '../../domain/managedCredential';
 import type { SecretProps } from './ports';
 
+export type RotationView = ReturnType<typeof rotationView>;
+
 /** The public view of one rotation (GET /api/rotations/{id}, POST …/renew). */
 export function rotationView(r: Rotation, now: Date) {
   return {

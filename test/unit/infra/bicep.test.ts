@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { settingsSchema } from '../../../shared/config';
-import { CONTAINERS } from '../../../shared/adapters/cosmos';
+import { CONTAINERS, CONTAINER_DEFAULT_TTL } from '../../../shared/adapters/cosmos';
 import {
   type BicepFile,
   type BicepResource,
@@ -387,14 +387,23 @@ describe('infra: Function App (Flex Consumption)', () => {
 describe('infra: Cosmos DB schema matches the app', () => {
   const cosmosFile = files.find((f) => declared('Microsoft.DocumentDB/databaseAccounts').some((r) => r.file === f.path))!;
   const declaredContainers = new Map<string, string>();
-  for (const m of (variable(cosmosFile, 'containers') ?? '').matchAll(/\{\s*name:\s*'([^']+)'\s*,?\s*partitionKey:\s*'([^']+)'\s*\}/g)) {
+  const declaredTtl = new Map<string, number>();
+  for (const m of (variable(cosmosFile, 'containers') ?? '').matchAll(/\{\s*name:\s*'([^']+)'\s*,?\s*partitionKey:\s*'([^']+)'\s*(?:,?\s*defaultTtl:\s*(-?\d+)\s*)?\}/g)) {
     declaredContainers.set(m[1]!, m[2]!);
+    if (m[3] !== undefined) declaredTtl.set(m[1]!, Number(m[3]));
   }
 
   test('every container in CONTAINERS (shared/adapters/cosmos.ts) is declared with the same partition key', () => {
     // An Entra ID token cannot create containers through the data plane, so a missing one stops the app.
     expect(Object.fromEntries(declaredContainers)).toEqual(expect.objectContaining({ ...CONTAINERS }));
     expect([...declaredContainers.keys()].sort()).toEqual(Object.keys(CONTAINERS).sort());
+  });
+
+  test('containers with TTL in the app (CONTAINER_DEFAULT_TTL) have the same defaultTtl, and the resource sets it', () => {
+    expect(Object.fromEntries(declaredTtl)).toEqual({ ...CONTAINER_DEFAULT_TTL });
+    expect(declaredTtl.get('idempotencyKeys')).toBe(-1);
+    const containers = declared('Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers');
+    expect(containers[0]!.body).toMatch(/contains\(c,\s*'defaultTtl'\)\s*\?\s*\{\s*defaultTtl:\s*c\.defaultTtl\s*\}/);
   });
 
   test('the container resource loops over that list with its partition key', () => {

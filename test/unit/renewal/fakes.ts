@@ -9,6 +9,8 @@ import { byDueAt, isDue } from '../../../shared/domain/stepKernel';
 import type { Clock, Logger, Notifier, Versioned } from '../../../shared/ports';
 import {
   type CredentialProvider,
+  type IdempotencyRecord,
+  type IdempotencyStore,
   type RotationStore,
   type SecretProps,
   type SecretStore,
@@ -223,4 +225,29 @@ export class MemoryLogger implements Logger {
   info = this.add('info');
   warn = this.add('warn');
   error = this.add('error');
+}
+
+export class FakeIdempotency implements IdempotencyStore {
+  docs = new Map<string, Versioned<IdempotencyRecord>>();
+  private etags = 0;
+  private put(doc: IdempotencyRecord) {
+    const stored = { doc: JSON.parse(JSON.stringify(doc)) as IdempotencyRecord, etag: `"${++this.etags}"` };
+    this.docs.set(doc.id, stored);
+    return { doc: JSON.parse(JSON.stringify(stored.doc)) as IdempotencyRecord, etag: stored.etag };
+  }
+  async create(doc: IdempotencyRecord) {
+    await tick();
+    if (this.docs.has(doc.id)) throw new ConcurrencyConflict('exists', doc.id);
+    return this.put(doc);
+  }
+  async read(id: string) {
+    await tick();
+    const v = this.docs.get(id);
+    return v ? { doc: JSON.parse(JSON.stringify(v.doc)) as IdempotencyRecord, etag: v.etag } : undefined;
+  }
+  async replace(doc: IdempotencyRecord, etag: string) {
+    await tick();
+    if (this.docs.get(doc.id)?.etag !== etag) throw new ConcurrencyConflict('changed', doc.id);
+    return this.put(doc);
+  }
 }

@@ -11,7 +11,7 @@ import { symmetricProvider } from '../../../shared/adapters/renewal/symmetricPro
 import { DAY_MS, STEP_FAILURE, invariantViolations, startRotation } from '../../../shared/domain/rotation';
 import type { KeyVaultEventHandler } from '../../../shared/services/events/ports';
 import { RenewalService } from '../../../shared/services/renewal/renewalService';
-import { FakeClock, FakeDeadLetters, FakeNotifier, FakeRotations, FakeSecrets, MemoryLogger, recordingVerified } from './fakes';
+import { FakeClock, FakeDeadLetters, FakeIdempotency, FakeNotifier, FakeRotations, FakeSecrets, MemoryLogger, recordingVerified } from './fakes';
 import { type GraphStub, existingPassword, startGraphStub } from './graphStub';
 
 const TOPIC = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/keyturn-local';
@@ -28,6 +28,7 @@ function world(options: { maxAttempts?: number } = {}) {
   const rotations = new FakeRotations();
   const deadLetters = new FakeDeadLetters();
   const notifier = new FakeNotifier();
+  const idempotency = new FakeIdempotency();
   const log = new MemoryLogger();
   const keyEvents: KeyVaultEventHandler & { seen: string[] } = {
     name: 'keys',
@@ -53,7 +54,7 @@ function world(options: { maxAttempts?: number } = {}) {
     leaseSeconds: LEASE_S,
   };
   const worker = (owner: string, faults: string[] = []) =>
-    new RenewalService({ rotations, secrets, providers, deadLetters, keyEvents, notifier, clock, faults: armedFaults(faults), log, settings, owner });
+    new RenewalService({ rotations, secrets, providers, deadLetters, keyEvents, idempotency, notifier, clock, faults: armedFaults(faults), log, settings, owner });
 
   const seedSymmetric = (name = 'db-key', days = 10) =>
     secrets.seed('local', name, randomBytes(32).toString('base64'), {
@@ -129,7 +130,7 @@ function world(options: { maxAttempts?: number } = {}) {
     return r.id;
   };
 
-  return { clock, secrets, rotations, deadLetters, notifier, log, keyEvents, providers, worker, seedSymmetric, seedEntra, event, stored, assertNoLeaks, assertRotated };
+  return { clock, secrets, rotations, deadLetters, idempotency, notifier, log, keyEvents, providers, worker, seedSymmetric, seedEntra, event, stored, assertNoLeaks, assertRotated };
 }
 
 const isCrash = (e: unknown) => e instanceof Error && e.name === 'InjectedFault';
@@ -451,6 +452,51 @@ describe('failures after promotion: the rotation only goes forward', () => {
     w.assertRotated(s.name, old.secretText, 'entra');
   });
 
+  test('a pending copy that cannot be disabled at promote is disabled by notify before it publishes, retried with backoff', async () => {
+    const w = world({ maxAttempts: 3 });
+    const s = w.seedSymmetric();
+    const oldValue = w.secrets.consumerRead('local', s.name);
+    const update = w.secrets.update.bind(w.secrets);
+    let failures = 3; // promote's clean-up, then notify twice
+    w.secrets.update = async (vault, name, version, changes) => {
+      if (name.endsWith('--pending') && failures-- > 0) throw Object.assign(new Error('Service Unavailable'), { statusCode: 503 });
+      return update(vault, name, version, changes);
+    };
+    const a = w.worker('A');
+    await a.handleEvent(w.event(s.name, s.version));
+    let r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ status: 'active', step: 'notify', steps: { notify: { failures: 1 } } });
+    expect(r.promoted!.tidied).toBeUndefined();
+    expect(w.secrets.all('local', `${s.name}--pending`).filter((v) => v.enabled)).toHaveLength(1);
+    expect(w.notifier.events).toHaveLength(0); // consumers hear of it only once it is clean
+    expect(r.nextAttemptAt! > w.clock.time.toISOString()).toBe(true);
+
+    await a.resumeDue(); // not due yet: backoff
+    expect(w.rotations.all()[0]!.steps.notify!.failures).toBe(1);
+    for (let i = 0; i < 2; i++) {
+      w.clock.advance(3600_000);
+      await a.resumeDue();
+    }
+    r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ status: 'active', step: 'retire', steps: { notify: { failures: 2 } } });
+    expect(w.secrets.all('local', `${s.name}--pending`).filter((v) => v.enabled)).toHaveLength(0);
+    expect(w.secrets.all('local', s.name)[0]!.tags['keyturn-stage']).toBe('previous');
+    expect(w.notifier.events).toHaveLength(1);
+    w.clock.advance(8 * DAY_MS);
+    await a.resumeDue();
+    w.assertRotated(s.name, oldValue, 'symmetric');
+  });
+
+  test('a promote whose clean-up finished records it, so notify has nothing to redo', async () => {
+    const w = world();
+    const s = w.seedSymmetric();
+    const a = w.worker('A', ['notify:before']);
+    await expect(a.handleEvent(w.event(s.name, s.version))).rejects.toThrow(/Injected/);
+    const r = w.rotations.all()[0]!;
+    expect(r).toMatchObject({ step: 'notify', promoted: { tidied: true } });
+    expect(w.secrets.all('local', `${s.name}--pending`).filter((v) => v.enabled)).toHaveLength(0);
+  });
+
   test('a retire that keeps failing never fails the rotation: it alerts (then daily), the old credential stays enabled until it succeeds', async () => {
     const w = world({ maxAttempts: 3 });
     const { props: s, old } = w.seedEntra();
@@ -599,6 +645,181 @@ describe('the sweep and the listing', () => {
     expect(await a.getRotation(`local:soon:${soon.version}:1`)).toMatchObject({ state: 'grace', attempt: 1 });
     await expect(a.getRotation('local:soon:ffff:1')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     w.assertNoLeaks();
+  });
+});
+
+describe('the sweep survives one bad item', () => {
+  const throttled = () => Object.assign(new Error('Too Many Requests'), { statusCode: 429, code: 'Throttled' });
+
+  test('a secret whose read keeps failing is counted, logged and skipped; the rest is swept; the next run retries it', async () => {
+    const w = world();
+    const a1 = w.seedSymmetric('a-first', 10);
+    const bad = w.seedSymmetric('b-bad', 10);
+    const c3 = w.seedSymmetric('c-last', 10);
+    const latest = w.secrets.latest.bind(w.secrets);
+    let failing = true;
+    w.secrets.latest = async (vault, name) => {
+      if (failing && name === bad.name) throw throttled();
+      return latest(vault, name);
+    };
+    const a = w.worker('A');
+    const report = await a.sweep();
+    expect(report.started.sort()).toEqual([`local:a-first:${a1.version}:1`, `local:c-last:${c3.version}:1`]);
+    expect(report.failed).toEqual([{ vault: 'local', name: 'b-bad', error: expect.objectContaining({ name: 'Error', code: 'Throttled', statusCode: 429 }) }]);
+    expect(w.log.lines.filter((l) => l.startsWith('warn Sweep skipped a secret'))).toHaveLength(1);
+    expect(w.secrets.all('local', 'b-bad')).toHaveLength(1);
+
+    failing = false;
+    const next = await a.sweep();
+    expect(next.started).toEqual([`local:b-bad:${bad.version}:1`]);
+    expect(next.failed).toEqual([]);
+    w.assertNoLeaks();
+  });
+
+  test('a listing that fails (at once, or at a later page) is reported; what was listed is swept', async () => {
+    const w = world();
+    const first = w.seedSymmetric('first', 10);
+    w.seedSymmetric('second', 10);
+    const a = w.worker('A');
+    const list = w.secrets.list.bind(w.secrets);
+    w.secrets.list = async () => {
+      throw throttled();
+    };
+    expect(await a.sweep()).toEqual({ managed: 0, started: [], alerted: [], failed: [{ vault: 'local', error: expect.objectContaining({ statusCode: 429 }) }] });
+
+    // The first page arrives, the next one fails.
+    w.secrets.list = (async (vault: string) => {
+      const [one] = await list(vault);
+      return (async function* () {
+        yield one!;
+        throw throttled();
+      })();
+    }) as unknown as typeof w.secrets.list;
+    const report = await a.sweep();
+    expect(report.started).toEqual([`local:first:${first.version}:1`]);
+    expect(report.failed).toEqual([{ vault: 'local', error: expect.objectContaining({ statusCode: 429 }) }]);
+    expect(w.log.lines.filter((l) => l.startsWith('warn Sweep could not list the vault'))).toHaveLength(2);
+  });
+});
+
+describe('renew with fromVersion and an Idempotency-Key', () => {
+  const enabledVersions = (w: ReturnType<typeof world>, name: string) => w.secrets.all('local', name).filter((v) => v.enabled).length;
+
+  test('fromVersion: renewed once; repeated, it answers 200 with the rotation that replaced it; unknown and not current is 409', async () => {
+    const w = world();
+    const s = w.seedSymmetric();
+    const a = w.worker('A');
+    const first = await a.renewRequest('local', s.name, { fromVersion: s.version.toUpperCase() });
+    expect(first).toMatchObject({ status: 202, replayed: false, body: { rotationId: `local:db-key:${s.version}:1`, rotation: { state: 'grace' } } });
+    const again = await w.worker('B').renewRequest('local', s.name, { fromVersion: s.version });
+    expect(again).toMatchObject({ status: 200, body: { rotationId: `local:db-key:${s.version}:1` } });
+    expect(w.rotations.all()).toHaveLength(1);
+    expect(w.secrets.all('local', s.name)).toHaveLength(2);
+    await expect(a.renewRequest('local', s.name, { fromVersion: 'abc123' })).rejects.toMatchObject({
+      code: 'VERSION_NOT_CURRENT',
+      details: { fromVersion: 'abc123', currentVersion: w.secrets.all('local', s.name)[1]!.version },
+    });
+    // While the first is still in flight, a repeat gets it too (not a 409).
+    const t = w.seedSymmetric('other');
+    const held = w.worker('C', ['verify:before']);
+    await expect(held.renewRequest('local', 'other', { fromVersion: t.version })).rejects.toThrow(/Injected/);
+    await expect(a.renewRequest('local', 'other', { fromVersion: t.version })).resolves.toMatchObject({ status: 200, body: { rotation: { state: 'verify' } } });
+  });
+
+  test('concurrent calls with fromVersion from two workers: one rotation per secret, both answer it', async () => {
+    const w = world();
+    const names = ['k1', 'k2', 'k3'];
+    const seeded = names.map((n) => w.seedSymmetric(n));
+    const [a, b] = [w.worker('A'), w.worker('B')];
+    const answers = await Promise.all(
+      seeded.flatMap((s) => [a, b, a, b].map((x) => x.renewRequest('local', s.name, { fromVersion: s.version }).catch((e: { code: string }) => e.code))),
+    );
+    expect(w.rotations.all()).toHaveLength(3);
+    for (const [i, s] of seeded.entries()) {
+      const mine = answers.slice(i * 4, i * 4 + 4);
+      for (const x of mine) {
+        if (typeof x === 'string') expect(x).toBe('ROTATION_IN_FLIGHT');
+        else expect(x.body.rotationId).toBe(`local:${s.name}:${s.version}:1`);
+      }
+      expect(mine.filter((x) => typeof x !== 'string' && x.status === 202)).toHaveLength(1);
+      expect(w.secrets.all('local', s.name)).toHaveLength(2);
+    }
+  });
+
+  test('Idempotency-Key: the same request gets the same answer; another body with the key is 422; keys expire', async () => {
+    const w = world();
+    const s = w.seedSymmetric();
+    const a = w.worker('A');
+    const first = await a.renewRequest('local', s.name, { idempotencyKey: 'key-1' });
+    expect(first).toMatchObject({ status: 202, replayed: false });
+    const replay = await w.worker('B').renewRequest('local', 'DB-KEY', { idempotencyKey: 'key-1' });
+    expect(replay).toEqual({ ...first, replayed: true });
+    expect(w.rotations.all()).toHaveLength(1);
+    await expect(a.renewRequest('local', s.name, { idempotencyKey: 'key-1', fromVersion: s.version })).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    await expect(a.renewRequest('local', 'other', { idempotencyKey: 'key-1' })).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    // Stored: a hash of the key and of the request, the answer (no values).
+    expect([...w.idempotency.docs.values()].map((v) => Object.keys(v.doc).sort())).toEqual([['answer', 'expiresAt', 'fingerprint', 'heldUntil', 'id']]);
+    expect(JSON.stringify([...w.idempotency.docs.values()]).includes('key-1')).toBe(false);
+
+    w.clock.advance(25 * 3600_000);
+    const later = await a.renewRequest('local', s.name, { idempotencyKey: 'key-1', fromVersion: s.version });
+    expect(later).toMatchObject({ status: 200, replayed: false, body: { rotationId: first.body.rotationId } });
+    w.assertNoLeaks();
+  });
+
+  test('Idempotency-Key: a request that fails is not remembered (a retry runs again); two at once run once', async () => {
+    const w = world();
+    const a = w.worker('A');
+    await expect(a.renewRequest('local', 'later', { idempotencyKey: 'k' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    w.seedSymmetric('later');
+    await expect(a.renewRequest('local', 'later', { idempotencyKey: 'k' })).resolves.toMatchObject({ status: 202, replayed: false });
+
+    const s = w.seedSymmetric('both');
+    const both = await Promise.all([a, w.worker('B')].map((x) => x.renewRequest('local', s.name, { idempotencyKey: 'same' })));
+    expect(both.map((x) => x.replayed).sort()).toEqual([false, true]);
+    expect(both[0]!.body).toEqual(both[1]!.body);
+    expect(w.rotations.all().filter((r) => r.name === 'both')).toHaveLength(1);
+  });
+
+  test('a renew while the previous rotation is in grace retires its old version first: never more than two enabled versions', async () => {
+    const w = world();
+    const { props: s } = w.seedEntra();
+    const most: number[] = [];
+    w.secrets.afterCommit = async (p) => void (p.name === s.name && most.push(enabledVersions(w, s.name)));
+    const a = w.worker('A');
+    await a.handleEvent(w.event(s.name, s.version));
+    const r1 = w.rotations.all()[0]!;
+    expect(r1.step).toBe('retire');
+    expect(enabledVersions(w, s.name)).toBe(2);
+
+    w.clock.advance(DAY_MS); // in grace
+    const second = await a.renewRequest('local', s.name);
+    expect(second).toMatchObject({ status: 202, body: { rotation: { fromVersion: r1.promoted!.version, state: 'grace' } } });
+    const first = w.rotations.all().find((r) => r.id === r1.id)!;
+    expect(first.status).toBe('completed');
+    expect(invariantViolations(first)).toEqual([]);
+    const versions = w.secrets.all('local', s.name);
+    expect(versions.map((v) => v.enabled)).toEqual([false, true, true]);
+    expect(graph.passwords(APP)).toHaveLength(2); // the first password went with its version
+    expect(Math.max(...most)).toBeLessThanOrEqual(2);
+    expect(w.log.lines.some((l) => l.includes('the previous version retires now'))).toBe(true);
+  });
+
+  test('when the previous rotation cannot retire now, the renew is refused (409) and nothing new is created', async () => {
+    const w = world();
+    const s = w.seedSymmetric();
+    const a = w.worker('A');
+    await a.handleEvent(w.event(s.name, s.version));
+    const update = w.secrets.update.bind(w.secrets);
+    w.secrets.update = async (vault, name, version, changes) => {
+      if (changes.enabled === false && name === s.name) throw Object.assign(new Error('Service Unavailable'), { statusCode: 503 });
+      return update(vault, name, version, changes);
+    };
+    const r1 = w.rotations.all()[0]!;
+    await expect(a.renewRequest('local', s.name)).rejects.toMatchObject({ code: 'ROTATION_IN_FLIGHT', details: { rotationId: r1.id } });
+    expect(w.rotations.all()).toHaveLength(1);
+    expect(w.rotations.all()[0]).toMatchObject({ status: 'active', step: 'retire', steps: { retire: { failures: 1 } } });
+    expect(enabledVersions(w, s.name)).toBe(2);
   });
 });
 
