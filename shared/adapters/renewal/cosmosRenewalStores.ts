@@ -6,6 +6,7 @@ import type { Container } from '@azure/cosmos';
 import { type Rotation, credentialKey, credentialKeyOf } from '../../domain/rotation';
 import { summarisingDeadLetters } from '../../services/events/deadLetterBatch';
 import type { DeadLetterRecord, DeadLetterStore } from '../../services/events/ports';
+import type { Clock } from '../../ports';
 import type { RotationStore } from '../../services/renewal/ports';
 import { ConcurrencyConflict, DocumentStore } from '../cosmos';
 
@@ -72,7 +73,7 @@ export function cosmosRotationStore(container: Container, ready: () => Promise<v
 }
 
 /** Dead letters, one document per burst from one source (`services/events/deadLetterBatch.ts`). */
-export function cosmosDeadLetterStore(container: Container, ready: () => Promise<void>): DeadLetterStore {
+export function cosmosDeadLetterStore(container: Container, ready: () => Promise<void>, clock: Clock): DeadLetterStore {
   const store = new DocumentStore<DeadLetterRecord>(container, (d) => d.source);
   return summarisingDeadLetters(async (record) => {
     await ready();
@@ -81,5 +82,5 @@ export function cosmosDeadLetterStore(container: Container, ready: () => Promise
     } catch (e) {
       if (!(e instanceof ConcurrencyConflict)) throw e; // the same bad events again: already recorded
     }
-  });
+  }, clock);
 }

@@ -7,7 +7,8 @@
  * (Event Grid retries the delivery).
  */
 import { createHash } from 'node:crypto';
-import type { DeadLetter, DeadLetterRecord, DeadLetterStore } from './ports';
+import type { Clock } from '../../ports';
+import type { DeadLetterRecord, DeadLetterStore, RefusedEvent } from './ports';
 
 export interface DeadLetterBatching {
   /** Written once no letter of the source arrived for this long (ms). */
@@ -23,7 +24,7 @@ export interface DeadLetterBatching {
 export const DEAD_LETTER_BATCHING: DeadLetterBatching = { idleMs: 5, maxAgeMs: 100, maxLetters: 1000, samples: 20 };
 
 interface Batch {
-  letters: DeadLetter[];
+  letters: RefusedEvent[];
   ids: string[];
   reasons: DeadLetterRecord['reasons'];
   startedAt: number;
@@ -33,21 +34,28 @@ interface Batch {
 }
 
 /** The summary of one batch. A lone letter keeps its own id; a burst's id is a hash of its letters' ids (a redelivery finds it). */
-export function summarise(letters: DeadLetter[], ids: string[], reasons: DeadLetterRecord['reasons'], samples: number): DeadLetterRecord {
+export function summarise(letters: RefusedEvent[], ids: string[], reasons: DeadLetterRecord['reasons'], samples: number, receivedAt: Date): DeadLetterRecord {
   const first = letters[0]!;
   const id = ids.length === 1 ? first.id : `batch:${createHash('sha256').update([...ids].sort().join('\n')).digest('hex').slice(0, 40)}`;
-  const more = letters.slice(1, samples).map(({ source: _s, receivedAt: _r, ...rest }) => rest);
-  return { ...first, id, count: ids.length, reasons: { ...reasons }, more };
+  const more = letters.slice(1, samples).map(({ source: _s, ...rest }) => rest);
+  return { ...first, id, receivedAt: receivedAt.toISOString(), count: ids.length, reasons: { ...reasons }, more };
 }
 
-export function summarisingDeadLetters(write: (record: DeadLetterRecord) => Promise<void>, options: DeadLetterBatching = DEAD_LETTER_BATCHING): DeadLetterStore {
+export function summarisingDeadLetters(
+  write: (record: DeadLetterRecord) => Promise<void>,
+  clock: Clock,
+  options: DeadLetterBatching = DEAD_LETTER_BATCHING,
+): DeadLetterStore {
   // A Map: sources are event data.
   const open = new Map<string, Batch>();
 
   const flush = (source: string, batch: Batch): void => {
     if (open.get(source) === batch) open.delete(source);
     clearTimeout(batch.timer);
-    write(summarise(batch.letters, batch.ids, batch.reasons, options.samples)).then(
+    clock
+      .now()
+      .then((receivedAt) => write(summarise(batch.letters, batch.ids, batch.reasons, options.samples, receivedAt)))
+      .then(
       () => batch.settle(),
       (e: unknown) => batch.settle(e ?? new Error('dead letter write failed')),
     );

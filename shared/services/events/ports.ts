@@ -56,10 +56,13 @@ export interface DeadLetterRecord extends DeadLetter {
   /** The refused events by reason (they add up to `count`). */
   reasons: Partial<Record<DeadLetter['reason'], number>>;
   /** The next refused events after the first, as recorded (at most 19): the rest are only counted. */
-  more: Omit<DeadLetter, 'source' | 'receivedAt'>[];
+  more: Omit<RefusedEvent, 'source'>[];
 }
+
+/** A refused event as the intake hands it over; the store stamps `receivedAt` (one clock read per record). */
+export type RefusedEvent = Omit<DeadLetter, 'receivedAt'>;
 
 export interface DeadLetterStore {
   /** Resolves once the letter is stored (possibly summarised with others); idempotent per id. */
-  record(letter: DeadLetter): Promise<void>;
+  record(letter: RefusedEvent): Promise<void>;
 }

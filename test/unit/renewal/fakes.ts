@@ -14,7 +14,7 @@ import {
   type SecretStore,
   SecretValue,
 } from '../../../shared/services/renewal/ports';
-import type { DeadLetter, DeadLetterStore } from '../../../shared/services/events/ports';
+import type { DeadLetter, DeadLetterStore, RefusedEvent } from '../../../shared/services/events/ports';
 
 export class FakeClock implements Clock {
   constructor(public time = new Date('2030-01-01T00:00:00Z')) {}
@@ -232,8 +232,10 @@ export function recordingVerified(provider: CredentialProvider, secrets: FakeSec
 
 export class FakeDeadLetters implements DeadLetterStore {
   letters = new Map<string, DeadLetter>();
-  async record(letter: DeadLetter) {
-    this.letters.set(letter.id, JSON.parse(JSON.stringify(letter)));
+  constructor(private readonly clock: { now(): Promise<Date> } = { now: async () => new Date() }) {}
+  async record(letter: RefusedEvent) {
+    const receivedAt = (await this.clock.now()).toISOString();
+    this.letters.set(letter.id, JSON.parse(JSON.stringify({ ...letter, receivedAt })));
   }
 }
 
