@@ -33,7 +33,7 @@ interface Batch {
   settle: (error?: unknown) => void;
 }
 
-/** The summary of one batch. A lone letter keeps its own id; a burst's id is a hash of its letters' ids (a redelivery finds it). */
+/** The summary of one batch. A lone letter keeps its own id; a burst's id is a hash of its letters' ids (the same burst again is not stored twice). */
 export function summarise(letters: RefusedEvent[], ids: string[], reasons: DeadLetterRecord['reasons'], samples: number, receivedAt: Date): DeadLetterRecord {
   const first = letters[0]!;
   const id = ids.length === 1 ? first.id : `batch:${createHash('sha256').update([...ids].sort().join('\n')).digest('hex').slice(0, 40)}`;

@@ -18,8 +18,9 @@ export interface IntakeSettings {
 }
 
 export interface IntakeDeps {
-  /** Stamps `receivedAt` itself: reading the (emulator's) clock per refused event made junk floods slow. */
+  /** Stamps `receivedAt` itself, once per record: a clock read per refused event made junk floods slow. */
   deadLetters: DeadLetterStore;
+  /** Not read per event (the local clock is an HTTP call to the emulator). */
   clock: Clock;
   log: Logger;
   settings: IntakeSettings;
