@@ -9,10 +9,11 @@ import * as coldstart from './coldstart';
 import * as duplicates from './duplicates';
 import * as jwks from './jwks';
 import * as keyvault from './keyvault';
+import * as listing from './listing';
 import * as renewal from './renewal';
 import { running } from './stack';
 
-const BENCHMARKS: Record<string, () => Promise<unknown>> = { coldstart: coldstart.run, jwks: jwks.run, renewal: renewal.run, duplicates: duplicates.run, keyvault: keyvault.run };
+const BENCHMARKS: Record<string, () => Promise<unknown>> = { coldstart: coldstart.run, jwks: jwks.run, renewal: renewal.run, duplicates: duplicates.run, keyvault: keyvault.run, listing: listing.run };
 
 async function main(): Promise<void> {
   const asked = process.argv.slice(2);

@@ -156,7 +156,7 @@ export interface EventsRoot {
 }
 
 function buildEvents(config: Config, deps: { cosmos: CosmosHandle; clock: Clock }, handlers: ((log: Logger) => KeyVaultEventHandler)[]): EventsRoot {
-  const deadLetters = cosmosDeadLetterStore(deps.cosmos.container('deadLetters'), () => deps.cosmos.ensureSchema());
+  const deadLetters = cosmosDeadLetterStore(deps.cosmos.container('deadLetters'), () => deps.cosmos.ensureSchema(), deps.clock);
   const settings = { vaults: config.vaults, eventVaultNames: config.renewal.eventVaultNames };
   return {
     intake(log) {

@@ -28,6 +28,10 @@ export interface WebhookTarget {
 
 export const EVENT_GRID_WEBHOOK_PATH = '/runtime/webhooks/eventgrid';
 
+/** Event Grid's own delivery limits: a batch holds at most 5,000 events and 1 MB. */
+export const MAX_DELIVERY_EVENTS = 5000;
+export const MAX_DELIVERY_BYTES = 1024 * 1024;
+
 function parseEvents(body: Buffer): unknown[] | null {
   try {
     const parsed: unknown = JSON.parse(body.toString('utf8'));
@@ -50,6 +54,8 @@ export async function handleEventGridWebhook(req: WebhookRequest, target: Webhoo
   const name = req.functionName ?? '';
   if (!name || !target.has(name)) return { status: 404, text: `cannot find function: '${name}'` };
 
+  // Larger than Event Grid ever sends: refused whole (it dead-letters a 413), never half-processed.
+  if (req.body.length > MAX_DELIVERY_BYTES) return { status: 413, text: `A delivery is at most ${MAX_DELIVERY_BYTES} bytes.` };
   const eventType = req.headers['aeg-event-type'];
   const events = parseEvents(req.body);
 
@@ -65,6 +71,7 @@ export async function handleEventGridWebhook(req: WebhookRequest, target: Webhoo
     return { status: 400, text: eventType === undefined ? 'Missing aeg-event-type header.' : `Unknown aeg-event-type '${eventType}'.` };
   }
   if (events === null) return { status: 400, text: 'The request body must be a JSON event or an array of events.' };
+  if (events.length > MAX_DELIVERY_EVENTS) return { status: 413, text: `A delivery is at most ${MAX_DELIVERY_EVENTS} events.` };
 
   const failures = (await Promise.all(events.map((event) => target.deliver(name, event)))).filter((m): m is string => m !== null);
   if (failures.length > 0) return { status: 500, text: failures.join(', ') };

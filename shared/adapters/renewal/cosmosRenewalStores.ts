@@ -4,7 +4,9 @@
  */
 import type { Container } from '@azure/cosmos';
 import { type Rotation, credentialKey, credentialKeyOf } from '../../domain/rotation';
-import type { DeadLetter, DeadLetterStore } from '../../services/events/ports';
+import { summarisingDeadLetters } from '../../services/events/deadLetterBatch';
+import type { DeadLetterRecord, DeadLetterStore } from '../../services/events/ports';
+import type { Clock } from '../../ports';
 import type { IdempotencyRecord, IdempotencyStore, RotationStore } from '../../services/renewal/ports';
 import { ConcurrencyConflict, DocumentStore } from '../cosmos';
 
@@ -58,19 +60,14 @@ export function cosmosRotationStore(container: Container, ready: () => Promise<v
       const found = await store.query('SELECT * FROM c WHERE c.credentialId = @id', [{ name: '@id', value: credentialKey(vault, name) }]);
       return found.map((v) => v.doc);
     },
-  };
-}
-
-export function cosmosDeadLetterStore(container: Container, ready: () => Promise<void>): DeadLetterStore {
-  const store = new DocumentStore<DeadLetter>(container, (d) => d.source);
-  return {
-    async record(letter) {
+    async forCredentials(vault, names) {
+      if (names.length === 0) return [];
       await ready();
-      try {
-        await store.create(letter);
-      } catch (e) {
-        if (!(e instanceof ConcurrencyConflict)) throw e; // the same bad event again: already recorded
-      }
+      // One query for a listing page: `IN` over the page's credential ids (at most a page's worth).
+      const keys = [...new Set(names.map((n) => credentialKey(vault, n)))];
+      const params = keys.map((value, i) => ({ name: `@k${i}`, value }));
+      const found = await store.query(`SELECT * FROM c WHERE c.credentialId IN (${params.map((p) => p.name).join(', ')})`, params);
+      return found.map((v) => v.doc);
     },
   };
 }
@@ -104,4 +101,17 @@ export function cosmosIdempotencyStore(container: Container, ready: () => Promis
       return plain(await store.replace(withTtl(record), etag));
     },
   };
+}
+
+/** Dead letters, one document per burst from one source (`services/events/deadLetterBatch.ts`). */
+export function cosmosDeadLetterStore(container: Container, ready: () => Promise<void>, clock: Clock): DeadLetterStore {
+  const store = new DocumentStore<DeadLetterRecord>(container, (d) => d.source);
+  return summarisingDeadLetters(async (record) => {
+    await ready();
+    try {
+      await store.create(record);
+    } catch (e) {
+      if (!(e instanceof ConcurrencyConflict)) throw e; // the same bad events again: already recorded
+    }
+  }, clock);
 }

@@ -2,9 +2,61 @@
  * The SecretStore port on Key Vault (`@azure/keyvault-secrets`). Values are wrapped
  * in SecretValue at once and never leave this file in the clear except into setSecret.
  */
-import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
-import { type SecretProps, SecretValue, type SecretStore, newestVersion } from '../../services/renewal/ports';
-import { statusOf } from '../../errors';
+import { type SecretClient, type SecretProperties, parseKeyVaultSecretIdentifier } from '@azure/keyvault-secrets';
+import { type SecretListing, type SecretListingPage, type SecretProps, SecretValue, type SecretStore, newestVersion } from '../../services/renewal/ports';
+import { ValidationError, statusOf } from '../../errors';
+
+/** A listed secret as the generated client returns it (`SecretItem`). */
+interface SecretItem {
+  id?: string;
+  attributes?: { enabled?: boolean; expires?: Date; created?: Date };
+  tags?: Record<string, string>;
+  contentType?: string;
+}
+interface ItemPage extends Array<SecretItem> {
+  continuationToken?: string;
+}
+interface GeneratedClient {
+  getSecrets(options: { maxresults?: number }): { byPage(settings: { continuationToken?: string }): AsyncIterableIterator<ItemPage> };
+}
+
+/**
+ * One page of `GET /secrets` with its nextLink. SecretClient's own `byPage` maps each page
+ * to a new array and so drops `continuationToken` (4.11.2), so this asks the generated
+ * client it wraps, the same pipeline and credential.
+ */
+async function secretItemPage(client: SecretClient, maxItems: number, continuation: string | undefined): Promise<ItemPage> {
+  const generated = (client as unknown as { client?: GeneratedClient }).client;
+  if (typeof generated?.getSecrets !== 'function') throw new Error('SecretClient has no generated client to page secrets with');
+  const pages = generated.getSecrets({ maxresults: maxItems }).byPage(continuation ? { continuationToken: continuation } : {});
+  const first = await pages.next();
+  return first.done ? [] : first.value;
+}
+
+function listing(item: SecretItem): SecretListing | undefined {
+  if (!item.id) return undefined;
+  const { name } = parseKeyVaultSecretIdentifier(item.id);
+  const a = item.attributes ?? {};
+  return {
+    name,
+    enabled: a.enabled !== false,
+    tags: { ...(item.tags ?? {}) },
+    ...(a.expires ? { expiresOn: a.expires } : {}),
+    ...(a.created ? { createdOn: a.created } : {}),
+    ...(item.contentType ? { contentType: item.contentType } : {}),
+  };
+}
+
+/** A continuation is the service's absolute nextLink: only ever followed on the vault's own `/secrets`. */
+function ownNextLink(client: SecretClient, link: string): boolean {
+  try {
+    const url = new URL(link);
+    const vault = new URL(client.vaultUrl);
+    return url.origin === vault.origin && url.pathname.replace(/\/+$/, '') === `${vault.pathname.replace(/\/+$/, '')}/secrets`;
+  } catch {
+    return false;
+  }
+}
 
 function props(p: SecretProperties): SecretProps {
   return {
@@ -49,6 +101,15 @@ export function keyVaultSecretStore(clientOf: (vault: string) => SecretClient): 
     versions,
     async list(vault) {
       return (await collect(clientOf(vault).listPropertiesOfSecrets())).map((p) => ({ name: p.name, tags: { ...(p.tags ?? {}) } }));
+    },
+    async listPage(vault, page): Promise<SecretListingPage> {
+      const client = clientOf(vault);
+      if (page.continuation !== undefined && !ownNextLink(client, page.continuation)) {
+        throw new ValidationError('query.continuationToken', 'query.continuationToken: not a continuation of this vault\'s listing');
+      }
+      const items = await secretItemPage(client, Math.max(1, Math.min(page.maxItems, 25)), page.continuation);
+      const out = items.map(listing).filter((l): l is SecretListing => l !== undefined);
+      return { items: out, ...(items.continuationToken ? { continuation: items.continuationToken } : {}) };
     },
     async read(vault, name, version) {
       const secret = await clientOf(vault).getSecret(name, { version });

@@ -8,7 +8,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { type KeyVaultEvent, byteSize, projectEvent, readKeyVaultEvent, resolveVaultAlias, vaultNameOfTopic } from '../../domain/keyVaultEvent';
 import type { Clock, Logger } from '../../ports';
-import type { DeadLetter, DeadLetterStore, KeyVaultEventHandler } from './ports';
+import type { DeadLetter, DeadLetterStore, KeyVaultEventHandler, RefusedEvent } from './ports';
 
 export interface IntakeSettings {
   /** Vault alias → URL (KEYTURN_VAULTS). */
@@ -18,7 +18,9 @@ export interface IntakeSettings {
 }
 
 export interface IntakeDeps {
+  /** Stamps `receivedAt` itself, once per record: a clock read per refused event made junk floods slow. */
   deadLetters: DeadLetterStore;
+  /** Not read per event (the local clock is an HTTP call to the emulator). */
   clock: Clock;
   log: Logger;
   settings: IntakeSettings;
@@ -80,12 +82,11 @@ export class KeyVaultEventIntake {
     } catch {
       json = undefined; // cyclic: nothing to hash
     }
-    const letter: DeadLetter = {
+    const letter: RefusedEvent = {
       id: `${reason}:${event.id ?? randomUUID()}`.slice(0, 255).replace(/[/\\?#]/g, '_'),
       source: event.topic ?? 'unknown',
       reason,
       detail,
-      receivedAt: (await this.deps.clock.now()).toISOString(),
       bytes: Number.isFinite(bytes) ? bytes : null,
       sha256: json === undefined ? null : createHash('sha256').update(json).digest('hex'),
       event,

@@ -45,7 +45,24 @@ export interface DeadLetter {
   event: EventProjection;
 }
 
+/**
+ * The stored document: the first refused event of a burst from one source (its fields
+ * as above), and what the burst held in all. A flood of junk in one delivery is a
+ * handful of these, not a document per event.
+ */
+export interface DeadLetterRecord extends DeadLetter {
+  /** How many refused events this record stands for (1 for a lone event). */
+  count: number;
+  /** The refused events by reason (they add up to `count`). */
+  reasons: Partial<Record<DeadLetter['reason'], number>>;
+  /** The next refused events after the first, as recorded (at most 19): the rest are only counted. */
+  more: Omit<RefusedEvent, 'source'>[];
+}
+
+/** A refused event as the intake hands it over; the store stamps `receivedAt` (one clock read per record). */
+export type RefusedEvent = Omit<DeadLetter, 'receivedAt'>;
+
 export interface DeadLetterStore {
-  /** Idempotent per id. */
-  record(letter: DeadLetter): Promise<void>;
+  /** Resolves once the letter is stored (possibly summarised with others); idempotent per id. */
+  record(letter: RefusedEvent): Promise<void>;
 }

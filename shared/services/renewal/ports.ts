@@ -41,6 +41,8 @@ export interface RotationStore {
   due(now: Date, limit: number): Promise<Rotation[]>;
   /** Every rotation of one credential (all versions and attempts). */
   forCredential(vault: string, name: string): Promise<Rotation[]>;
+  /** Every rotation of any of these credentials of one vault, in one query (a listing page's). */
+  forCredentials(vault: string, names: string[]): Promise<Rotation[]>;
 }
 
 export interface SecretProps {
@@ -57,12 +59,33 @@ export interface SecretProps {
 export const newestVersion = (versions: SecretProps[]): SecretProps | undefined =>
   [...versions].sort((a, b) => (a.createdOn?.getTime() ?? 0) - (b.createdOn?.getTime() ?? 0)).at(-1);
 
+/**
+ * A secret as Key Vault lists it: the latest version's attributes and tags. Key Vault's
+ * listing ids carry no version, so the version is only known by reading the secret.
+ */
+export interface SecretListing {
+  name: string;
+  enabled: boolean;
+  expiresOn?: Date;
+  createdOn?: Date;
+  contentType?: string;
+  tags: Tags;
+}
+
+/** One page of Key Vault's listing; `continuation` (opaque) fetches the next, absent after the last. */
+export interface SecretListingPage {
+  items: SecretListing[];
+  continuation?: string;
+}
+
 export interface SecretStore {
   /** The latest version's properties (what consumers read), or undefined when absent. */
   latest(vault: string, name: string): Promise<SecretProps | undefined>;
   versions(vault: string, name: string): Promise<SecretProps[]>;
   /** Every secret's name and latest tags (for the sweep and the listing). */
   list(vault: string): Promise<{ name: string; tags: Tags }[]>;
+  /** One page of the listing, at most `maxItems` (Key Vault caps a page at 25) secrets. */
+  listPage(vault: string, page: { maxItems: number; continuation?: string }): Promise<SecretListingPage>;
   read(vault: string, name: string, version: string): Promise<SecretValue>;
   write(vault: string, name: string, value: SecretValue, options: { tags: Tags; expiresOn?: Date; contentType?: string }): Promise<SecretProps>;
   update(vault: string, name: string, version: string, changes: { enabled?: boolean; tags?: Tags }): Promise<void>;

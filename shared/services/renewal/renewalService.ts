@@ -19,7 +19,7 @@ import type { RenewalContext, RenewalDeps } from './context';
 import { RENEWAL_HANDLER, renewalEventHandler } from './events';
 import { type Answer, oncePerKey } from './idempotency';
 import { renewalJob } from './job';
-import { getRotation, listCredentials } from './queries';
+import { getRotation, listCredentials, listCredentialsPage } from './queries';
 import { type StartOutcome, renew, startRenewal } from './requests';
 import type { Performed } from './steps';
 import { type SweepReport, sweep } from './sweep';
@@ -113,6 +113,10 @@ export class RenewalService {
 
   listCredentials() {
     return listCredentials(this.context);
+  }
+
+  listCredentialsPage(page: { top: number; continuationToken?: string }) {
+    return listCredentialsPage(this.context, page);
   }
 
   getRotation(id: string) {

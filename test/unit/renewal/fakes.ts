@@ -16,7 +16,7 @@ import {
   type SecretStore,
   SecretValue,
 } from '../../../shared/services/renewal/ports';
-import type { DeadLetter, DeadLetterStore } from '../../../shared/services/events/ports';
+import type { DeadLetter, DeadLetterStore, RefusedEvent } from '../../../shared/services/events/ports';
 
 export class FakeClock implements Clock {
   constructor(public time = new Date('2030-01-01T00:00:00Z')) {}
@@ -64,6 +64,14 @@ export class FakeRotations implements RotationStore {
   async forCredential(vault: string, name: string) {
     const key = `${vault.toLowerCase()}:${name.toLowerCase()}`;
     return [...this.docs.values()].map((v) => JSON.parse(JSON.stringify(v.doc)) as Rotation).filter((r) => r.credentialId === key);
+  }
+  /** Queries the rotation store answered for credential sets (one per listing page). */
+  setQueries = 0;
+  async forCredentials(vault: string, names: string[]) {
+    await tick();
+    this.setQueries++;
+    const keys = new Set(names.map((n) => `${vault.toLowerCase()}:${n.toLowerCase()}`));
+    return [...this.docs.values()].map((v) => JSON.parse(JSON.stringify(v.doc)) as Rotation).filter((r) => keys.has(r.credentialId));
   }
   all(): Rotation[] {
     return [...this.docs.values()].map((v) => v.doc);
@@ -141,6 +149,25 @@ export class FakeSecrets implements SecretStore {
       .filter(([k]) => k.startsWith(`${vault.toLowerCase()}|`))
       .map(([, e]) => ({ name: e.name, tags: { ...e.versions.at(-1)!.tags } }));
   }
+  /** Pages as Key Vault does: sorted by name, at most `maxItems`, an opaque offset as continuation. */
+  listCalls = 0;
+  async listPage(vault: string, page: { maxItems: number; continuation?: string }) {
+    await tick();
+    this.listCalls++;
+    const all = [...this.entries.entries()]
+      .filter(([k]) => k.startsWith(`${vault.toLowerCase()}|`))
+      .map(([k, e]) => ({ k, e }))
+      .sort((a, b) => a.k.localeCompare(b.k));
+    const start = page.continuation ? Number(Buffer.from(page.continuation, 'base64url').toString()) : 0;
+    if (!Number.isInteger(start)) throw new Error('bad continuation');
+    const size = Math.min(page.maxItems, 25);
+    const items = all.slice(start, start + size).map(({ e }) => {
+      const { version: _v, ...listed } = this.strip(e.versions.at(-1)!);
+      return listed;
+    });
+    const more = start + size < all.length;
+    return { items, ...(more ? { continuation: Buffer.from(String(start + size)).toString('base64url') } : {}) };
+  }
   async read(vault: string, name: string, version: string) {
     await tick();
     const v = this.entries.get(this.key(vault, name))?.versions.find((x) => x.version === version);
@@ -207,8 +234,10 @@ export function recordingVerified(provider: CredentialProvider, secrets: FakeSec
 
 export class FakeDeadLetters implements DeadLetterStore {
   letters = new Map<string, DeadLetter>();
-  async record(letter: DeadLetter) {
-    this.letters.set(letter.id, JSON.parse(JSON.stringify(letter)));
+  constructor(private readonly clock: { now(): Promise<Date> } = { now: async () => new Date() }) {}
+  async record(letter: RefusedEvent) {
+    const receivedAt = (await this.clock.now()).toISOString();
+    this.letters.set(letter.id, JSON.parse(JSON.stringify({ ...letter, receivedAt })));
   }
 }
 
