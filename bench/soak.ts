@@ -7,11 +7,15 @@
  * double rotations, moments with no enabled version, pending copies left enabled after
  * promotion, and 5xx answers other than a dependency's 503 with Retry-After.
  */
+import { CosmosClient } from '@azure/cosmos';
 import { SecretClient } from '@azure/keyvault-secrets';
+import { Agent } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fmt, httpClient, sleep, table } from './lib';
 import { type BenchApp, keyVaultClientOptions, running, secretNearExpiry, staticCredential, startApp } from './stack';
+import { LOCAL_VAULT_KEY } from '../local/stack';
+import { credentialKey } from '../shared/domain/rotation';
 
 export interface SoakOptions {
   secrets: number;
@@ -158,20 +162,31 @@ export async function soak(options: SoakOptions, app?: BenchApp): Promise<SoakRe
     }
     await restarted;
 
-    // Settled: every secret renewed (rotation in grace) or the time is up.
+    // Settled: every secret renewed (its rotation in grace or completed) and none in flight, or the
+    // time is up. Read from Cosmos DB: under heavy faults the operator's listing itself can answer
+    // 503, which would otherwise look like nothing renewed. The listing is still called (one at a
+    // time), as an operator watching would, and its answers counted.
     let renewed = 0;
     const deadline = t0 + options.maxSeconds * 1000;
+    const rotations = rotationReader(stackApp);
+    let listing: Promise<void> | undefined;
     while (performance.now() < deadline) {
-      const reply = await http.call('GET', `${hosts[0]!.url}/api/credentials`).catch(() => undefined);
-      if (reply) note('list', reply.status, reply.headers['retry-after']);
-      if (reply?.status === 200) {
-        const rows = (JSON.parse(reply.text) as { credentials: { name: string; rotation: { state: string } | null }[] }).credentials;
-        renewed = rows.filter((r) => names.includes(r.name) && (r.rotation?.state === 'grace' || r.rotation?.state === 'completed')).length;
-        if (renewed === names.length) break;
+      listing ??= http
+        .call('GET', `${hosts[0]!.url}/api/credentials`)
+        .then((reply) => note('list', reply.status, reply.headers['retry-after']))
+        .catch(() => undefined)
+        .finally(() => (listing = undefined));
+      const settled = await rotations.settled(names).catch(() => undefined);
+      if (settled) {
+        renewed = settled.renewed;
+        if (renewed === names.length && settled.inFlight === 0) break;
       }
       await sleep(1000);
     }
     const seconds = (performance.now() - t0) / 1000;
+    // Its answer still counts, but the run stays bounded.
+    await Promise.race([listing, sleep(60_000)]);
+    rotations.close();
     watching = false;
     await watcher;
 
@@ -202,6 +217,30 @@ export async function soak(options: SoakOptions, app?: BenchApp): Promise<SoakRe
     http.close();
     if (own) await stackApp.close();
   }
+}
+
+/** Renewal's own record of where each soak secret's rotations stand (Cosmos DB, read-only). */
+function rotationReader(app: BenchApp) {
+  const settings = app.stack.settings;
+  const cosmos = new CosmosClient({
+    endpoint: settings.KEYTURN_COSMOS_ENDPOINT!,
+    key: settings.KEYTURN_COSMOS_KEY!,
+    agent: new Agent({ ca: app.ca, keepAlive: true }),
+    connectionPolicy: { enableEndpointDiscovery: false },
+  });
+  const container = cosmos.database(settings.KEYTURN_COSMOS_DATABASE ?? 'keyturn').container('rotations');
+  return {
+    async settled(names: string[]): Promise<{ renewed: number; inFlight: number }> {
+      const wanted = new Set(names.map((n) => credentialKey(LOCAL_VAULT_KEY, n)));
+      const { resources } = await container.items
+        .query<{ credentialId: string; status: string; step: string }>('SELECT c.credentialId, c.status, c.step FROM c')
+        .fetchAll();
+      const mine = resources.filter((r) => wanted.has(r.credentialId));
+      const renewed = new Set(mine.filter((r) => r.status === 'completed' || (r.status === 'active' && r.step === 'retire')).map((r) => r.credentialId));
+      return { renewed: renewed.size, inFlight: mine.filter((r) => r.status === 'active' && r.step !== 'retire').length };
+    },
+    close: () => cosmos.dispose(),
+  };
 }
 
 async function all<T>(items: AsyncIterable<T>): Promise<T[]> {

@@ -2,7 +2,8 @@ import { type InvocationContext, type Timer, app } from '@azure/functions';
 import { type JobsRoot, root, contextLogger } from '../shared/root';
 
 /**
- * Every minute: advances the due work of every registered job kind (rotations first):
+ * Every minute: advances the due work of every registered job kind (rotations first), batch
+ * after batch until none is due or KEYTURN_RESUME_BUDGET_SECONDS ends:
  * retries after backoff, takes over expired leases, retires after grace.
  */
 export function makeResumeRotationsHandler(jobs: Pick<JobsRoot, 'registry'>) {

@@ -66,6 +66,11 @@ export interface StackOptions {
 
 export type RunningStack = Awaited<ReturnType<typeof startStack>>;
 
+/** The one line the stack logs when the vault's clock drops a functions host. */
+export function listenerDroppedLine(url: string, reason: string): string {
+  return `WARN clock: dropped the functions host at ${url.replace(/\/admin\/host\/clock$/, '')} as a clock listener (${reason}); its timers stop following clock moves until it registers again (its next clock check).`;
+}
+
 export async function startStack(options: StackOptions) {
   const log = options.log ?? (() => {});
   // The emulator logs every request; that is noise unless asked for (KEYTURN_VERBOSE=1).
@@ -123,6 +128,8 @@ export async function startStack(options: StackOptions) {
       },
       // Faults come from KEYVAULT_FAULTS / KEYVAULT_FAULTS_SEED, read by the emulator itself.
       log: keyVaultLog,
+      // Loud even when the emulator's own lines are filtered: that host's timers stop following the clock.
+      onListenerDropped: (url, reason) => log(listenerDroppedLine(url, reason)),
     });
     closers.push(() => vaults.close());
     const keyVault = vaults.vault('keyturn-local');

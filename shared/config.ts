@@ -78,6 +78,11 @@ export const settingsSchema = z.object({
   KEYTURN_SWEEP_SCHEDULE: z.string().min(1).default('0 0 * * * *'),
   KEYTURN_RESUME_SCHEDULE: z.string().min(1).default('0 * * * * *'),
   KEYTURN_SIGNING_ROLLOVER_SCHEDULE: z.string().min(1).default('0 0 * * * *'),
+  /**
+   * How long one resume run keeps taking due jobs. It must end inside the Functions host's
+   * timeout (5 minutes by default, 10 at most on Consumption); the next run takes the rest.
+   */
+  KEYTURN_RESUME_BUDGET_SECONDS: z.coerce.number().int().min(10).max(540).default(240),
 
   KEYTURN_RENEWAL_WINDOW_DAYS: positiveInt.default(30),
   KEYTURN_ROTATION_MAX_ATTEMPTS: positiveInt.default(5),
@@ -136,6 +141,7 @@ export interface Config {
     jwksUri: string;
     trustEasyAuthHeader: boolean;
   };
+  jobs: { resumeBudgetSeconds: number };
   faults: string[];
 }
 
@@ -244,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       jwksUri: s.KEYTURN_JWKS_URI,
       trustEasyAuthHeader: s.KEYTURN_TRUST_EASY_AUTH_HEADER === 'true',
     },
+    jobs: { resumeBudgetSeconds: s.KEYTURN_RESUME_BUDGET_SECONDS },
     faults: (s.KEYTURN_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean),
   };
 }

@@ -173,10 +173,10 @@ export interface JobsRoot {
   registry(log: Logger): JobRegistry;
 }
 
-function buildJobs(kinds: ((log: Logger) => ResumableKind)[]): JobsRoot {
+function buildJobs(config: Config, kinds: ((log: Logger) => ResumableKind)[]): JobsRoot {
   return {
     registry(log) {
-      const registry = new JobRegistry(log);
+      const registry = new JobRegistry(log, { budgetMs: config.jobs.resumeBudgetSeconds * 1000 });
       for (const kind of kinds) registry.register(kind(log));
       return registry;
     },
@@ -214,7 +214,7 @@ function build(env: NodeJS.ProcessEnv): Root {
   // Renewal first (secret events), then signing (key events); tenant keys and key sets join here.
   const signingEvents = signingKeyEventHandler(signing.service);
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents]);
-  const jobs = buildJobs([(log) => renewal.service(log).resumable()]);
+  const jobs = buildJobs(config, [(log) => renewal.service(log).resumable()]);
 
   return { config, clock, faults, keyVault, vaultKeys: keys, cosmos, blobs, notifier, healthChecks, signing, renewal, events, jobs };
 }

@@ -29,6 +29,10 @@ export class AdjustableClock implements HostClock {
   setOffset(offsetMs: number): void {
     this.#offsetMs = offsetMs;
   }
+
+  get offsetMs(): number {
+    return this.#offsetMs;
+  }
 }
 
 const readCa = (caFile: string | undefined) => (caFile ? readFileSync(caFile, 'utf8') : undefined);
@@ -52,6 +56,96 @@ export async function registerClockListener(clockUrl: string, listenerUrl: strin
   const url = `${clockUrl.replace(/\/+$/, '')}/listeners`;
   const res = await requestJson(url, { method: 'POST', body: { url: listenerUrl }, ca: readCa(caFile), timeoutMs: 5000 });
   if (res.status < 200 || res.status >= 300) throw new Error(`POST ${url} answered ${res.status}`);
+}
+
+/** The listener URLs the clock notifies; undefined when the clock does not say (no listing there). */
+export async function clockListeners(clockUrl: string, caFile: string | undefined): Promise<string[] | undefined> {
+  const url = `${clockUrl.replace(/\/+$/, '')}/listeners`;
+  const res = await requestJson(url, { ca: readCa(caFile), timeoutMs: 5000 });
+  const listeners = res.status === 200 ? (res.body as { listeners?: unknown } | null)?.listeners : undefined;
+  return Array.isArray(listeners) && listeners.every((l) => typeof l === 'string') ? listeners : undefined;
+}
+
+export interface ClockWatchDeps {
+  clockUrl: string;
+  listenerUrl: string;
+  caFile: string | undefined;
+  intervalMs: number;
+  /** The host clock's current offset from the machine clock. */
+  offsetMs(): number;
+  /** The clock is ahead of the host (a move it was not told about): follow it. */
+  catchUp(offsetMs: number): Promise<void>;
+  warn(message: string): void;
+  info(message: string): void;
+}
+
+/**
+ * Keeps the host following the clock. The emulator drops a listener after three failed
+ * notifications in a row (under load a move's timer runs can outlast its 60 s timeout) and
+ * tells nobody; so every check asks whether this host is still registered (and registers
+ * again if not), and whether the clock is ahead of the host (a missed move: catch up).
+ */
+export class ClockWatch {
+  #handle: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #registered: boolean;
+  #failing = false;
+  /** The clock's offset when a check last found it ahead of the host. */
+  #aheadAt: number | undefined;
+
+  constructor(
+    private readonly deps: ClockWatchDeps,
+    registered: boolean,
+  ) {
+    this.#registered = registered;
+  }
+
+  start(): void {
+    this.#handle ??= setInterval(() => void this.check(), this.deps.intervalMs);
+    this.#handle.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#handle);
+    this.#handle = undefined;
+  }
+
+  /** One check; overlapping calls share the running one. */
+  check(): Promise<void> {
+    this.#running ??= this.#check().finally(() => (this.#running = undefined));
+    return this.#running;
+  }
+
+  async #check(): Promise<void> {
+    const { clockUrl, listenerUrl, caFile } = this.deps;
+    try {
+      const listeners = await clockListeners(clockUrl, caFile);
+      // Without a listing, only a host that never got registered tries again.
+      const missing = listeners ? !listeners.includes(listenerUrl) : !this.#registered;
+      if (missing) {
+        if (this.#registered) this.deps.warn(`This host (${listenerUrl}) is no longer a clock listener at ${clockUrl}; registering again.`);
+        await registerClockListener(clockUrl, listenerUrl, caFile);
+        this.#registered = true;
+        this.deps.info(`Registered ${listenerUrl} as a clock listener at ${clockUrl}.`);
+      }
+      // The emulator's clock only moves forward: ahead of ours by more than jitter means a missed
+      // move. A move's notice comes only after its events settled, so a clock just ahead is
+      // followed once the host was dropped or when it is still ahead, unchanged, a check later.
+      const offset = await fetchClockOffset(clockUrl, caFile);
+      const ahead = offset - this.deps.offsetMs() > 1000;
+      if (ahead && (missing || this.#aheadAt === offset)) {
+        this.#aheadAt = undefined;
+        await this.deps.catchUp(offset);
+      } else {
+        this.#aheadAt = ahead ? offset : undefined;
+      }
+      this.#failing = false;
+    } catch (err) {
+      // Once per outage, not once per check.
+      if (!this.#failing) this.deps.warn(`Clock check at ${clockUrl} failed: ${(err as Error).message}`);
+      this.#failing = true;
+    }
+  }
 }
 
 export async function retry<T>(attempts: number, firstDelayMs: number, action: () => Promise<T>): Promise<T> {

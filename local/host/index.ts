@@ -7,7 +7,7 @@ import type http from 'node:http';
 import { resolve } from 'node:path';
 import { loadApp } from './appLoader';
 import { applySettings, isTruthySetting, readHostJson, readLocalSettings } from './appSettings';
-import { AdjustableClock, fetchClockOffset, registerClockListener, retry, systemClock, type HostClock } from './clock';
+import { AdjustableClock, ClockWatch, fetchClockOffset, registerClockListener, retry, systemClock, type HostClock } from './clock';
 import { CoreRegistry, deactivateRegistry } from './coreModule';
 import type { RpcTypedData } from './coreTypes';
 import type { WebhookTarget } from './eventGridWebhook';
@@ -182,9 +182,11 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     functionAppDirectory: appDir,
   };
 
+  let clockWatch: ClockWatch | undefined;
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closed ??= (async () => {
+      clockWatch?.stop();
       scheduler.stop();
       await queues?.stop();
       const serverClosed = new Promise<void>((r) => server.close(() => r()));
@@ -215,14 +217,37 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
 
   if (clockUrl) {
     const listenerUrl = `${baseUrl()}/admin/host/clock`;
+    let registered = false;
     try {
       await retry(5, 200, () => registerClockListener(clockUrl, listenerUrl, caFile));
+      registered = true;
       // Read again: a move while the app loaded (before we listened) would otherwise be missed for good.
       clock.setOffset(await fetchClockOffset(clockUrl, caFile));
       clockSynced = true;
     } catch (err) {
-      logger.warn(`Could not register ${listenerUrl} as a clock listener at ${clockUrl}: ${(err as Error).message}. Timers will not follow clock moves.`);
+      logger.warn(
+        `Could not register ${listenerUrl} as a clock listener at ${clockUrl}: ${(err as Error).message}. Timers will not follow clock moves until a clock check registers it.`,
+      );
     }
+    clockWatch = new ClockWatch(
+      {
+        clockUrl,
+        listenerUrl,
+        caFile,
+        intervalMs: clockCheckMs(env, logger),
+        offsetMs: () => clock.offsetMs,
+        catchUp: async (offsetMs) => {
+          clock.setOffset(offsetMs);
+          clockSynced = true;
+          logger.info(`Clock moved to ${new Date(clock.now()).toISOString()} (a move at ${clockUrl} this host was not told about)`);
+          await scheduler.clockJumped();
+        },
+        warn: (m) => logger.warn(m),
+        info: (m) => logger.info(m),
+      },
+      registered,
+    );
+    clockWatch.start();
   }
 
   logger.plain(`Host listening on ${baseUrl()}`);
@@ -246,4 +271,13 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     setTime: clockJump,
     close,
   };
+}
+
+/** How often the host checks it still follows the clock (KEYTURN_CLOCK_CHECK_SECONDS, default 30). */
+function clockCheckMs(env: NodeJS.ProcessEnv, logger: HostLogger): number {
+  const raw = env.KEYTURN_CLOCK_CHECK_SECONDS?.trim();
+  const seconds = raw ? Number(raw) : 30;
+  if (Number.isFinite(seconds) && seconds >= 0.1 && seconds <= 3600) return seconds * 1000;
+  logger.warn(`KEYTURN_CLOCK_CHECK_SECONDS must be a number of seconds within 0.1..3600, got '${raw}'; using 30.`);
+  return 30_000;
 }

@@ -57,6 +57,8 @@ export interface KeyVaultEmulatorsOptions {
    */
   authorization?: Authorization | 'any-token';
   log?: (line: string) => void;
+  /** A clock listener (a functions host) failed three moves in a row and was dropped: it no longer follows the clock. */
+  onListenerDropped?: (url: string, reason: string) => void;
 }
 
 export interface KeyVaultEmulatorOptions extends Omit<KeyVaultEmulatorsOptions, 'vaults' | 'authorization'>, Partial<Omit<VaultSpec, 'vaultName'>> {
@@ -217,6 +219,7 @@ export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions):
         if (failures >= MAX_LISTENER_FAILURES) {
           listeners.delete(url);
           log(`keyvault: clock listener ${url} ${problem}; dropped after ${failures} failures in a row`);
+          options.onListenerDropped?.(url, `${problem}; ${failures} failed moves in a row`);
         } else {
           listeners.set(url, failures);
           log(`keyvault: clock listener ${url} ${problem}`);

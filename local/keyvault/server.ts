@@ -15,6 +15,9 @@ import type { Authorization } from './rbac';
 import { handleDeletedSecrets, handleSecrets } from './secrets';
 
 const MAX_BODY = 1024 * 1024;
+const MAX_MOVE_SECONDS = 100 * 365 * 86_400;
+/** The last date a JavaScript Date holds, less a margin for what is scheduled after a move. */
+const MAX_DATE_MS = 8.64e15 - MAX_MOVE_SECONDS * 1000;
 const CHALLENGE = 'Bearer resource="https://vault.azure.net"';
 const SERVICE_VERSION = '1.9.2665.1';
 
@@ -111,6 +114,14 @@ function parseJson(raw: Buffer): unknown {
   }
 }
 
+function requestUrl(target: string | undefined): URL | undefined {
+  try {
+    return new URL(target ?? '/', 'https://localhost');
+  } catch {
+    return undefined;
+  }
+}
+
 /** Path segments after the first, decoded; empty ones kept (`/keys/n/` and `/keys/n//sign`). */
 function segments(pathname: string): string[] {
   try {
@@ -144,6 +155,8 @@ async function management(deps: ServerDeps, method: string, segs: string[], quer
     const raw = query.get('seconds');
     const seconds = raw === null || raw === '' ? NaN : Number(raw);
     if (!Number.isFinite(seconds) || seconds < 0) throw badParameter(`seconds must be a non-negative number, got '${raw ?? ''}'.`);
+    // Past the last date JavaScript can represent the clock (and every vault's dates) would break.
+    if (seconds > MAX_MOVE_SECONDS || Date.parse(m.time().time) + seconds * 1000 > MAX_DATE_MS) throw badParameter(`seconds must be at most ${MAX_MOVE_SECONDS} (100 years) per move, got '${raw ?? ''}'.`);
     return { status: 200, body: await m.advance(seconds) };
   }
   if (path === 'vault/time/listeners') {
@@ -161,7 +174,14 @@ async function management(deps: ServerDeps, method: string, segs: string[], quer
 export function createVaultServer(tls: { key: string; cert: string }, deps: ServerDeps): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'https://localhost');
+    // A request target URL cannot parse (`//[bad`) is the client's error, answered as such.
+    const url = requestUrl(req.url);
+    if (!url) {
+      req.resume();
+      send(res, 400, { error: { code: 'BadParameter', message: 'The request URI is not valid.' } });
+      deps.log(`keyvault: ${method} (invalid request URI) 400`);
+      return;
+    }
     const started = Date.now();
     let status = 500;
     try {

@@ -63,3 +63,9 @@ describe('loadConfig: test-only settings', () => {
     expect(problemsOf({ ...azureLike, KEYTURN_FAULTS: 'create:after' })).toEqual(['KEYTURN_FAULTS']);
   });
 });
+
+test('KEYTURN_RESUME_BUDGET_SECONDS: 240 by default, and it must end inside the Functions timeout', () => {
+  expect(loadConfig({ ...sample, KEYTURN_RESUME_BUDGET_SECONDS: undefined }).jobs).toEqual({ resumeBudgetSeconds: 240 });
+  expect(loadConfig({ ...sample, KEYTURN_RESUME_BUDGET_SECONDS: '120' }).jobs.resumeBudgetSeconds).toBe(120);
+  for (const bad of ['0', '-5', '600', '1.5', 'soon']) expect(problemsOf({ ...sample, KEYTURN_RESUME_BUDGET_SECONDS: bad })).toEqual(['KEYTURN_RESUME_BUDGET_SECONDS']);
+});

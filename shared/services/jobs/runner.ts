@@ -104,6 +104,12 @@ const MAX_ROUNDS = 40;
 
 export type ResumeReport = { due: number; advanced: number; errors: number };
 
+/** One resume run over several batches: the ids it took so far, and whether its budget ended. */
+export interface ResumeRound {
+  readonly taken: Set<string>;
+  ended(): boolean;
+}
+
 export class StepRunner {
   private readonly newToken: () => string;
 
@@ -171,12 +177,24 @@ export class StepRunner {
     throw new Error(`${kind.label} ${id} did not settle after ${MAX_ROUNDS} rounds`);
   }
 
-  /** Advances every due job of `kind`; one failing does not stop the others. */
-  async resumeDue<J extends StepJob<S>, S extends string, R>(kind: JobKind<J, S, R>, limit = 50): Promise<ResumeReport> {
-    const due = await kind.store.due(await this.deps.clock.now(), limit);
+  /**
+   * Advances up to `limit` due jobs of `kind`; one failing does not stop the others. Within a
+   * longer run (`round`), jobs it already took are skipped (a job that stays due after its try,
+   * e.g. a store read failing, is not taken again), and it stops before the next job once the
+   * round's budget has ended.
+   */
+  async resumeDue<J extends StepJob<S>, S extends string, R>(kind: JobKind<J, S, R>, limit = 50, round?: ResumeRound): Promise<ResumeReport> {
+    const taken = round?.taken;
+    // Ask for as many more as this run already took: those may still be due and are skipped.
+    const found = await kind.store.due(await this.deps.clock.now(), limit + (taken?.size ?? 0));
+    const due = (taken ? found.filter((j) => !taken.has(j.id)) : found).slice(0, limit);
     let advanced = 0;
     let errors = 0;
+    let tried = 0;
     for (const job of due) {
+      if (round?.ended()) break;
+      tried++;
+      taken?.add(job.id);
       try {
         await this.advance(kind, job.id);
         advanced++;
@@ -186,7 +204,7 @@ export class StepRunner {
         this.deps.log.error(`${kind.label} could not be advanced`, { [kind.idKey]: job.id, error: describeError(e) });
       }
     }
-    return { due: due.length, advanced, errors };
+    return { due: tried, advanced, errors };
   }
 
   /** ETag-guarded write; false when another worker changed it first (re-read and re-decide). */

@@ -205,3 +205,54 @@ test('the registry resumes the due work of every kind, in due order, and one fai
   await expect(broken.resumeDue()).rejects.toThrow('store down');
   expect(b.store.docs.get('w')!.doc.status).toBe('completed'); // b2 ran although broken failed first
 });
+
+describe('a resume run takes due work batch after batch, within its time budget', () => {
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => `t${String(i).padStart(3, '0')}`);
+
+  test('120 due jobs are all advanced in one run (more than one batch of 50)', async () => {
+    const w = world();
+    for (const id of ids(120)) w.add(id);
+    let queries = 0;
+    const due = w.store.due.bind(w.store);
+    w.store.due = (now, limit) => (queries++, due(now, limit));
+    const report = await new JobRegistry(log).register(resumable(w.runner('r'), w.kind)).resumeDue();
+    expect(report).toEqual({ due: 120, advanced: 120, errors: 0, kinds: { tickets: { due: 120, advanced: 120, errors: 0 } } });
+    expect([...w.store.docs.values()].every((v) => v.doc.status === 'completed')).toBe(true);
+    expect(queries).toBeGreaterThanOrEqual(3); // 50 + 50 + 20, then one that finds nothing
+  });
+
+  test('a job that stays due after a failed try is not taken again in the same run', async () => {
+    const w = world();
+    for (const id of ids(3)) w.add(id);
+    const read = w.store.read.bind(w.store);
+    let badReads = 0;
+    w.store.read = async (id) => (id === 't001' ? (badReads++, Promise.reject(new Error('read failed'))) : read(id));
+    const report = await new JobRegistry(log, { batch: 2 }).register(resumable(w.runner('r'), w.kind)).resumeDue();
+    expect(report).toMatchObject({ due: 3, advanced: 2, errors: 1 });
+    expect(report.budgetEnded).toBeUndefined();
+    expect(badReads).toBe(1);
+    expect(w.store.docs.get('t001')!.doc.status).toBe('active'); // still due: the next run tries it again
+  });
+
+  test('the budget stops the run cleanly between jobs; the next run takes the rest', async () => {
+    const w = world();
+    for (const id of ids(120)) w.add(id);
+    // A stopwatch that each job's first step moves on by one second.
+    let elapsed = 0;
+    w.behaviour.open = async () => void (elapsed += 1000);
+    const registry = () => new JobRegistry(log, { budgetMs: 30_000, elapsedMs: () => elapsed }).register(resumable(w.runner('r'), w.kind));
+    logLines.length = 0;
+    const first = await registry().resumeDue();
+    expect(first).toMatchObject({ due: 30, advanced: 30, errors: 0, budgetEnded: true });
+    const docs = () => [...w.store.docs.values()].map((v) => v.doc);
+    // Every job it started ran to its end; none after the budget was claimed.
+    expect(docs().filter((d) => d.status === 'completed')).toHaveLength(30);
+    expect(docs().filter((d) => d.status === 'active' && d.lease === undefined)).toHaveLength(90);
+    expect(logLines.some((l) => l.startsWith('warn Resume run stopped at its time budget'))).toBe(true);
+
+    elapsed = 0;
+    w.behaviour.open = undefined;
+    expect(await registry().resumeDue()).toMatchObject({ due: 90, advanced: 90, errors: 0 });
+    expect(docs().every((d) => d.status === 'completed')).toBe(true);
+  });
+});
