@@ -19,6 +19,7 @@ import {
   type VaultContext,
   type VaultRequest,
   type VaultResponse,
+  type Shown,
 } from './common';
 import { baseKty, cipher, generateKey, generateKeySync, importJwk, keygenParams, publicFields, sign, verify, type StoredJwk } from './crypto';
 import { addDuration, isPositive, parseDuration } from './duration';
@@ -45,18 +46,18 @@ function parseOps(raw: unknown): string[] | undefined {
 
 const kid = (base: string, entry: KeyEntry, v: KeyVersion): string => `${base}/keys/${entry.name}/${v.version}`;
 
-export function keyBundle(base: string, entry: KeyEntry, v: KeyVersion): Record<string, unknown> {
+export function keyBundle(at: Shown, entry: KeyEntry, v: KeyVersion): Record<string, unknown> {
   return {
-    key: { kid: kid(base, entry, v), kty: v.kty, key_ops: v.keyOps, ...publicFields(v.jwk) },
-    attributes: attributesOut(v.attributes, { exportable: false }),
+    key: { kid: kid(at.baseUrl, entry, v), kty: v.kty, key_ops: v.keyOps, ...publicFields(v.jwk) },
+    attributes: attributesOut(v.attributes, at.recoveryLevel, { exportable: false }),
     ...(v.tags ? { tags: v.tags } : {}),
   };
 }
 
-function keyItem(base: string, entry: KeyEntry, v: KeyVersion, withVersion: boolean): Record<string, unknown> {
+function keyItem(at: Shown, entry: KeyEntry, v: KeyVersion, withVersion: boolean): Record<string, unknown> {
   return {
-    kid: withVersion ? kid(base, entry, v) : `${base}/keys/${entry.name}`,
-    attributes: attributesOut(v.attributes, { exportable: false }),
+    kid: withVersion ? kid(at.baseUrl, entry, v) : `${at.baseUrl}/keys/${entry.name}`,
+    attributes: attributesOut(v.attributes, at.recoveryLevel, { exportable: false }),
     ...(v.tags ? { tags: v.tags } : {}),
   };
 }
@@ -131,7 +132,7 @@ function storeNewVersion(
     ...(fields.tags ? { tags: fields.tags } : {}),
   };
   const entry = addVersion(ctx, name, v);
-  return { status: 200, body: keyBundle(req.baseUrl, entry, v) };
+  return { status: 200, body: keyBundle(req, entry, v) };
 }
 
 function update(ctx: VaultContext, name: string, version: string | undefined, req: VaultRequest): VaultResponse {
@@ -144,7 +145,7 @@ function update(ctx: VaultContext, name: string, version: string | undefined, re
   applyAttributes(v.attributes, b.attributes, ctx.clock.nowSeconds());
   if (ops) v.keyOps = ops;
   if (tags) v.tags = tags;
-  return { status: 200, body: keyBundle(req.baseUrl, entry, v) };
+  return { status: 200, body: keyBundle(req, entry, v) };
 }
 
 /** A new version of the same kind; exp from the policy's expiryTime. */
@@ -309,17 +310,17 @@ function restore(ctx: VaultContext, req: VaultRequest): VaultResponse {
   if (existing) throw conflict(`Key ${existing.name} already exists in this vault; a backup can only be restored under an unused name.`);
   const restored: KeyEntry = { name: entry.name, versions: entry.versions, ...(entry.policy ? { policy: entry.policy } : {}) };
   ctx.store.state.keys[key] = restored;
-  return { status: 200, body: keyBundle(req.baseUrl, restored, latest(restored)) };
+  return { status: 200, body: keyBundle(req, restored, latest(restored)) };
 }
 
-function deletedBundle(base: string, entry: KeyEntry & { deleted: NonNullable<KeyEntry['deleted']> }): Record<string, unknown> {
-  return { ...keyBundle(base, entry, latest(entry)), ...deletedFields(base, 'deletedkeys', entry.name, entry.deleted) };
+function deletedBundle(at: Shown, entry: KeyEntry & { deleted: NonNullable<KeyEntry['deleted']> }): Record<string, unknown> {
+  return { ...keyBundle(at, entry, latest(entry)), ...deletedFields(at.baseUrl, 'deletedkeys', entry.name, entry.deleted) };
 }
 
 function remove(ctx: VaultContext, name: string, req: VaultRequest): VaultResponse {
   const entry = live(ctx.store.state.keys, 'Key', name);
   entry.deleted = deletion(ctx.clock.nowSeconds());
-  return { status: 200, body: deletedBundle(req.baseUrl, entry as KeyEntry & { deleted: NonNullable<KeyEntry['deleted']> }) };
+  return { status: 200, body: deletedBundle(req, entry as KeyEntry & { deleted: NonNullable<KeyEntry['deleted']> }) };
 }
 
 export async function handleKeys(ctx: VaultContext, req: VaultRequest, segs: string[]): Promise<VaultResponse> {
@@ -327,7 +328,7 @@ export async function handleKeys(ctx: VaultContext, req: VaultRequest, segs: str
   const [a, b, c] = segs;
   if (segs.length === 0 || (segs.length === 1 && a === '')) {
     if (m !== 'GET') throw notImplemented(`${m} /keys`);
-    const items = sortedEntries(ctx.store.state.keys, false).map((e) => keyItem(req.baseUrl, e, latest(e), false));
+    const items = sortedEntries(ctx.store.state.keys, false).map((e) => keyItem(req, e, latest(e), false));
     return { status: 200, body: pageOf(items, req.baseUrl, '/keys', req.query) };
   }
   if (a === 'restore' && segs.length === 1 && m === 'POST') return restore(ctx, req);
@@ -335,7 +336,7 @@ export async function handleKeys(ctx: VaultContext, req: VaultRequest, segs: str
   if (segs.length === 1 || (segs.length === 2 && b === '')) {
     if (m === 'GET') {
       const entry = live(ctx.store.state.keys, 'Key', name);
-      return { status: 200, body: keyBundle(req.baseUrl, entry, latest(entry)) };
+      return { status: 200, body: keyBundle(req, entry, latest(entry)) };
     }
     if (m === 'PATCH') return update(ctx, name, undefined, req);
     if (m === 'PUT' && segs.length === 1) return importKey(ctx, name, req);
@@ -348,12 +349,12 @@ export async function handleKeys(ctx: VaultContext, req: VaultRequest, segs: str
     if (m === 'POST' && op === 'rotate') {
       const entry = live(ctx.store.state.keys, 'Key', name);
       const v = rotateEntry(ctx, entry);
-      return { status: 200, body: keyBundle(req.baseUrl, entry, v) };
+      return { status: 200, body: keyBundle(req, entry, v) };
     }
     if (m === 'POST' && op === 'backup') return backup(ctx, name);
     if (m === 'GET' && op === 'versions') {
       const entry = ctx.store.state.keys[name.toLowerCase()];
-      const items = entry && !entry.deleted ? entry.versions.map((v) => keyItem(req.baseUrl, entry, v, true)) : [];
+      const items = entry && !entry.deleted ? entry.versions.map((v) => keyItem(req, entry, v, true)) : [];
       return { status: 200, body: pageOf(items, req.baseUrl, `/keys/${encodeURIComponent(name)}/versions`, req.query) };
     }
     if (op === 'rotationpolicy') {
@@ -365,7 +366,7 @@ export async function handleKeys(ctx: VaultContext, req: VaultRequest, segs: str
     if (m === 'GET') {
       const entry = live(ctx.store.state.keys, 'Key', name);
       const v = findVersion(entry.versions, b, 'Key', name);
-      return { status: 200, body: keyBundle(req.baseUrl, entry, v) };
+      return { status: 200, body: keyBundle(req, entry, v) };
     }
     if (m === 'PATCH') return update(ctx, name, b, req);
     throw notImplemented(`${m} /keys/{name}/${b}`);
@@ -377,7 +378,7 @@ export async function handleKeys(ctx: VaultContext, req: VaultRequest, segs: str
     // /keys/{n}/{v}/ — tolerate a trailing slash after a version
     if (m === 'PATCH') return update(ctx, name, b || undefined, req);
     const entry = live(ctx.store.state.keys, 'Key', name);
-    return { status: 200, body: keyBundle(req.baseUrl, entry, findVersion(entry.versions, b || undefined, 'Key', name)) };
+    return { status: 200, body: keyBundle(req, entry, findVersion(entry.versions, b || undefined, 'Key', name)) };
   }
   throw notImplemented(`${m} /keys/{name}/${segs.slice(1).join('/')}`);
 }
@@ -389,7 +390,7 @@ export function handleDeletedKeys(ctx: VaultContext, req: VaultRequest, segs: st
   if (segs.length === 0 || (segs.length === 1 && a === '')) {
     if (m !== 'GET') throw notImplemented(`${m} /deletedkeys`);
     const items = sortedEntries(map, true).map((e) => ({
-      ...keyItem(req.baseUrl, e, latest(e), false),
+      ...keyItem(req, e, latest(e), false),
       ...deletedFields(req.baseUrl, 'deletedkeys', e.name, e.deleted!),
     }));
     return { status: 200, body: pageOf(items, req.baseUrl, '/deletedkeys', req.query) };
@@ -397,7 +398,7 @@ export function handleDeletedKeys(ctx: VaultContext, req: VaultRequest, segs: st
   const name = validName(a);
   if (segs.length === 1 || (segs.length === 2 && b === '')) {
     const entry = deletedEntry(map, 'Key', name);
-    if (m === 'GET') return { status: 200, body: deletedBundle(req.baseUrl, entry) };
+    if (m === 'GET') return { status: 200, body: deletedBundle(req, entry) };
     if (m === 'DELETE') {
       if (ctx.purgeProtection) throw purgeProtected('Key', entry.name, ctx.vaultName);
       delete map[name.toLowerCase()];
@@ -407,7 +408,7 @@ export function handleDeletedKeys(ctx: VaultContext, req: VaultRequest, segs: st
   if (segs.length === 2 && b === 'recover' && m === 'POST') {
     const entry = deletedEntry(map, 'Key', name);
     delete (entry as KeyEntry).deleted;
-    return { status: 200, body: keyBundle(req.baseUrl, entry, latest(entry)) };
+    return { status: 200, body: keyBundle(req, entry, latest(entry)) };
   }
   throw notImplemented(`${m} /deletedkeys/${segs.slice(1).join('/')}`);
 }

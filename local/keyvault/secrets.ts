@@ -18,6 +18,7 @@ import {
   type VaultContext,
   type VaultRequest,
   type VaultResponse,
+  type Shown,
 } from './common';
 import { badParameter, conflict, forbidden, notImplemented, purgeProtected } from './errors';
 import { pageOf } from './paging';
@@ -28,20 +29,20 @@ const MAX_VALUE_BYTES = 25 * 1024;
 
 const sid = (base: string, e: SecretEntry, v: SecretVersion): string => `${base}/secrets/${e.name}/${v.version}`;
 
-function meta(e: SecretEntry, v: SecretVersion): Record<string, unknown> {
+function meta(at: Shown, v: SecretVersion): Record<string, unknown> {
   return {
-    attributes: attributesOut(v.attributes),
+    attributes: attributesOut(v.attributes, at.recoveryLevel),
     ...(v.contentType !== undefined ? { contentType: v.contentType } : {}),
     ...(v.tags ? { tags: v.tags } : {}),
   };
 }
 
-function bundle(base: string, e: SecretEntry, v: SecretVersion, withValue: boolean): Record<string, unknown> {
-  return { ...(withValue ? { value: v.value } : {}), id: sid(base, e, v), ...meta(e, v) };
+function bundle(at: Shown, e: SecretEntry, v: SecretVersion, withValue: boolean): Record<string, unknown> {
+  return { ...(withValue ? { value: v.value } : {}), id: sid(at.baseUrl, e, v), ...meta(at, v) };
 }
 
-function item(base: string, e: SecretEntry, v: SecretVersion, withVersion: boolean): Record<string, unknown> {
-  return { id: withVersion ? sid(base, e, v) : `${base}/secrets/${e.name}`, ...meta(e, v) };
+function item(at: Shown, e: SecretEntry, v: SecretVersion, withVersion: boolean): Record<string, unknown> {
+  return { id: withVersion ? sid(at.baseUrl, e, v) : `${at.baseUrl}/secrets/${e.name}`, ...meta(at, v) };
 }
 
 const latest = (e: SecretEntry): SecretVersion => e.versions[e.versions.length - 1] as SecretVersion;
@@ -73,7 +74,7 @@ function set(ctx: VaultContext, name: string, req: VaultRequest): VaultResponse 
   entry.versions.push(v);
   map[key] = entry;
   ctx.newVersion('Secret', entry.name, v.version, v.attributes);
-  return { status: 200, body: bundle(req.baseUrl, entry, v, true) };
+  return { status: 200, body: bundle(req, entry, v, true) };
 }
 
 function get(ctx: VaultContext, name: string, version: string | undefined, req: VaultRequest): VaultResponse {
@@ -81,7 +82,7 @@ function get(ctx: VaultContext, name: string, version: string | undefined, req: 
   const v = findVersion(entry.versions, version, 'Secret', name);
   // The service still returns expired and not-yet-valid secrets; only disabled ones are refused.
   if (!v.attributes.enabled) throw forbidden('Operation get is not allowed on a disabled secret.', 'SecretDisabled');
-  return { status: 200, body: bundle(req.baseUrl, entry, v, true) };
+  return { status: 200, body: bundle(req, entry, v, true) };
 }
 
 function update(ctx: VaultContext, name: string, version: string | undefined, req: VaultRequest): VaultResponse {
@@ -94,12 +95,12 @@ function update(ctx: VaultContext, name: string, version: string | undefined, re
   applyAttributes(v.attributes, b.attributes, ctx.clock.nowSeconds());
   if (typeof b.contentType === 'string') v.contentType = b.contentType;
   if (tags) v.tags = tags;
-  return { status: 200, body: bundle(req.baseUrl, entry, v, false) };
+  return { status: 200, body: bundle(req, entry, v, false) };
 }
 
-function deletedBundle(base: string, e: SecretEntry, d: Deletion): Record<string, unknown> {
+function deletedBundle(at: Shown, e: SecretEntry, d: Deletion): Record<string, unknown> {
   // The deleted bundle carries no value (the service omits it too).
-  return { ...bundle(base, e, latest(e), false), ...deletedFields(base, 'deletedsecrets', e.name, d) };
+  return { ...bundle(at, e, latest(e), false), ...deletedFields(at.baseUrl, 'deletedsecrets', e.name, d) };
 }
 
 function backup(ctx: VaultContext, name: string): VaultResponse {
@@ -117,7 +118,7 @@ function restore(ctx: VaultContext, req: VaultRequest): VaultResponse {
   if (existing) throw conflict(`Secret ${existing.name} already exists in this vault; a backup can only be restored under an unused name.`);
   const entry: SecretEntry = { name, versions };
   ctx.store.state.secrets[key] = entry;
-  return { status: 200, body: bundle(req.baseUrl, entry, latest(entry), false) };
+  return { status: 200, body: bundle(req, entry, latest(entry), false) };
 }
 
 export function handleSecrets(ctx: VaultContext, req: VaultRequest, segs: string[]): VaultResponse {
@@ -126,7 +127,7 @@ export function handleSecrets(ctx: VaultContext, req: VaultRequest, segs: string
   const map = ctx.store.state.secrets;
   if (segs.length === 0 || (segs.length === 1 && a === '')) {
     if (m !== 'GET') throw notImplemented(`${m} /secrets`);
-    const items = sorted(map, false).map((e) => item(req.baseUrl, e, latest(e), false));
+    const items = sorted(map, false).map((e) => item(req, e, latest(e), false));
     return { status: 200, body: pageOf(items, req.baseUrl, '/secrets', req.query) };
   }
   if (a === 'restore' && segs.length === 1 && m === 'POST') return restore(ctx, req);
@@ -138,14 +139,14 @@ export function handleSecrets(ctx: VaultContext, req: VaultRequest, segs: string
     if (m === 'DELETE' && segs.length === 1) {
       const e = live(map, 'Secret', name);
       e.deleted = deletion(ctx.clock.nowSeconds());
-      return { status: 200, body: deletedBundle(req.baseUrl, e, e.deleted) };
+      return { status: 200, body: deletedBundle(req, e, e.deleted) };
     }
   }
   if (segs.length === 2 || (segs.length === 3 && segs[2] === '')) {
     const op = (b as string).toLowerCase();
     if (m === 'GET' && op === 'versions') {
       const e = map[name.toLowerCase()];
-      const items = e && !e.deleted ? e.versions.map((v) => item(req.baseUrl, e, v, true)) : [];
+      const items = e && !e.deleted ? e.versions.map((v) => item(req, e, v, true)) : [];
       return { status: 200, body: pageOf(items, req.baseUrl, `/secrets/${encodeURIComponent(name)}/versions`, req.query) };
     }
     if (m === 'POST' && op === 'backup') return backup(ctx, name);
@@ -162,7 +163,7 @@ export function handleDeletedSecrets(ctx: VaultContext, req: VaultRequest, segs:
   if (segs.length === 0 || (segs.length === 1 && a === '')) {
     if (m !== 'GET') throw notImplemented(`${m} /deletedsecrets`);
     const items = sorted(map, true).map((e) => ({
-      ...item(req.baseUrl, e, latest(e), false),
+      ...item(req, e, latest(e), false),
       ...deletedFields(req.baseUrl, 'deletedsecrets', e.name, e.deleted!),
     }));
     return { status: 200, body: pageOf(items, req.baseUrl, '/deletedsecrets', req.query) };
@@ -170,7 +171,7 @@ export function handleDeletedSecrets(ctx: VaultContext, req: VaultRequest, segs:
   const name = validName(a);
   if (segs.length === 1 || (segs.length === 2 && b === '')) {
     const e = deletedEntry(map, 'Secret', name);
-    if (m === 'GET') return { status: 200, body: deletedBundle(req.baseUrl, e, e.deleted) };
+    if (m === 'GET') return { status: 200, body: deletedBundle(req, e, e.deleted) };
     if (m === 'DELETE') {
       if (ctx.purgeProtection) throw purgeProtected('Secret', e.name, ctx.vaultName);
       delete map[name.toLowerCase()];
@@ -180,7 +181,7 @@ export function handleDeletedSecrets(ctx: VaultContext, req: VaultRequest, segs:
   if (segs.length === 2 && b === 'recover' && m === 'POST') {
     const e = deletedEntry(map, 'Secret', name);
     delete (e as SecretEntry).deleted;
-    return { status: 200, body: bundle(req.baseUrl, e, latest(e), false) };
+    return { status: 200, body: bundle(req, e, latest(e), false) };
   }
   throw notImplemented(`${m} /deletedsecrets/${segs.slice(1).join('/')}`);
 }

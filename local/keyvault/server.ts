@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { VaultContext, VaultRequest, VaultResponse } from './common';
+import { type VaultContext, type VaultRequest, type VaultResponse, recoveryLevelOf } from './common';
 import { badParameter, forbiddenByRbac, KvError, notImplemented } from './errors';
 import { handleDeletedKeys, handleKeys } from './keys';
 import { requiredPermission } from './permissions';
@@ -211,6 +211,7 @@ export function createVaultServer(tls: { key: string; cert: string }, deps: Serv
         baseUrl: `https://${req.headers.host ?? 'localhost'}`,
         query: url.searchParams,
         body: parseJson(raw),
+        recoveryLevel: recoveryLevelOf(deps.ctx.purgeProtection),
       };
       const out = await route(deps, vreq, segs);
       if (method !== 'GET' && out.status < 300) deps.afterChange();
