@@ -82,6 +82,9 @@ export const settingsSchema = z.object({
   KEYTURN_QUEUE: z.string().min(1).optional(),
   /** … or, in Azure, the queue service URI with the managed identity (the Functions identity-based connection form). */
   KEYTURN_QUEUE__queueServiceUri: z.string().regex(/^https:\/\/[^/\s?#]+\/?$/, 'expected https://{account}.queue.core.windows.net').optional(),
+  /** Read by the Functions host's queue triggers for the identity connection (the app's own client uses AZURE_CLIENT_ID). */
+  KEYTURN_QUEUE__credential: z.literal('managedidentity').optional(),
+  KEYTURN_QUEUE__clientId: z.string().uuid().optional(),
 
   /** Azure Resource Manager (role assignments); locally the stack's ARM endpoint. */
   KEYTURN_ARM_ENDPOINT: z.string().regex(/^https:\/\/[^/\s?#]+\/?$/, 'expected an https origin').default('https://management.azure.com'),
