@@ -21,7 +21,9 @@ import {
   type VaultResponse,
   type Shown,
 } from './common';
-import { baseKty, cipher, generateKey, generateKeySync, importJwk, keygenParams, publicFields, sign, verify, type StoredJwk } from './crypto';
+import { cipher } from './cipher';
+import { baseKty, generateKey, generateKeySync, importJwk, keygenParams, publicFields, type StoredJwk } from './jwk';
+import { sign, verify } from './signature';
 import { addDuration, isPositive, parseDuration } from './duration';
 import { badParameter, conflict, forbidden, notImplemented, purgeProtected } from './errors';
 import { NEAR_EXPIRY_DEFAULT } from './events';
