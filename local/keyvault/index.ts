@@ -14,8 +14,8 @@ import { ensureLocalTls } from '../tls';
 import { VaultClock, Mutex } from './clock';
 import { requestJson } from '../httpJson';
 import { backupKeyFor, type VaultContext } from './common';
-import { firedKey, keyVaultEvent, nextDue, vaultTopic, type DueItem, type EventGridEvent, type EventSink, type ObjectKind, type VaultEventKind } from './events';
-import { rotateEntry } from './keys';
+import { dueExecutor, dueRunner } from './dueRunner';
+import { keyVaultEvent, vaultTopic, type DueItem, type EventGridEvent, type EventSink, type ObjectKind, type VaultEventKind } from './events';
 import { Authorization } from './rbac';
 import { seedAssignments } from './seeds';
 import { createVaultServer, FaultInjector } from './server';
@@ -92,8 +92,6 @@ export interface KeyVaultEmulators {
 const TICK_MS = 1000;
 const LISTENER_TIMEOUT_MS = 60_000;
 const MAX_LISTENER_FAILURES = 3;
-/** Guards against a policy that would rotate without end during one walk. */
-const MAX_ITEMS_PER_WALK = 10_000;
 
 function faultsFromEnv(env: NodeJS.ProcessEnv): { rate: number; seed?: number } | undefined {
   const raw = env.KEYVAULT_FAULTS;
@@ -167,34 +165,11 @@ export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions):
     }
   };
 
-  /**
-   * Carries out everything due in every vault up to `upTo`, each at its own time
-   * (never before `from`), in time order across vaults. Synchronous.
-   */
-  const runDue = (upTo: number, from = clock.nowMs()): number => {
-    let cursor = from;
-    let n = 0;
-    for (;;) {
-      let best: { unit: VaultUnit; item: DueItem } | undefined;
-      for (const unit of units) {
-        const item = nextDue(unit.store.state, upTo);
-        if (item && (!best || item.at < best.item.at)) best = { unit, item };
-      }
-      if (!best) break;
-      if (++n > MAX_ITEMS_PER_WALK) {
-        log('keyvault: too many due items in one clock walk; stopping early');
-        break;
-      }
-      cursor = Math.max(cursor, best.item.at);
-      const due = best;
-      try {
-        clock.at(cursor, () => due.unit.execute(due.item));
-      } catch (e) {
-        log(`keyvault: due ${due.item.type} for ${due.item.kind} in ${due.unit.spec.vaultName} failed: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
-    return n;
-  };
+  const runDue = dueRunner(
+    () => units.map((u) => ({ vaultName: u.spec.vaultName, state: () => u.store.state, execute: u.execute })),
+    clock,
+    log,
+  );
 
   const timeInfo = (): { time: string; offsetSeconds: number } => ({ time: clock.now().toISOString(), offsetSeconds: clock.offsetSeconds() });
 
@@ -289,26 +264,7 @@ export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions):
         newVersion: (kind, name, version, attributes) => emit('NewVersionCreated', kind, name, version, attributes),
       };
       unit.ctx = ctx;
-      unit.execute = (item: DueItem): void => {
-        const state = store.state;
-        const map = item.kind === 'Key' ? state.keys : state.secrets;
-        const entry = map[item.key];
-        if (!entry) return;
-        if (item.type === 'Purge') {
-          delete map[item.key];
-          return;
-        }
-        state.fired[firedKey(item.kind, item.key, item.version, item.type)] = clock.nowMs();
-        const v = entry.versions.find((x) => x.version === item.version);
-        if (!v) return;
-        if (item.type === 'Rotate') {
-          rotateEntry(ctx, entry as Parameters<typeof rotateEntry>[1]);
-          return;
-        }
-        // A version that is already past exp gets Expired, not a late NearExpiry.
-        if (item.type === 'NearExpiry' && v.attributes.exp !== undefined && clock.nowMs() >= v.attributes.exp * 1000) return;
-        emit(item.type, item.kind, entry.name, v.version, v.attributes);
-      };
+      unit.execute = dueExecutor(ctx, emit);
       if (authorization && seed) seedAssignments(authorization, { vaultName: spec.vaultName, scope: topic });
       unit.server = createVaultServer(tls, {
         ctx,
