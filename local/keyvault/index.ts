@@ -12,7 +12,7 @@ import type { Server } from 'node:https';
 import { join } from 'node:path';
 import { ensureLocalTls } from '../tls';
 import { VaultClock, Mutex } from './clock';
-import { requestJson } from '../httpJson';
+import { clockListeners } from './clockListeners';
 import { backupKeyFor, type VaultContext } from './common';
 import { dueExecutor, dueRunner } from './dueRunner';
 import { keyVaultEvent, vaultTopic, type DueItem, type EventGridEvent, type EventSink, type ObjectKind, type VaultEventKind } from './events';
@@ -90,8 +90,6 @@ export interface KeyVaultEmulators {
 
 /** How often due events are checked as real time passes. */
 const TICK_MS = 1000;
-const LISTENER_TIMEOUT_MS = 60_000;
-const MAX_LISTENER_FAILURES = 3;
 
 function faultsFromEnv(env: NodeJS.ProcessEnv): { rate: number; seed?: number } | undefined {
   const raw = env.KEYVAULT_FAULTS;
@@ -149,8 +147,7 @@ export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions):
   const saveAll = (): void => {
     for (const s of stores) s.save();
   };
-  /** Listener URL → consecutive failures; a listener that keeps failing (a host that is gone) is dropped. */
-  const listeners = new Map<string, number>();
+  const listeners = clockListeners({ ca: tls.ca, log });
   const mutex = new Mutex();
 
   const publish = (topic: string, events: EventGridEvent[]): void => {
@@ -173,33 +170,6 @@ export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions):
 
   const timeInfo = (): { time: string; offsetSeconds: number } => ({ time: clock.now().toISOString(), offsetSeconds: clock.offsetSeconds() });
 
-  const notifyListeners = async (): Promise<void> => {
-    const body = { time: clock.now().toISOString() };
-    await Promise.all(
-      [...listeners.keys()].map(async (url) => {
-        let problem: string | undefined;
-        try {
-          const { status } = await requestJson(url, { method: 'POST', body, ca: tls.ca, timeoutMs: LISTENER_TIMEOUT_MS });
-          if (status < 200 || status >= 300) problem = `answered ${status}`;
-        } catch (e) {
-          problem = `failed: ${e instanceof Error ? e.message : String(e)}`;
-        }
-        if (!problem) {
-          listeners.set(url, 0);
-          return;
-        }
-        const failures = (listeners.get(url) ?? 0) + 1;
-        if (failures >= MAX_LISTENER_FAILURES) {
-          listeners.delete(url);
-          log(`keyvault: clock listener ${url} ${problem}; dropped after ${failures} failures in a row`);
-        } else {
-          listeners.set(url, failures);
-          log(`keyvault: clock listener ${url} ${problem}`);
-        }
-      }),
-    );
-  };
-
   const advance = (seconds: number): Promise<{ time: string; offsetSeconds: number }> =>
     mutex.run(async () => {
       if (!(Number.isFinite(seconds) && seconds >= 0)) throw new Error(`advance needs a non-negative number of seconds, got ${seconds}`);
@@ -210,7 +180,7 @@ export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions):
       runDue(clock.nowMs());
       saveAll();
       await options.events?.settle?.().catch((e: unknown) => log(`keyvault: events not settled before the listeners: ${String(e)}`));
-      await notifyListeners();
+      await listeners.notify(clock.now());
       return timeInfo();
     });
 
@@ -222,15 +192,9 @@ export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions):
   const management = {
     time: timeInfo,
     advance,
-    addListener: (url: string) => {
-      listeners.set(url, 0);
-      return [...listeners.keys()];
-    },
-    removeListener: (url: string) => {
-      listeners.delete(url);
-      return [...listeners.keys()];
-    },
-    listeners: () => [...listeners.keys()],
+    addListener: (url: string) => listeners.add(url),
+    removeListener: (url: string) => listeners.remove(url),
+    listeners: () => listeners.list(),
   };
 
   const faults = options.faults ?? faultsFromEnv(process.env);
