@@ -4,6 +4,7 @@
  * setting stops start-up with one message naming every bad setting.
  */
 import { z } from 'zod';
+import { checkVaultUrl } from './domain/vaultUrl';
 import { KeyturnError } from './errors';
 
 const positiveInt = z.coerce.number().int().positive();
@@ -24,6 +25,22 @@ const vaultMap = z.string().transform((raw, ctx) => {
   if (Object.keys(vaults).length === 0) {
     ctx.addIssue({ code: 'custom', message: 'at least one vault is required' });
     return z.NEVER;
+  }
+  return vaults;
+});
+
+/** `name=https://url,…`: customers' own vaults (BYOK) Keyturn knows of, by their Key Vault name. */
+const customerVaultMap = z.string().transform((raw, ctx) => {
+  const vaults: Record<string, string> = Object.create(null);
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const name = part.slice(0, eq).trim().toLowerCase();
+    const url = part.slice(eq + 1).trim();
+    if (eq <= 0 || !/^[a-z](?!.*--)[a-z0-9-]{1,22}[a-z0-9]$/.test(name) || !/^https:\/\/[^/\s]+\/?$/.test(url) || name in vaults) {
+      ctx.addIssue({ code: 'custom', message: `expected distinct vaultName=https://host entries (Key Vault names), got '${part}'` });
+      return z.NEVER;
+    }
+    vaults[name] = url.replace(/\/$/, '');
   }
   return vaults;
 });
@@ -57,7 +74,22 @@ export const settingsSchema = z.object({
     .regex(/^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[a-zA-Z][a-zA-Z0-9-]{0,63})$/, 'expected an object id (GUID) or a directory name')
     .optional(),
 
+  /** Customers' own vaults (BYOK), `name=https://url,…`: health lists them; the app holds no role there. */
+  KEYTURN_CUSTOMER_VAULTS: customerVaultMap.optional(),
+
   KEYTURN_STORAGE_CONNECTION: z.string().min(1),
+  /** The job queues' connection (as `connection: 'KEYTURN_QUEUE'` of the queue triggers): a connection string (Azurite) … */
+  KEYTURN_QUEUE: z.string().min(1).optional(),
+  /** … or, in Azure, the queue service URI with the managed identity (the Functions identity-based connection form). */
+  KEYTURN_QUEUE__queueServiceUri: z.string().regex(/^https:\/\/[^/\s?#]+\/?$/, 'expected https://{account}.queue.core.windows.net').optional(),
+  /** Read by the Functions host's queue triggers for the identity connection (the app's own client uses AZURE_CLIENT_ID). */
+  KEYTURN_QUEUE__credential: z.literal('managedidentity').optional(),
+  KEYTURN_QUEUE__clientId: z.string().uuid().optional(),
+
+  /** Azure Resource Manager (role assignments); locally the stack's ARM endpoint. */
+  KEYTURN_ARM_ENDPOINT: z.string().regex(/^https:\/\/[^/\s?#]+\/?$/, 'expected an https origin').default('https://management.azure.com'),
+  /** CA of the local ARM endpoint, trusted by the role-assignment client only. */
+  KEYTURN_ARM_CA_FILE: optionalPath,
 
   KEYTURN_COSMOS_ENDPOINT: url,
   /** Account key; leave empty in Azure to use the managed identity. */
@@ -117,7 +149,12 @@ export interface Config {
   /** Local mode only (KEYTURN_LOCAL_PRINCIPAL). */
   localPrincipal?: string;
   clockUrl?: string;
+  /** Customers' own vaults by Key Vault name (KEYTURN_CUSTOMER_VAULTS); canonical URLs. */
+  customerVaults: Record<string, string>;
   storageConnection: string;
+  /** The job queues' connection: exactly one of the two, or neither (no queue functions then). */
+  queue: { connectionString?: string; queueServiceUri?: string };
+  arm: { endpoint: string; caFile?: string };
   cosmos: { endpoint: string; key?: string; database: string; caFile?: string };
   eventGrid: { endpoint: string; key?: string; caFile?: string };
   graph: { endpoint: string; caFile?: string };
@@ -189,6 +226,16 @@ function crossFieldProblems(s: Partial<Settings>): { setting: string; message: s
       }
     }
   }
+  // Customer vaults come from outside Keyturn: the anchored allow-list, as for a request's URL.
+  const local = Boolean(s.KEYTURN_KEYVAULT_CA_FILE);
+  for (const [name, vaultUrl] of Object.entries(s.KEYTURN_CUSTOMER_VAULTS ?? {})) {
+    const checked = checkVaultUrl(vaultUrl, { local });
+    if ('refused' in checked) problems.push({ setting: 'KEYTURN_CUSTOMER_VAULTS', message: `${name}: ${checked.refused}` });
+    else if (vaults && Object.hasOwn(vaults, name)) problems.push({ setting: 'KEYTURN_CUSTOMER_VAULTS', message: `'${name}' is also a vault key in KEYTURN_VAULTS` });
+  }
+  if (s.KEYTURN_QUEUE && s.KEYTURN_QUEUE__queueServiceUri) {
+    problems.push({ setting: 'KEYTURN_QUEUE', message: 'set either KEYTURN_QUEUE (connection string) or KEYTURN_QUEUE__queueServiceUri, not both' });
+  }
   // Fault points crash workers on purpose: only ever against the local stack.
   if (s.KEYTURN_FAULTS && !s.KEYTURN_KEYVAULT_CA_FILE && !s.KEYTURN_CLOCK_URL) {
     problems.push({
@@ -217,7 +264,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     keyVaultCaFile: s.KEYTURN_KEYVAULT_CA_FILE,
     localPrincipal: s.KEYTURN_LOCAL_PRINCIPAL,
     clockUrl: s.KEYTURN_CLOCK_URL,
+    customerVaults: Object.fromEntries(
+      Object.entries(s.KEYTURN_CUSTOMER_VAULTS ?? {}).map(([name, vaultUrl]) => [name, (checkVaultUrl(vaultUrl, { local: true }) as { vaultUrl: string }).vaultUrl]),
+    ),
     storageConnection: s.KEYTURN_STORAGE_CONNECTION,
+    queue: {
+      ...(s.KEYTURN_QUEUE ? { connectionString: s.KEYTURN_QUEUE } : {}),
+      ...(s.KEYTURN_QUEUE__queueServiceUri ? { queueServiceUri: s.KEYTURN_QUEUE__queueServiceUri.replace(/\/$/, '') } : {}),
+    },
+    arm: { endpoint: s.KEYTURN_ARM_ENDPOINT.replace(/\/$/, ''), caFile: s.KEYTURN_ARM_CA_FILE },
     cosmos: {
       endpoint: s.KEYTURN_COSMOS_ENDPOINT,
       key: s.KEYTURN_COSMOS_KEY,

@@ -145,3 +145,34 @@ export interface VaultKeys {
 export interface JobQueue {
   enqueue(queue: string, job: Record<string, unknown>, options?: { visibleAfterSeconds?: number }): Promise<void>;
 }
+
+// ---------------------------------------------------------------------------------
+// Azure RBAC role assignments (ARM): how Keyturn removes a principal's access to a
+// vault, a key or a secret (tenant-key revoke, the breach playbooks).
+
+/** One role assignment as ARM reports it; ids are ARM resource ids, principals object ids. */
+export interface RoleAssignment {
+  /** `{scope}/providers/Microsoft.Authorization/roleAssignments/{name}`. */
+  id: string;
+  /** The assignment's GUID. */
+  name: string;
+  scope: string;
+  /** `/subscriptions/{id}/providers/Microsoft.Authorization/roleDefinitions/{guid}`. */
+  roleDefinitionId: string;
+  principalId: string;
+}
+
+/**
+ * Role assignments at ARM scopes (`/subscriptions/…[/resourceGroups/…[/providers/…]]`).
+ * Failures are KeyturnErrors: `VALIDATION_FAILED` (a malformed scope or id),
+ * `ACCESS_DENIED` (Keyturn's identity may not read or write assignments there),
+ * `CONFLICT` (the principal already holds that role at that scope) or `DEPENDENCY_FAILED`.
+ */
+export interface RoleAssignments {
+  /** Assignments that apply at `scope` (at it, above it and, as ARM lists, below it); `assignedTo` keeps one principal's (groups included, as ARM's filter). */
+  listForScope(scope: string, filter?: { assignedTo?: string }): Promise<RoleAssignment[]>;
+  /** Idempotent for the same `name` (a caller-chosen GUID; a random one when absent). */
+  create(scope: string, assignment: { roleDefinitionId: string; principalId: string; name?: string }): Promise<RoleAssignment>;
+  /** By the assignment's name at its scope; resolves also when there was none. */
+  delete(scope: string, name: string): Promise<void>;
+}

@@ -9,13 +9,15 @@ import { type CosmosHandle, createCosmos } from './adapters/cosmos';
 import { emulatorClock, systemClock } from './adapters/clocks';
 import { eventGridNotifier } from './adapters/eventGridNotifier';
 import { armedFaults } from './adapters/faults';
-import { type KeyVaultClients, createKeyVaultClients, emulatorCredential } from './adapters/keyVault/clients';
+import { type KeyVaultClients, createKeyVaultClients, emulatorCredential, localCredential } from './adapters/keyVault/clients';
 import { vaultKeys } from './adapters/keyVault/vaultKeys';
-import { cosmosHealth, keyVaultHealth, storageHealth } from './adapters/health';
+import { cosmosHealth, customerVaultHealth, keyVaultHealth, storageHealth } from './adapters/health';
+import { armRoleAssignments } from './adapters/roleAssignments';
+import { storageJobQueue } from './adapters/storageJobQueue';
 import { httpsAgent, readCa } from './adapters/tlsAgent';
 import { cosmosKeySets } from './adapters/signing/cosmosKeySets';
 import { consoleLogger } from './adapters/logger';
-import type { Clock, FaultPoints, Logger, Notifier, VaultKeys } from './ports';
+import type { Clock, FaultPoints, JobQueue, Logger, Notifier, RoleAssignments, VaultKeys } from './ports';
 import type { DependencyCheck } from './services/health';
 import { KeySetPublisher } from './services/signing/publication';
 import { SigningKeyService, type SigningSettings, SingleFlight } from './services/signing/signingKeys';
@@ -34,6 +36,7 @@ import { RenewalService } from './services/renewal/renewalService';
 import { KeyVaultEventIntake } from './services/events/intake';
 import type { KeyVaultEventHandler } from './services/events/ports';
 import { JobRegistry, type ResumableKind } from './services/jobs/registry';
+import { KeyturnError } from './errors';
 
 export interface Root {
   config: Config;
@@ -50,6 +53,10 @@ export interface Root {
   renewal: RenewalRoot;
   events: EventsRoot;
   jobs: JobsRoot;
+  /** The queue-triggered jobs' queue (KEYTURN_QUEUE); built on first use, CONFIG_INVALID when the setting is absent. */
+  readonly jobQueue: JobQueue;
+  /** Azure RBAC role assignments over ARM (KEYTURN_ARM_ENDPOINT), as the app's identity; built on first use. */
+  readonly roleAssignments: RoleAssignments;
 }
 
 /** Life cycle 4: signing-key rollover, JWKS and token signing. */
@@ -202,6 +209,8 @@ function build(env: NodeJS.ProcessEnv): Root {
     storageHealth(blobs),
     cosmosHealth(cosmos),
     ...keyVault.vaultAliases().map((vaultAlias) => keyVaultHealth(keyVault, vaultAlias)),
+    // Customers' vaults: reachable or not, never a reason to report the app unhealthy.
+    ...Object.entries(config.customerVaults).map(([name, url]) => customerVaultHealth(name, url, httpsAgent(keyVaultCa))),
   ];
 
   // The schema is created at start; a Cosmos that is not up yet is retried on first use.
@@ -216,7 +225,30 @@ function build(env: NodeJS.ProcessEnv): Root {
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents]);
   const jobs = buildJobs(config, [(log) => renewal.service(log).resumable()]);
 
-  return { config, clock, faults, keyVault, vaultKeys: keys, cosmos, blobs, notifier, healthChecks, signing, renewal, events, jobs };
+  let jobQueue: JobQueue | undefined;
+  let roleAssignments: RoleAssignments | undefined;
+  return {
+    config, clock, faults, keyVault, vaultKeys: keys, cosmos, blobs, notifier, healthChecks, signing, renewal, events, jobs,
+    get jobQueue() {
+      return (jobQueue ??= buildJobQueue(config, credential));
+    },
+    get roleAssignments() {
+      // Locally the same local credential as the vaults (the emulator's directory); in Azure the managed identity.
+      return (roleAssignments ??= armRoleAssignments({
+        endpoint: config.arm.endpoint,
+        credential: keyVault.local ? localCredential(config.localPrincipal) : credential(),
+        ca: readCa(config.arm.caFile),
+      }));
+    },
+  };
+}
+
+function buildJobQueue(config: Config, credential: () => TokenCredential): JobQueue {
+  const { connectionString, queueServiceUri } = config.queue;
+  if (!connectionString && !queueServiceUri) {
+    throw new KeyturnError('CONFIG_INVALID', 'No job queue: set KEYTURN_QUEUE (a connection string) or KEYTURN_QUEUE__queueServiceUri', { settings: ['KEYTURN_QUEUE'] });
+  }
+  return storageJobQueue({ connectionString, queueServiceUri, credential });
 }
 
 let instance: Root | undefined;

@@ -90,7 +90,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   name: 'appsettings'
   properties: {
     // Host storage through the identity, blob only: timers, leases and host keys need nothing else
-    // (add __queueServiceUri + Storage Queue Data Contributor if a queue or blob trigger is added).
+    // (the queue triggers use their own connection, KEYTURN_QUEUE, below).
     AzureWebJobsStorage__credential: 'managedidentity'
     AzureWebJobsStorage__clientId: identityClientId
     AzureWebJobsStorage__blobServiceUri: 'https://${storageAccountName}.blob.${environment().suffixes.storage}'
@@ -108,6 +108,13 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_COSMOS_ENDPOINT: cosmosEndpoint
     KEYTURN_COSMOS_DATABASE: cosmosDatabaseName
     KEYTURN_EVENTGRID_ENDPOINT: notificationTopicEndpoint
+    // The job queues: identity-based connection `KEYTURN_QUEUE` (queue triggers and the app's enqueue),
+    // Storage Queue Data Contributor on the account (rbac.bicep).
+    KEYTURN_QUEUE__queueServiceUri: 'https://${storageAccountName}.queue.${environment().suffixes.storage}'
+    KEYTURN_QUEUE__credential: 'managedidentity'
+    KEYTURN_QUEUE__clientId: identityClientId
+    // Role assignments (RoleAssignments adapter) in this cloud's Resource Manager.
+    KEYTURN_ARM_ENDPOINT: environment().resourceManager
     KEYTURN_ISSUER: effectiveIssuer
     KEYTURN_JWKS_URI: '${effectiveIssuer}/api/.well-known/jwks.json'
     // Timer functions read these as %SETTING%; the host resolves them before the app's defaults apply.

@@ -11,7 +11,17 @@ export interface VaultRequest {
   baseUrl: string;
   query: URLSearchParams;
   body: unknown;
+  /** What the vault's objects report (`Recoverable` under purge protection: no purge before the retention ends). */
+  recoveryLevel: RecoveryLevel;
 }
+
+export type RecoveryLevel = 'Recoverable' | 'Recoverable+Purgeable';
+
+/** What an object's JSON needs from the request: the host it echoes and the vault's recovery level. */
+export type Shown = Pick<VaultRequest, 'baseUrl' | 'recoveryLevel'>;
+
+/** Key Vault's deletion recovery level: 90 days of soft delete, purgeable unless purge protection is on. */
+export const recoveryLevelOf = (purgeProtection: boolean): RecoveryLevel => (purgeProtection ? 'Recoverable' : 'Recoverable+Purgeable');
 
 export interface VaultResponse {
   status: number;
@@ -96,14 +106,14 @@ export function parseTags(raw: unknown): Record<string, string> | undefined {
   return Object.fromEntries(entries) as Record<string, string>;
 }
 
-export function attributesOut(a: Attributes, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function attributesOut(a: Attributes, recoveryLevel: RecoveryLevel, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     enabled: a.enabled,
     ...(a.nbf !== undefined ? { nbf: a.nbf } : {}),
     ...(a.exp !== undefined ? { exp: a.exp } : {}),
     created: a.created,
     updated: a.updated,
-    recoveryLevel: 'Recoverable+Purgeable',
+    recoveryLevel,
     recoverableDays: RECOVERABLE_DAYS,
     ...extra,
   };

@@ -12,10 +12,10 @@ import type { Server } from 'node:https';
 import { join } from 'node:path';
 import { ensureLocalTls } from '../tls';
 import { VaultClock, Mutex } from './clock';
-import { requestJson } from '../httpJson';
+import { clockListeners } from './clockListeners';
 import { backupKeyFor, type VaultContext } from './common';
-import { firedKey, keyVaultEvent, nextDue, vaultTopic, type DueItem, type EventGridEvent, type EventSink, type ObjectKind, type VaultEventKind } from './events';
-import { rotateEntry } from './keys';
+import { dueExecutor, dueRunner } from './dueRunner';
+import { keyVaultEvent, vaultTopic, type DueItem, type EventGridEvent, type EventSink, type ObjectKind, type VaultEventKind } from './events';
 import { Authorization } from './rbac';
 import { seedAssignments } from './seeds';
 import { createVaultServer, FaultInjector } from './server';
@@ -92,10 +92,6 @@ export interface KeyVaultEmulators {
 
 /** How often due events are checked as real time passes. */
 const TICK_MS = 1000;
-const LISTENER_TIMEOUT_MS = 60_000;
-const MAX_LISTENER_FAILURES = 3;
-/** Guards against a policy that would rotate without end during one walk. */
-const MAX_ITEMS_PER_WALK = 10_000;
 
 function faultsFromEnv(env: NodeJS.ProcessEnv): { rate: number; seed?: number } | undefined {
   const raw = env.KEYVAULT_FAULTS;
@@ -153,8 +149,7 @@ export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions):
   const saveAll = (): void => {
     for (const s of stores) s.save();
   };
-  /** Listener URL → consecutive failures; a listener that keeps failing (a host that is gone) is dropped. */
-  const listeners = new Map<string, number>();
+  const listeners = clockListeners({ ca: tls.ca, log, ...(options.onListenerDropped ? { onDropped: options.onListenerDropped } : {}) });
   const mutex = new Mutex();
 
   const publish = (topic: string, events: EventGridEvent[]): void => {
@@ -169,64 +164,13 @@ export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions):
     }
   };
 
-  /**
-   * Carries out everything due in every vault up to `upTo`, each at its own time
-   * (never before `from`), in time order across vaults. Synchronous.
-   */
-  const runDue = (upTo: number, from = clock.nowMs()): number => {
-    let cursor = from;
-    let n = 0;
-    for (;;) {
-      let best: { unit: VaultUnit; item: DueItem } | undefined;
-      for (const unit of units) {
-        const item = nextDue(unit.store.state, upTo);
-        if (item && (!best || item.at < best.item.at)) best = { unit, item };
-      }
-      if (!best) break;
-      if (++n > MAX_ITEMS_PER_WALK) {
-        log('keyvault: too many due items in one clock walk; stopping early');
-        break;
-      }
-      cursor = Math.max(cursor, best.item.at);
-      const due = best;
-      try {
-        clock.at(cursor, () => due.unit.execute(due.item));
-      } catch (e) {
-        log(`keyvault: due ${due.item.type} for ${due.item.kind} in ${due.unit.spec.vaultName} failed: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
-    return n;
-  };
+  const runDue = dueRunner(
+    () => units.map((u) => ({ vaultName: u.spec.vaultName, state: () => u.store.state, execute: u.execute })),
+    clock,
+    log,
+  );
 
   const timeInfo = (): { time: string; offsetSeconds: number } => ({ time: clock.now().toISOString(), offsetSeconds: clock.offsetSeconds() });
-
-  const notifyListeners = async (): Promise<void> => {
-    const body = { time: clock.now().toISOString() };
-    await Promise.all(
-      [...listeners.keys()].map(async (url) => {
-        let problem: string | undefined;
-        try {
-          const { status } = await requestJson(url, { method: 'POST', body, ca: tls.ca, timeoutMs: LISTENER_TIMEOUT_MS });
-          if (status < 200 || status >= 300) problem = `answered ${status}`;
-        } catch (e) {
-          problem = `failed: ${e instanceof Error ? e.message : String(e)}`;
-        }
-        if (!problem) {
-          listeners.set(url, 0);
-          return;
-        }
-        const failures = (listeners.get(url) ?? 0) + 1;
-        if (failures >= MAX_LISTENER_FAILURES) {
-          listeners.delete(url);
-          log(`keyvault: clock listener ${url} ${problem}; dropped after ${failures} failures in a row`);
-          options.onListenerDropped?.(url, `${problem}; ${failures} failed moves in a row`);
-        } else {
-          listeners.set(url, failures);
-          log(`keyvault: clock listener ${url} ${problem}`);
-        }
-      }),
-    );
-  };
 
   const advance = (seconds: number): Promise<{ time: string; offsetSeconds: number }> =>
     mutex.run(async () => {
@@ -238,7 +182,7 @@ export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions):
       runDue(clock.nowMs());
       saveAll();
       await options.events?.settle?.().catch((e: unknown) => log(`keyvault: events not settled before the listeners: ${String(e)}`));
-      await notifyListeners();
+      await listeners.notify(clock.now());
       return timeInfo();
     });
 
@@ -250,15 +194,9 @@ export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions):
   const management = {
     time: timeInfo,
     advance,
-    addListener: (url: string) => {
-      listeners.set(url, 0);
-      return [...listeners.keys()];
-    },
-    removeListener: (url: string) => {
-      listeners.delete(url);
-      return [...listeners.keys()];
-    },
-    listeners: () => [...listeners.keys()],
+    addListener: (url: string) => listeners.add(url),
+    removeListener: (url: string) => listeners.remove(url),
+    listeners: () => listeners.list(),
   };
 
   const faults = options.faults ?? faultsFromEnv(process.env);
@@ -292,26 +230,7 @@ export async function startKeyVaultEmulators(options: KeyVaultEmulatorsOptions):
         newVersion: (kind, name, version, attributes) => emit('NewVersionCreated', kind, name, version, attributes),
       };
       unit.ctx = ctx;
-      unit.execute = (item: DueItem): void => {
-        const state = store.state;
-        const map = item.kind === 'Key' ? state.keys : state.secrets;
-        const entry = map[item.key];
-        if (!entry) return;
-        if (item.type === 'Purge') {
-          delete map[item.key];
-          return;
-        }
-        state.fired[firedKey(item.kind, item.key, item.version, item.type)] = clock.nowMs();
-        const v = entry.versions.find((x) => x.version === item.version);
-        if (!v) return;
-        if (item.type === 'Rotate') {
-          rotateEntry(ctx, entry as Parameters<typeof rotateEntry>[1]);
-          return;
-        }
-        // A version that is already past exp gets Expired, not a late NearExpiry.
-        if (item.type === 'NearExpiry' && v.attributes.exp !== undefined && clock.nowMs() >= v.attributes.exp * 1000) return;
-        emit(item.type, item.kind, entry.name, v.version, v.attributes);
-      };
+      unit.execute = dueExecutor(ctx, emit);
       if (authorization && seed) seedAssignments(authorization, { vaultName: spec.vaultName, scope: topic });
       unit.server = createVaultServer(tls, {
         ctx,

@@ -1,30 +1,27 @@
-/** Key operations: CRUD, rotation and its policy, cryptography, backup and soft delete. */
+/** Key operations: create, import, read, update, rotation and its policy, cryptography; the shared ones are in `versioned.ts`. */
 import {
   applyAttributes,
   assertWritable,
   attributesOut,
   b64,
   body,
-  deletedEntry,
-  deletedFields,
-  deletion,
   findVersion,
   live,
   newAttributes,
   newVersionId,
   parseTags,
-  seal,
-  unseal,
-  validName,
   type VaultContext,
   type VaultRequest,
   type VaultResponse,
+  type Shown,
 } from './common';
-import { baseKty, cipher, generateKey, generateKeySync, importJwk, keygenParams, publicFields, sign, verify, type StoredJwk } from './crypto';
+import { latest, type VersionedKind } from './versioned';
+import { cipher } from './cipher';
+import { baseKty, generateKey, generateKeySync, importJwk, keygenParams, publicFields, type StoredJwk } from './jwk';
+import { sign, verify } from './signature';
 import { addDuration, isPositive, parseDuration } from './duration';
-import { badParameter, conflict, forbidden, notImplemented, purgeProtected } from './errors';
+import { badParameter, forbidden, notImplemented } from './errors';
 import { NEAR_EXPIRY_DEFAULT } from './events';
-import { pageOf } from './paging';
 import type { KeyEntry, KeyVersion, LifetimeAction, RotationPolicy } from './store';
 
 const ALL_OPS = ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey', 'import', 'export'];
@@ -45,31 +42,20 @@ function parseOps(raw: unknown): string[] | undefined {
 
 const kid = (base: string, entry: KeyEntry, v: KeyVersion): string => `${base}/keys/${entry.name}/${v.version}`;
 
-export function keyBundle(base: string, entry: KeyEntry, v: KeyVersion): Record<string, unknown> {
+export function keyBundle(at: Shown, entry: KeyEntry, v: KeyVersion): Record<string, unknown> {
   return {
-    key: { kid: kid(base, entry, v), kty: v.kty, key_ops: v.keyOps, ...publicFields(v.jwk) },
-    attributes: attributesOut(v.attributes, { exportable: false }),
+    key: { kid: kid(at.baseUrl, entry, v), kty: v.kty, key_ops: v.keyOps, ...publicFields(v.jwk) },
+    attributes: attributesOut(v.attributes, at.recoveryLevel, { exportable: false }),
     ...(v.tags ? { tags: v.tags } : {}),
   };
 }
 
-function keyItem(base: string, entry: KeyEntry, v: KeyVersion, withVersion: boolean): Record<string, unknown> {
+function keyItem(at: Shown, entry: KeyEntry, v: KeyVersion, withVersion: boolean): Record<string, unknown> {
   return {
-    kid: withVersion ? kid(base, entry, v) : `${base}/keys/${entry.name}`,
-    attributes: attributesOut(v.attributes, { exportable: false }),
+    kid: withVersion ? kid(at.baseUrl, entry, v) : `${at.baseUrl}/keys/${entry.name}`,
+    attributes: attributesOut(v.attributes, at.recoveryLevel, { exportable: false }),
     ...(v.tags ? { tags: v.tags } : {}),
   };
-}
-
-function latest(entry: KeyEntry): KeyVersion {
-  return entry.versions[entry.versions.length - 1] as KeyVersion;
-}
-
-function sortedEntries(map: Record<string, KeyEntry>, deleted: boolean): KeyEntry[] {
-  return Object.keys(map)
-    .sort()
-    .map((k) => map[k] as KeyEntry)
-    .filter((e) => Boolean(e.deleted) === deleted && e.versions.length > 0);
 }
 
 /** Adds a version under `name` (creating the entry) and announces it. */
@@ -105,7 +91,7 @@ async function create(ctx: VaultContext, name: string, req: VaultRequest): Promi
   return storeNewVersion(ctx, name, req, { kty: String(b.kty), jwk, keyOps, attributes: b.attributes, tags });
 }
 
-function importKey(ctx: VaultContext, name: string, req: VaultRequest): VaultResponse {
+export function importKey(ctx: VaultContext, name: string, req: VaultRequest): VaultResponse {
   const b = body(req);
   const raw = b.key as Record<string, unknown> | undefined;
   const jwk = importJwk(raw);
@@ -131,7 +117,7 @@ function storeNewVersion(
     ...(fields.tags ? { tags: fields.tags } : {}),
   };
   const entry = addVersion(ctx, name, v);
-  return { status: 200, body: keyBundle(req.baseUrl, entry, v) };
+  return { status: 200, body: keyBundle(req, entry, v) };
 }
 
 function update(ctx: VaultContext, name: string, version: string | undefined, req: VaultRequest): VaultResponse {
@@ -144,7 +130,7 @@ function update(ctx: VaultContext, name: string, version: string | undefined, re
   applyAttributes(v.attributes, b.attributes, ctx.clock.nowSeconds());
   if (ops) v.keyOps = ops;
   if (tags) v.tags = tags;
-  return { status: 200, body: keyBundle(req.baseUrl, entry, v) };
+  return { status: 200, body: keyBundle(req, entry, v) };
 }
 
 /** A new version of the same kind; exp from the policy's expiryTime. */
@@ -236,7 +222,7 @@ function putPolicy(ctx: VaultContext, name: string, req: VaultRequest): VaultRes
 // ---------------------------------------------------------------- cryptography
 
 /** Keyed by a path segment: a Map, so `constructor` is not an operation. */
-const CRYPTO_OPS: ReadonlyMap<string, string> = new Map([
+export const CRYPTO_OPS: ReadonlyMap<string, string> = new Map([
   ['sign', 'sign'],
   ['verify', 'verify'],
   ['encrypt', 'encrypt'],
@@ -245,7 +231,7 @@ const CRYPTO_OPS: ReadonlyMap<string, string> = new Map([
   ['unwrapkey', 'unwrapKey'],
 ]);
 
-function cryptoOp(ctx: VaultContext, name: string, version: string | undefined, opSegment: string, req: VaultRequest): VaultResponse {
+export function cryptoOp(ctx: VaultContext, name: string, version: string | undefined, opSegment: string, req: VaultRequest): VaultResponse {
   const op = CRYPTO_OPS.get(opSegment.toLowerCase()) as string;
   const entry = live(ctx.store.state.keys, 'Key', name);
   const v = findVersion(entry.versions, version, 'Key', name);
@@ -291,123 +277,33 @@ function cryptoOp(ctx: VaultContext, name: string, version: string | undefined, 
   };
 }
 
-// ---------------------------------------------------------------- backup, delete, recover
+// ---------------------------------------------------------------- the kind, and reads
 
-function backup(ctx: VaultContext, name: string): VaultResponse {
+/** Keys as versioned objects (`versioned.ts`): list, versions, delete, recover, purge, backup, restore. */
+export const KEYS: VersionedKind<KeyEntry> = {
+  kind: 'Key',
+  collection: 'keys',
+  deletedCollection: 'deletedkeys',
+  entries: (ctx) => ctx.store.state.keys,
+  bundle: keyBundle,
+  item: keyItem,
+  backupOf: (entry) => ({ name: entry.name, versions: entry.versions, policy: entry.policy }),
+  restored: (entry) => ({ name: entry.name, versions: entry.versions, ...(entry.policy ? { policy: entry.policy } : {}) }),
+};
+
+/** Without a version, the latest. */
+export function getKey(ctx: VaultContext, req: VaultRequest, name: string, version: string | undefined): VaultResponse {
   const entry = live(ctx.store.state.keys, 'Key', name);
-  const payload = { kind: 'Key', entry: { name: entry.name, versions: entry.versions, policy: entry.policy } };
-  return { status: 200, body: { value: seal(ctx.backupKey, payload) } };
+  return { status: 200, body: keyBundle(req, entry, findVersion(entry.versions, version, 'Key', name)) };
 }
 
-function restore(ctx: VaultContext, req: VaultRequest): VaultResponse {
-  const payload = unseal(ctx.backupKey, body(req).value) as { kind?: string; entry?: KeyEntry };
-  if (payload.kind !== 'Key' || !payload.entry) throw badParameter('The backup blob is not a key backup.');
-  const entry = payload.entry;
-  const key = entry.name.toLowerCase();
-  const existing = ctx.store.state.keys[key];
-  if (existing?.deleted) throw conflict(`Key ${existing.name} is currently in a deleted but recoverable state; it must be purged before a backup can be restored.`);
-  if (existing) throw conflict(`Key ${existing.name} already exists in this vault; a backup can only be restored under an unused name.`);
-  const restored: KeyEntry = { name: entry.name, versions: entry.versions, ...(entry.policy ? { policy: entry.policy } : {}) };
-  ctx.store.state.keys[key] = restored;
-  return { status: 200, body: keyBundle(req.baseUrl, restored, latest(restored)) };
-}
-
-function deletedBundle(base: string, entry: KeyEntry & { deleted: NonNullable<KeyEntry['deleted']> }): Record<string, unknown> {
-  return { ...keyBundle(base, entry, latest(entry)), ...deletedFields(base, 'deletedkeys', entry.name, entry.deleted) };
-}
-
-function remove(ctx: VaultContext, name: string, req: VaultRequest): VaultResponse {
+export function rotateKey(ctx: VaultContext, req: VaultRequest, name: string): VaultResponse {
   const entry = live(ctx.store.state.keys, 'Key', name);
-  entry.deleted = deletion(ctx.clock.nowSeconds());
-  return { status: 200, body: deletedBundle(req.baseUrl, entry as KeyEntry & { deleted: NonNullable<KeyEntry['deleted']> }) };
+  return { status: 200, body: keyBundle(req, entry, rotateEntry(ctx, entry)) };
 }
 
-export async function handleKeys(ctx: VaultContext, req: VaultRequest, segs: string[]): Promise<VaultResponse> {
-  const m = req.method;
-  const [a, b, c] = segs;
-  if (segs.length === 0 || (segs.length === 1 && a === '')) {
-    if (m !== 'GET') throw notImplemented(`${m} /keys`);
-    const items = sortedEntries(ctx.store.state.keys, false).map((e) => keyItem(req.baseUrl, e, latest(e), false));
-    return { status: 200, body: pageOf(items, req.baseUrl, '/keys', req.query) };
-  }
-  if (a === 'restore' && segs.length === 1 && m === 'POST') return restore(ctx, req);
-  const name = validName(a);
-  if (segs.length === 1 || (segs.length === 2 && b === '')) {
-    if (m === 'GET') {
-      const entry = live(ctx.store.state.keys, 'Key', name);
-      return { status: 200, body: keyBundle(req.baseUrl, entry, latest(entry)) };
-    }
-    if (m === 'PATCH') return update(ctx, name, undefined, req);
-    if (m === 'PUT' && segs.length === 1) return importKey(ctx, name, req);
-    if (m === 'DELETE' && segs.length === 1) return remove(ctx, name, req);
-    throw notImplemented(`${m} /keys/{name}`);
-  }
-  if (segs.length === 2) {
-    const op = (b as string).toLowerCase();
-    if (m === 'POST' && op === 'create') return create(ctx, name, req);
-    if (m === 'POST' && op === 'rotate') {
-      const entry = live(ctx.store.state.keys, 'Key', name);
-      const v = rotateEntry(ctx, entry);
-      return { status: 200, body: keyBundle(req.baseUrl, entry, v) };
-    }
-    if (m === 'POST' && op === 'backup') return backup(ctx, name);
-    if (m === 'GET' && op === 'versions') {
-      const entry = ctx.store.state.keys[name.toLowerCase()];
-      const items = entry && !entry.deleted ? entry.versions.map((v) => keyItem(req.baseUrl, entry, v, true)) : [];
-      return { status: 200, body: pageOf(items, req.baseUrl, `/keys/${encodeURIComponent(name)}/versions`, req.query) };
-    }
-    if (op === 'rotationpolicy') {
-      if (m === 'GET') return { status: 200, body: policyOut(req.baseUrl, live(ctx.store.state.keys, 'Key', name)) };
-      if (m === 'PUT') return putPolicy(ctx, name, req);
-    }
-    if (m === 'POST' && CRYPTO_OPS.has(op)) return cryptoOp(ctx, name, undefined, op, req);
-    if (m === 'POST' && op === 'release') throw notImplemented('release key');
-    if (m === 'GET') {
-      const entry = live(ctx.store.state.keys, 'Key', name);
-      const v = findVersion(entry.versions, b, 'Key', name);
-      return { status: 200, body: keyBundle(req.baseUrl, entry, v) };
-    }
-    if (m === 'PATCH') return update(ctx, name, b, req);
-    throw notImplemented(`${m} /keys/{name}/${b}`);
-  }
-  if (segs.length === 3 && m === 'POST' && CRYPTO_OPS.has((c as string).toLowerCase())) {
-    return cryptoOp(ctx, name, b || undefined, c as string, req);
-  }
-  if (segs.length === 3 && c === '' && (m === 'GET' || m === 'PATCH')) {
-    // /keys/{n}/{v}/ — tolerate a trailing slash after a version
-    if (m === 'PATCH') return update(ctx, name, b || undefined, req);
-    const entry = live(ctx.store.state.keys, 'Key', name);
-    return { status: 200, body: keyBundle(req.baseUrl, entry, findVersion(entry.versions, b || undefined, 'Key', name)) };
-  }
-  throw notImplemented(`${m} /keys/{name}/${segs.slice(1).join('/')}`);
+export function getRotationPolicy(ctx: VaultContext, req: VaultRequest, name: string): VaultResponse {
+  return { status: 200, body: policyOut(req.baseUrl, live(ctx.store.state.keys, 'Key', name)) };
 }
 
-export function handleDeletedKeys(ctx: VaultContext, req: VaultRequest, segs: string[]): VaultResponse {
-  const m = req.method;
-  const [a, b] = segs;
-  const map = ctx.store.state.keys;
-  if (segs.length === 0 || (segs.length === 1 && a === '')) {
-    if (m !== 'GET') throw notImplemented(`${m} /deletedkeys`);
-    const items = sortedEntries(map, true).map((e) => ({
-      ...keyItem(req.baseUrl, e, latest(e), false),
-      ...deletedFields(req.baseUrl, 'deletedkeys', e.name, e.deleted!),
-    }));
-    return { status: 200, body: pageOf(items, req.baseUrl, '/deletedkeys', req.query) };
-  }
-  const name = validName(a);
-  if (segs.length === 1 || (segs.length === 2 && b === '')) {
-    const entry = deletedEntry(map, 'Key', name);
-    if (m === 'GET') return { status: 200, body: deletedBundle(req.baseUrl, entry) };
-    if (m === 'DELETE') {
-      if (ctx.purgeProtection) throw purgeProtected('Key', entry.name, ctx.vaultName);
-      delete map[name.toLowerCase()];
-      return { status: 204 };
-    }
-  }
-  if (segs.length === 2 && b === 'recover' && m === 'POST') {
-    const entry = deletedEntry(map, 'Key', name);
-    delete (entry as KeyEntry).deleted;
-    return { status: 200, body: keyBundle(req.baseUrl, entry, latest(entry)) };
-  }
-  throw notImplemented(`${m} /deletedkeys/${segs.slice(1).join('/')}`);
-}
+export { create as createKey, update as updateKey, putPolicy as putRotationPolicy };

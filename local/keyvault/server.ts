@@ -6,13 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { VaultContext, VaultRequest, VaultResponse } from './common';
+import { type VaultContext, type VaultRequest, type VaultResponse, recoveryLevelOf } from './common';
 import { badParameter, forbiddenByRbac, KvError, notImplemented } from './errors';
-import { handleDeletedKeys, handleKeys } from './keys';
 import { requiredPermission } from './permissions';
 import { callerObjectId } from './principals';
 import type { Authorization } from './rbac';
-import { handleDeletedSecrets, handleSecrets } from './secrets';
+import { route } from './routes';
 
 const MAX_BODY = 1024 * 1024;
 const MAX_MOVE_SECONDS = 100 * 365 * 86_400;
@@ -131,21 +130,6 @@ function segments(pathname: string): string[] {
   }
 }
 
-async function route(deps: ServerDeps, req: VaultRequest, segs: string[]): Promise<VaultResponse> {
-  const [collection, ...rest] = segs;
-  switch ((collection ?? '').toLowerCase()) {
-    case 'keys':
-      return handleKeys(deps.ctx, req, rest);
-    case 'deletedkeys':
-      return handleDeletedKeys(deps.ctx, req, rest);
-    case 'secrets':
-      return handleSecrets(deps.ctx, req, rest);
-    case 'deletedsecrets':
-      return handleDeletedSecrets(deps.ctx, req, rest);
-    default:
-      throw notImplemented(`${req.method} /${collection ?? ''}${rest.length ? '/…' : ''}`);
-  }
-}
 
 async function management(deps: ServerDeps, method: string, segs: string[], query: URLSearchParams, body: unknown): Promise<VaultResponse> {
   const path = segs.slice(1).join('/');
@@ -231,8 +215,9 @@ export function createVaultServer(tls: { key: string; cert: string }, deps: Serv
         baseUrl: `https://${req.headers.host ?? 'localhost'}`,
         query: url.searchParams,
         body: parseJson(raw),
+        recoveryLevel: recoveryLevelOf(deps.ctx.purgeProtection),
       };
-      const out = await route(deps, vreq, segs);
+      const out = await route(deps.ctx, vreq, segs);
       if (method !== 'GET' && out.status < 300) deps.afterChange();
       status = out.status;
       send(res, out.status, out.body);

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StoredJwk } from './crypto';
+import type { StoredJwk } from './jwk';
 
 /** Times are Unix seconds, as on the wire. */
 export interface Attributes {

@@ -2,6 +2,7 @@
  * Health checks of the dependencies, one per kind, built by the composition root:
  * each makes the smallest real call its SDK offers. `checkHealth` runs them.
  */
+import { type Agent, get as httpsGet } from 'node:https';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import type { DependencyCheck } from '../services/health';
 import type { CosmosHandle } from './cosmos';
@@ -24,4 +25,27 @@ export const cosmosHealth = (cosmos: CosmosHandle): DependencyCheck => ({
 export const keyVaultHealth = (clients: KeyVaultClients, vaultAlias: string): DependencyCheck => ({
   name: `keyvault:${vaultAlias}`,
   check: async () => void (await clients.secrets(vaultAlias).listPropertiesOfSecrets().byPage({ maxPageSize: 1 }).next()),
+});
+
+/**
+ * A customer's own vault (BYOK): reachable when it answers an anonymous request with
+ * Key Vault's 401 Bearer challenge. No token is sent (the app has no role there, and
+ * its identity has no business at a vault it is not using); never required, so the
+ * report never fails because of a customer's vault.
+ */
+export const customerVaultHealth = (vaultName: string, vaultUrl: string, agent: Agent | undefined): DependencyCheck => ({
+  name: `keyvault:${vaultName}`,
+  required: false,
+  check: () =>
+    new Promise<void>((resolve, reject) => {
+      const request = httpsGet(new URL(`${vaultUrl}/secrets?api-version=7.5&maxresults=1`), { agent }, (res) => {
+        res.resume();
+        const challenge = String(res.headers['www-authenticate'] ?? '');
+        if (res.statusCode === 401 && /^Bearer\s/i.test(challenge)) resolve();
+        // The shape errorFacts reads (a status), so the report says `status N`.
+        else reject(Object.assign(new Error(`vault '${vaultName}' answered ${res.statusCode} without a Bearer challenge`), { statusCode: res.statusCode }));
+      });
+      request.on('error', reject);
+      request.setTimeout(4000, () => request.destroy(Object.assign(new Error(`vault '${vaultName}' timed out`), { code: 'ETIMEDOUT' })));
+    }),
 });

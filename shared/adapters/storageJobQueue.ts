@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/identity';
 import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
-import { dependencyError } from '../errors';
+import { KeyturnError, dependencyError } from '../errors';
 import type { JobQueue } from '../ports';
 
 /**
@@ -16,7 +16,7 @@ export function storageJobQueue(options: { connectionString?: string; queueServi
     if (service) return service;
     if (options.connectionString) service = QueueServiceClient.fromConnectionString(options.connectionString);
     else if (options.queueServiceUri) service = new QueueServiceClient(options.queueServiceUri, options.credential());
-    else throw new Error('storageJobQueue needs a connection string or a queue service URI');
+    else throw new KeyturnError('CONFIG_INVALID', 'storageJobQueue needs a connection string or a queue service URI', { settings: ['KEYTURN_QUEUE'] });
     return service;
   };
   const queueClient = (name: string): Promise<QueueClient> => {

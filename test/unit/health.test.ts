@@ -34,4 +34,14 @@ describe('checkHealth', () => {
   test('all ok is ok', async () => {
     expect((await checkHealth([{ name: 'a', check: async () => {} }])).status).toBe('ok');
   });
+
+  test('a check that is not required is reported but never fails the report', async () => {
+    const report = await checkHealth([
+      { name: 'storage', check: async () => {} },
+      { name: 'keyvault:contoso-byok', required: false, check: async () => Promise.reject(Object.assign(new Error('down'), { code: 'ECONNREFUSED' })) },
+    ]);
+    expect(report.status).toBe('ok');
+    expect(report.dependencies['keyvault:contoso-byok']).toMatchObject({ status: 'error', error: 'unreachable', required: false });
+    expect(report.dependencies.storage).not.toHaveProperty('required');
+  });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { type RunningCosmos, startCosmos } from '../../../local/cosmos';
 import { ensureLocalTls } from '../../../local/tls';
 import { eventually } from '../../helpers/process';
-import { type TestStack, call, startStack } from '../../helpers/stack';
+import { type TestStack, call, freePort, startStack } from '../../helpers/stack';
 
 describe('When Keyturn runs on the local stack', () => {
   let stack: TestStack;
@@ -40,6 +40,26 @@ describe('When Keyturn runs on the local stack', () => {
     expect(body.dependencies.cosmos?.status).toBe('ok');
     expect(body.dependencies['keyvault:local']?.status).toBe('ok');
     expect(typeof body.dependencies.cosmos?.latencyMs).toBe('number');
+  });
+
+  test("then /api/health lists the customer's vault contoso-byok as reachable, not required", async () => {
+    const body = (await call('GET', `${stack.host!.url}/api/health`)).json<{ status: string; dependencies: Record<string, unknown> }>();
+    expect(stack.env.KEYTURN_CUSTOMER_VAULTS).toMatch(/^contoso-byok=https:\/\/127\.0\.0\.1:\d+$/);
+    expect(body.dependencies['keyvault:contoso-byok']).toMatchObject({ status: 'ok', required: false });
+  });
+
+  test("then an unreachable customer vault is reported but does not fail health", async () => {
+    const other = await stack.startSecondHost({ KEYTURN_CUSTOMER_VAULTS: `contoso-byok=${stack.vaults['contoso-byok']!.url},gone-vault=https://127.0.0.1:${await freePort()}` });
+    try {
+      const res = await call('GET', `${other.url}/api/health`);
+      expect(res.status).toBe(200);
+      const body = res.json<{ status: string; dependencies: Record<string, { status: string; error?: string }> }>();
+      expect(body.status).toBe('ok');
+      expect(body.dependencies['keyvault:gone-vault']).toMatchObject({ status: 'error', error: 'unreachable', required: false });
+      expect(body.dependencies['keyvault:contoso-byok']).toMatchObject({ status: 'ok' });
+    } finally {
+      await other.stop();
+    }
   });
 
   test('then /admin/functions lists the app functions', async () => {

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { settingsSchema } from '../../../shared/config';
 import { CONTAINERS, CONTAINER_DEFAULT_TTL } from '../../../shared/adapters/cosmos';
+import { KEY_VAULT_DATA_ROLE_IDS, onlyRolesCondition } from '../../../local/keyvault/rbac';
 import {
   type BicepFile,
   type BicepResource,
@@ -32,6 +33,8 @@ const ROLES: Record<string, string> = {
   'b86a8fe4-44ce-4948-aee5-eccb2c155cd7': 'Key Vault Secrets Officer',
   '4633458b-17de-408a-b874-0445c86b69e6': 'Key Vault Secrets User',
   '12338af0-0e69-4776-bea7-57ae8d297424': 'Key Vault Crypto User',
+  'e147488a-f6f5-4113-8e2d-b22465e65bf6': 'Key Vault Crypto Service Encryption User',
+  'f58310d9-a9f6-439a-9e8d-f62e7b41a168': 'Role Based Access Control Administrator',
   'a4417e6f-fecd-4de8-b567-7b0420556985': 'Key Vault Certificates Officer',
   '21090545-7ca7-4776-b22c-e363652d74d2': 'Key Vault Reader',
   'b7e6dc6d-f1e8-4753-8033-0f276bb0955b': 'Storage Blob Data Owner',
@@ -52,7 +55,10 @@ const ROLES: Record<string, string> = {
 const ROLE_SCOPES: Record<string, string> = {
   'Key Vault Secrets Officer': 'Microsoft.KeyVault/vaults',
   'Key Vault Crypto Officer': 'Microsoft.KeyVault/vaults',
+  // Limited by an ABAC condition to the Key Vault data roles (checked below).
+  'Role Based Access Control Administrator': 'Microsoft.KeyVault/vaults',
   'Storage Blob Data Owner': 'Microsoft.Storage/storageAccounts',
+  'Storage Queue Data Contributor': 'Microsoft.Storage/storageAccounts',
   'Storage Blob Data Contributor': 'Microsoft.Storage/storageAccounts/blobServices/containers',
   'EventGrid Data Sender': 'Microsoft.EventGrid/topics',
   'Monitoring Metrics Publisher': 'Microsoft.Insights/components',
@@ -238,6 +244,40 @@ describe('infra: identity and least privilege', () => {
     for (const role of Object.keys(ROLE_SCOPES)) expect(granted).toContain(role);
   });
 
+  test('Role Based Access Control Administrator carries the ABAC condition: only the Key Vault data roles, as the emulator enforces', () => {
+    const rbacAdmins = assignments.filter((r) => /\brbacAdministratorRoleId\b/.test(pathValue(r.body, 'properties.roleDefinitionId') ?? ''));
+    expect(rbacAdmins).toHaveLength(1);
+    const admin = rbacAdmins[0]!;
+    expect(roleVars.get('rbacAdministratorRoleId')).toBe('f58310d9-a9f6-439a-9e8d-f62e7b41a168');
+    expect(pathValue(admin.body, 'properties.conditionVersion')).toBe("'2.0'");
+    const file = byPath(admin.file);
+    const conditionVar = pathValue(admin.body, 'properties.condition') ?? '';
+    const condition = variable(file, conditionVar);
+    expect(condition).toBeDefined();
+    // The var list → GUIDs, then the Bicep string with its interpolation and escapes resolved.
+    const listed = (variable(file, 'keyVaultDataRoleIds') ?? '').match(/\w+/g)?.map((v) => roleVars.get(v)) ?? [];
+    expect([...listed].sort()).toEqual([...KEY_VAULT_DATA_ROLE_IDS].sort());
+    expect(variable(file, 'keyVaultDataRoles')).toBe("join(keyVaultDataRoleIds, ', ')");
+    const text = condition!.slice(1, -1).replace(/\\'/g, "'").replace(/\$\{keyVaultDataRoles\}/g, listed.join(', '));
+    expect(text).toBe(onlyRolesCondition(listed as string[]));
+    // Never the roles that would let Keyturn widen its own access.
+    for (const forbidden of ['8e3af657-a8ff-443c-a75c-2fe8c4bcb635', '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9', 'f58310d9-a9f6-439a-9e8d-f62e7b41a168']) {
+      expect(listed).not.toContain(forbidden);
+    }
+  });
+
+  test('the queue role and the queue connection: Storage Queue Data Contributor on the account, KEYTURN_QUEUE as an identity connection', () => {
+    const queue = assignments.filter((r) => /\bstorageQueueDataContributorRoleId\b/.test(pathValue(r.body, 'properties.roleDefinitionId') ?? ''));
+    expect(queue.map((r) => valueOf(r.body, 'scope'))).toEqual(['storage']);
+    const site = declared('Microsoft.Web/sites/config').find((r) => valueOf(r.body, 'name') === "'appsettings'")!;
+    const props = valueOf(site.body, 'properties')!;
+    expect(valueOf(props, 'KEYTURN_QUEUE__queueServiceUri')).toMatch(/^'https:\/\/\$\{storageAccountName\}\.queue\.\$\{environment\(\)\.suffixes\.storage\}'$/);
+    expect(valueOf(props, 'KEYTURN_QUEUE__credential')).toBe("'managedidentity'");
+    expect(valueOf(props, 'KEYTURN_QUEUE__clientId')).toBe('identityClientId');
+    expect(valueOf(props, 'KEYTURN_QUEUE')).toBeUndefined(); // a connection string (key) only locally
+    expect(valueOf(props, 'KEYTURN_ARM_ENDPOINT')).toBe('environment().resourceManager');
+  });
+
   test('Cosmos data access is a data-plane sqlRoleAssignment (Built-in Data Contributor) on the account', () => {
     const sql = allResources.filter((r) => r.type === 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments');
     expect(sql).toHaveLength(1);
@@ -361,6 +401,8 @@ describe('infra: Function App (Flex Consumption)', () => {
       'KEYTURN_COSMOS_CA_FILE',
       'KEYTURN_EVENTGRID_CA_FILE',
       'KEYTURN_GRAPH_CA_FILE',
+      'KEYTURN_ARM_CA_FILE',
+      'KEYTURN_CUSTOMER_VAULTS', // customers register their vaults; the template knows none
       'KEYTURN_CLOCK_URL',
       'KEYTURN_FAULTS',
       // Flex Consumption takes the runtime from functionAppConfig and rejects these.
