@@ -2,11 +2,10 @@
  * Cosmos DB adapters of the renewal ports: rotations (ETag-guarded, partitioned by
  * credential) and dead letters. Documents are plain domain data; no values ever.
  */
-import type { Container } from '@azure/cosmos';
 import { type Rotation, credentialKey, credentialKeyOf } from '../../domain/rotation';
 import type { DeadLetter, DeadLetterStore } from '../../services/events/ports';
 import type { RotationStore } from '../../services/renewal/ports';
-import { ConcurrencyConflict, DocumentStore } from '../cosmos';
+import { ConcurrencyConflict, type ContainerRef, DocumentStore } from '../cosmos';
 
 /**
  * The kernel's due rule (`domain/stepKernel.ts`): `dueAt` is absent once nothing is left
@@ -20,7 +19,7 @@ export interface RotationDocuments extends RotationStore {
   duePage(now: Date, page: { maxItems: number; continuation?: string }): Promise<{ items: Rotation[]; continuation?: string }>;
 }
 
-export function cosmosRotationStore(container: Container, ready: () => Promise<void>): RotationDocuments {
+export function cosmosRotationStore(container: ContainerRef, ready: () => Promise<void>): RotationDocuments {
   const store = new DocumentStore<Rotation>(container, (r) => r.credentialId);
   const duePage: RotationDocuments['duePage'] = async (now, page) => {
     await ready();
@@ -61,7 +60,7 @@ export function cosmosRotationStore(container: Container, ready: () => Promise<v
   };
 }
 
-export function cosmosDeadLetterStore(container: Container, ready: () => Promise<void>): DeadLetterStore {
+export function cosmosDeadLetterStore(container: ContainerRef, ready: () => Promise<void>): DeadLetterStore {
   const store = new DocumentStore<DeadLetter>(container, (d) => d.source);
   return {
     async record(letter) {
