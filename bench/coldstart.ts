@@ -12,10 +12,10 @@ import { performance } from 'node:perf_hooks';
 import { expandGlob } from '../local/host/glob';
 import { freePort } from '../local/ports';
 import { stopChild } from '../local/azurite';
-import { fmt, httpClient, sleep, table } from './lib';
+import { fmt, httpClient, scaled, sleep, table } from './lib';
 import { PROJECT_ROOT, startApp } from './stack';
 
-const RUNS = Number(process.env.KEYTURN_BENCH_RUNS ?? 5);
+const RUNS = Number(process.env.KEYTURN_BENCH_RUNS ?? scaled(5, 1));
 /** Inside the project, so the bare app resolves `@azure/functions` from the same node_modules. */
 const BARE_DIR = join(PROJECT_ROOT, 'dist', 'bench-bare-app');
 

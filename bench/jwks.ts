@@ -6,14 +6,14 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type JSONWebKeySet, createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
-import { CONCURRENCY, type LoadResult, type Reply, expectStatus, fmt, httpClient, load, loadTable, percentile, rate, ratio, sleep } from './lib';
+import { CONCURRENCY, type LoadResult, type Reply, expectStatus, fmt, httpClient, load, loadTable, percentile, rate, ratio, scaled, sleep } from './lib';
 import { startApp } from './stack';
 
-const COLD_OPS = 500;
-const WARM_OPS = 2000;
-const TOKEN_OPS = 300;
-const VERIFY_OPS = 2000;
-const PHASE_MAX_MS = 20_000;
+const COLD_OPS = scaled(500, 10);
+const WARM_OPS = scaled(2000, 20);
+const TOKEN_OPS = scaled(300, 5);
+const VERIFY_OPS = scaled(2000, 20);
+const PHASE_MAX_MS = scaled(20_000, 2000);
 const KEYS_READY_MAX_MS = 60_000;
 
 /** A static JSON function with the JWKS's headers and a body of the same shape: the host's own cost per request. */
