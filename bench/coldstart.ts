@@ -121,7 +121,7 @@ export async function run(): Promise<ColdStartFigures> {
     const env = { PATH: process.env.PATH ?? '', ...sample.Values, ...app.stack.settings };
     const appFiles = entryPoints(PROJECT_ROOT);
     const bareFiles = entryPoints(BARE_DIR);
-    // Before bundling, for comparison: tsc's one file per function.
+    // For comparison: tsc's one file per function, unbundled.
     const unbundled = expandGlob('dist/functions/*.js', PROJECT_ROOT);
     const bundled = !appFiles.every((f) => unbundled.includes(f));
     const load = { app: [] as Sample[], bare: [] as Sample[], unbundled: [] as Sample[] };
@@ -151,7 +151,7 @@ export async function run(): Promise<ColdStartFigures> {
         ['', 'median ms', 'min–max ms', 'peak MiB'],
         [
           row(`module load, bare hello app`, load.bare),
-          ...(bundled ? [row('module load, Keyturn unbundled (before)', load.unbundled)] : []),
+          ...(bundled ? [row('module load, Keyturn unbundled (tsc output)', load.unbundled)] : []),
           row(`module load, Keyturn${bundled ? ' bundle' : ''}`, load.app),
           row(`first 200, bare (/api/hello)`, first.bare),
           row(`first 200, Keyturn (openid-configuration)`, first.app),

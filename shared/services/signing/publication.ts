@@ -1,9 +1,9 @@
 /**
  * JWKS and OpenID discovery. The public keys live in the key set document, so serving
  * never calls Key Vault. The rendered body is served from memory for at most `cacheMs`
- * (KEYTURN_JWKS_CACHE_MS, default 1 s; one point read of the document per host per
- * `cacheMs` however many requests arrive, and the render is reused while its ETag is
- * unchanged). A key set write on this host (an emergency rollover above all) calls
+ * (KEYTURN_JWKS_CACHE_MS, default 1 s; about two point reads of the document per host
+ * per `cacheMs` however many requests arrive, made ahead of time so no request waits on
+ * them, and the render is reused while its ETag is unchanged). A key set write on this host (an emergency rollover above all) calls
  * `invalidate()`, so this host serves the new set from the very next request; other
  * hosts serve it within `cacheMs`, well under the JWKS max-age relying parties cache for.
  * Read-only: anonymous requests never create keys (the rollover timer and `/api/tokens` do).
@@ -62,8 +62,19 @@ export class KeySetPublisher {
   /** The published keys, or undefined while there are none (before the first key set exists). */
   async current(): Promise<PublishedKeySet | undefined> {
     if (this.cacheMs === 0) return this.read();
-    if (this.fresh && this.now() - this.fresh.at < this.cacheMs) return this.fresh.published;
-    if (this.reading) return this.reading;
+    const fresh = this.fresh;
+    const age = fresh ? this.now() - fresh.at : Infinity;
+    if (fresh && age < this.cacheMs) {
+      // Past half its time, read ahead in the background: requests never wait on the refresh,
+      // and nothing older than `cacheMs` is ever served.
+      if (age >= this.cacheMs / 2 && !this.reading) this.refresh().catch(() => undefined);
+      return fresh.published;
+    }
+    return this.reading ?? this.refresh();
+  }
+
+  /** One read at a time; its answer is kept only if no invalidation came in between. */
+  private refresh(): Promise<PublishedKeySet | undefined> {
     const generation = this.generation;
     const at = this.now();
     const reading = this.read().then(

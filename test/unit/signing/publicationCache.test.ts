@@ -33,14 +33,23 @@ async function world() {
 }
 
 describe('the JWKS served from memory for at most KEYTURN_JWKS_CACHE_MS', () => {
-  test('When many requests arrive within the cache time, then they share one read of the key set', async () => {
+  test('When many requests arrive within the cache time, then they share one read, and the next is made ahead of them', async () => {
     const { publisher, time, reads } = await world();
     const answers = await Promise.all(Array.from({ length: 20 }, () => publisher.current()));
     expect(new Set(answers.map((a) => a!.etag)).size).toBe(1);
-    time.advance(CACHE_MS - 1);
+    time.advance(CACHE_MS / 2 - 1);
     await publisher.current();
     expect(reads()).toBe(1);
     time.advance(1);
+    // Past half the cache time: served from memory at once, refreshed in the background.
+    await Promise.all(Array.from({ length: 5 }, () => publisher.current()));
+    expect(reads()).toBe(2);
+  });
+
+  test('When nothing was read for the cache time, then the next request reads the key set', async () => {
+    const { publisher, time, reads } = await world();
+    await publisher.current();
+    time.advance(CACHE_MS);
     await publisher.current();
     expect(reads()).toBe(2);
   });
