@@ -241,23 +241,8 @@ function build(env: NodeJS.ProcessEnv): Root {
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents]);
   const jobs = buildJobs([(log) => renewal.service(log).resumable()]);
 
-  return {
-    config,
-    clock,
-    faults,
-    keyVault,
-    vaultKeys: keys,
-    cosmos,
-    get blobs() {
-      return blobs();
-    },
-    notifier,
-    healthChecks,
-    signing,
-    renewal,
-    events,
-    jobs,
-  };
+  // `blobs` is a getter: the Blob client (and its SDK) is built when first asked for.
+  return { config, clock, faults, keyVault, vaultKeys: keys, cosmos, get blobs() { return blobs(); }, notifier, healthChecks, signing, renewal, events, jobs };
 }
 
 let instance: Root | undefined;
