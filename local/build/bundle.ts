@@ -41,15 +41,20 @@ function sdkChunks(names: string[]): Plugin {
 
 /**
  * zod's `z.locales` re-exports every language's error messages (~400 kB, half of zod in
- * the bundle); Keyturn uses none but English, which zod loads on its own. The namespace
- * keeps only `en`.
+ * the bundle); Keyturn uses none but English, which zod loads on its own. In the bundle
+ * the namespace holds `en` only.
  */
 const zodEnglishOnly: Plugin = {
   name: 'keyturn-zod-english-only',
   setup(b) {
     b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: join(args.resolveDir, '..', 'locales', 'en.js') } : undefined,
+      /node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: join(args.resolveDir, '..', 'locales', 'index.js'), namespace: 'zod-locales' } : undefined,
     );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from './en.js';`,
+      resolveDir: join(args.path, '..'),
+      loader: 'js',
+    }));
   },
 };
 
