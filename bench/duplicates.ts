@@ -9,12 +9,12 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { Agent } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { expectStatus, fmt, httpClient, load, loadTable, rate, ratio, sleep } from './lib';
+import { expectStatus, fmt, httpClient, load, loadTable, rate, ratio, scaled, sleep } from './lib';
 import { keyVaultClientOptions, secretNearExpiry, staticCredential, startApp } from './stack';
 
-const SECRETS = 10;
-const OPS = 1000;
-const MAX_MS = 20_000;
+const SECRETS = scaled(10, 2);
+const OPS = scaled(1000, 20);
+const MAX_MS = scaled(20_000, 2000);
 const DAY_MS = 86_400_000;
 
 export async function run(): Promise<void> {

@@ -9,11 +9,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKeyVaultEmulator } from '../local/keyvault';
-import { CONCURRENCY, load, loadTable, rate, ratio } from './lib';
+import { CONCURRENCY, load, loadTable, rate, ratio, scaled } from './lib';
 import { keyVaultClientOptions, running, staticCredential } from './stack';
 
-const OPS = 1000;
-const PHASE_MAX_MS = 15_000;
+const OPS = scaled(1000, 20);
+const PHASE_MAX_MS = scaled(15_000, 2000);
 
 export async function run(): Promise<void> {
   const tlsDir = await mkdtemp(join(tmpdir(), 'keyturn-bench-tls-'));

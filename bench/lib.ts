@@ -4,6 +4,15 @@ import { performance } from 'node:perf_hooks';
 
 export const CONCURRENCY = 8;
 
+/**
+ * KEYTURN_BENCH_SCALE=tiny: every benchmark at a few operations, so a smoke test can run
+ * them all quickly (test/integration/bench.test.ts). Figures at that size mean nothing.
+ */
+export const TINY = process.env.KEYTURN_BENCH_SCALE === 'tiny';
+
+/** `full` normally, `tiny` under KEYTURN_BENCH_SCALE=tiny. */
+export const scaled = (full: number, tiny: number): number => (TINY ? tiny : full);
+
 export interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;

@@ -6,10 +6,10 @@
 import { SecretClient } from '@azure/keyvault-secrets';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { expectStatus, fmt, httpClient, sleep, table } from './lib';
+import { expectStatus, fmt, httpClient, scaled, sleep, table } from './lib';
 import { keyVaultClientOptions, staticCredential, startApp } from './stack';
 
-const SECRETS = 20;
+const SECRETS = scaled(20, 2);
 const POLL_MS = 250;
 const MAX_MS = 90_000;
 const DAY_MS = 86_400_000;

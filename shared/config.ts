@@ -132,6 +132,8 @@ export const settingsSchema = z.object({
   KEYTURN_SIGNING_PUBLISH_AHEAD_HOURS: positiveInt.default(24),
   KEYTURN_TOKEN_MAX_LIFETIME_MINUTES: positiveInt.default(60),
   KEYTURN_JWKS_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(300).default(300),
+  /** How long a host serves the JWKS from memory; also how late other hosts may show an emergency rollover (this host: at once). */
+  KEYTURN_JWKS_CACHE_MS: z.coerce.number().int().min(0).max(5000).default(1000),
   KEYTURN_ISSUER: url,
   KEYTURN_JWKS_URI: url,
   /** Trust `x-ms-client-principal-name` as the requester: only where App Service authentication sets it. */
@@ -174,6 +176,7 @@ export interface Config {
     publishAheadHours: number;
     tokenMaxLifetimeMinutes: number;
     jwksMaxAgeSeconds: number;
+    jwksCacheMs: number;
     issuer: string;
     jwksUri: string;
     trustEasyAuthHeader: boolean;
@@ -301,6 +304,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       publishAheadHours: s.KEYTURN_SIGNING_PUBLISH_AHEAD_HOURS,
       tokenMaxLifetimeMinutes: s.KEYTURN_TOKEN_MAX_LIFETIME_MINUTES,
       jwksMaxAgeSeconds: s.KEYTURN_JWKS_MAX_AGE_SECONDS,
+      jwksCacheMs: s.KEYTURN_JWKS_CACHE_MS,
       issuer: s.KEYTURN_ISSUER.replace(/\/$/, ''),
       jwksUri: s.KEYTURN_JWKS_URI,
       trustEasyAuthHeader: s.KEYTURN_TRUST_EASY_AUTH_HEADER === 'true',

@@ -1,9 +1,11 @@
 /**
  * The composition root: settings are validated and SDK clients built once per
  * process, then handed to adapters and services. Function files call `root()` at
- * load, so a bad setting stops start-up with a message naming it.
+ * load, so a bad setting stops start-up with a message naming it. Module load does
+ * registration only (cold start): SDK clients, and the SDKs themselves, are built on
+ * first use. Only SDK types are imported here; each SDK is `require`d where it is used.
  */
-import { BlobServiceClient } from '@azure/storage-blob';
+import type { BlobServiceClient } from '@azure/storage-blob';
 import { type Config, loadConfig } from './config';
 import { type CosmosHandle, createCosmos } from './adapters/cosmos';
 import { emulatorClock, systemClock } from './adapters/clocks';
@@ -19,12 +21,12 @@ import { cosmosKeySets } from './adapters/signing/cosmosKeySets';
 import { consoleLogger } from './adapters/logger';
 import type { Clock, FaultPoints, JobQueue, Logger, Notifier, RoleAssignments, VaultKeys } from './ports';
 import type { DependencyCheck } from './services/health';
-import { KeySetPublisher } from './services/signing/publication';
+import { KeySetPublisher, invalidatesOnWrite } from './services/signing/publication';
 import { SigningKeyService, type SigningSettings, SingleFlight } from './services/signing/signingKeys';
 import { signingVault } from './services/signing/signingVault';
 import { TokenIssuer } from './services/signing/tokens';
 import { ALG_OF } from './domain/signingKeys';
-import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { cosmosDeadLetterStore, cosmosIdempotencyStore, cosmosRotationStore } from './adapters/renewal/cosmosRenewalStores';
@@ -102,8 +104,17 @@ function buildSigning(
     vaultUrlOf: (alias) => vault.clients.vaultUrl(alias),
     issuer: settings.issuer,
   });
-  const sets = cosmosKeySets(cosmos.container('signingKeys'), () => cosmos.ensureSchema());
+  const stored = cosmosKeySets(() => cosmos.container('signingKeys'), () => cosmos.ensureSchema());
   const bootstrap = new SingleFlight(); // one bootstrap in flight per process
+  // One per process, reading through the signing service (what tokens are signed with).
+  let reader: SigningKeyService | undefined;
+  const publisher = new KeySetPublisher({
+    signingKeys: { read: () => (reader ??= service(consoleLogger)).read() },
+    defaultAlg: ALG_OF[settings.keyType],
+    cacheMs: config.signing.jwksCacheMs,
+  });
+  // Every key set write on this host (an emergency rollover above all) drops the cached JWKS at once.
+  const sets = invalidatesOnWrite(stored, publisher);
   const service = (log: Logger) => new SigningKeyService({ keys, sets, clock, log, settings, bootstrap });
   return {
     settings,
@@ -112,7 +123,7 @@ function buildSigning(
     jwksUri: config.signing.jwksUri,
     service,
     tokens: (log) => new TokenIssuer({ signingKeys: service(log), keys, clock, issuer: settings.issuer, log }),
-    publisher: new KeySetPublisher({ signingKeys: service(consoleLogger), defaultAlg: ALG_OF[settings.keyType] }),
+    publisher,
   };
 }
 
@@ -137,7 +148,8 @@ function buildRenewal(
   const ready = () => cosmos.ensureSchema();
   // A Graph stub on this machine (tests) accepts any token; in Azure the managed identity.
   const localGraph = /^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(config.graph.endpoint);
-  const graphCredential: TokenCredential = localGraph ? emulatorCredential : deps.credential();
+  // Resolved at the first token request, so the managed identity is not built at load.
+  const graphCredential: TokenCredential = localGraph ? emulatorCredential : { getToken: (scopes, options) => deps.credential().getToken(scopes, options) };
   const providers = {
     symmetric: symmetricProvider,
     'entra-app-password': graphAppPasswordProvider({
@@ -146,8 +158,8 @@ function buildRenewal(
       agent: httpsAgent(readCa(config.graph.caFile)),
     }),
   };
-  const rotations = cosmosRotationStore(cosmos.container('rotations'), ready);
-  const idempotency = cosmosIdempotencyStore(cosmos.container('idempotencyKeys'), ready);
+  const rotations = cosmosRotationStore(() => cosmos.container('rotations'), ready);
+  const idempotency = cosmosIdempotencyStore(() => cosmos.container('idempotencyKeys'), ready);
   const secrets = keyVaultSecretStore((vault) => keyVault.secrets(vault));
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const settings = { vaults: config.vaults, ...config.renewal };
@@ -163,7 +175,7 @@ export interface EventsRoot {
 }
 
 function buildEvents(config: Config, deps: { cosmos: CosmosHandle; clock: Clock }, handlers: ((log: Logger) => KeyVaultEventHandler)[]): EventsRoot {
-  const deadLetters = cosmosDeadLetterStore(deps.cosmos.container('deadLetters'), () => deps.cosmos.ensureSchema(), deps.clock);
+  const deadLetters = cosmosDeadLetterStore(() => deps.cosmos.container('deadLetters'), () => deps.cosmos.ensureSchema(), deps.clock);
   const settings = { vaults: config.vaults, eventVaultNames: config.renewal.eventVaultNames };
   return {
     intake(log) {
@@ -190,18 +202,29 @@ function buildJobs(config: Config, kinds: ((log: Logger) => ResumableKind)[]): J
   };
 }
 
+/** `make()` on the first call, then the same value: how the root builds SDK clients on first use. */
+function lazy<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
+}
+
 function build(env: NodeJS.ProcessEnv): Root {
   const config = loadConfig(env);
   // One managed-identity credential (one token cache) for every client that needs it; built on first use.
-  let identity: TokenCredential | undefined;
-  const credential = () => (identity ??= new DefaultAzureCredential());
+  const credential = lazy((): TokenCredential => {
+    const { DefaultAzureCredential } = require('@azure/identity') as typeof import('@azure/identity');
+    return new DefaultAzureCredential();
+  });
   const keyVaultCa = readCa(config.keyVaultCaFile);
   const keyVault = createKeyVaultClients(config.vaults, { emulatorCa: keyVaultCa, credential, localPrincipal: config.localPrincipal });
   const cosmos = createCosmos({ ...config.cosmos, ca: readCa(config.cosmos.caFile), credential });
   // A blob endpoint URL means the managed identity (Azure); otherwise a connection string (Azurite).
-  const blobs = /^https:\/\//.test(config.storageConnection)
-    ? new BlobServiceClient(config.storageConnection, credential())
-    : BlobServiceClient.fromConnectionString(config.storageConnection);
+  const blobs = lazy(() => {
+    const { BlobServiceClient } = require('@azure/storage-blob') as typeof import('@azure/storage-blob');
+    return /^https:\/\//.test(config.storageConnection)
+      ? new BlobServiceClient(config.storageConnection, credential())
+      : BlobServiceClient.fromConnectionString(config.storageConnection);
+  });
   const notifier = eventGridNotifier({ ...config.eventGrid, ca: readCa(config.eventGrid.caFile), credential });
   const clock = config.clockUrl ? emulatorClock(config.clockUrl, httpsAgent(keyVaultCa)) : systemClock;
 
@@ -213,8 +236,11 @@ function build(env: NodeJS.ProcessEnv): Root {
     ...Object.entries(config.customerVaults).map(([name, url]) => customerVaultHealth(name, url, httpsAgent(keyVaultCa))),
   ];
 
-  // The schema is created at start; a Cosmos that is not up yet is retried on first use.
-  cosmos.ensureSchema().catch((e: Error) => consoleLogger.warn(`Cosmos DB schema not ready yet: ${e.message.split('\n')[0]}`));
+  // The schema is created at start, just after module load (the timer keeps no process
+  // alive, and load itself stays registration only); a Cosmos that is not up yet is retried on first use.
+  setTimeout(() => {
+    cosmos.ensureSchema().catch((e: Error) => consoleLogger.warn(`Cosmos DB schema not ready yet: ${e.message.split('\n')[0]}`));
+  }, 0).unref();
 
   const keys = vaultKeys(keyVault);
   const signing = buildSigning(config, { clients: keyVault, keys }, cosmos, clock);
@@ -228,7 +254,11 @@ function build(env: NodeJS.ProcessEnv): Root {
   let jobQueue: JobQueue | undefined;
   let roleAssignments: RoleAssignments | undefined;
   return {
-    config, clock, faults, keyVault, vaultKeys: keys, cosmos, blobs, notifier, healthChecks, signing, renewal, events, jobs,
+    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs,
+    // `blobs` is a getter: the Blob client (and its SDK) is built when first asked for.
+    get blobs() {
+      return blobs();
+    },
     get jobQueue() {
       return (jobQueue ??= buildJobQueue(config, credential));
     },

@@ -4,41 +4,109 @@
  * apps advises (fewer files to resolve and read at each cold start). package.json
  * `main` points at it, so `func start`, Azure and the local host load the same bundle.
  * `@azure/functions-core` stays external: the worker provides it.
+ *
+ * Each Azure SDK goes into its own file, `dist/app/sdk/<name>.js`, which main.js
+ * `require`s where the adapters do: inside the factory, on first use. So a cold start
+ * neither runs nor even parses the SDKs (parsing 5 MB of them cost more than a bare app's
+ * whole start); the first Cosmos DB call loads only the Cosmos DB SDK.
  */
-import { build } from 'esbuild';
-import { readdirSync } from 'node:fs';
+import { type Plugin, build } from 'esbuild';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
+const OUT_DIR = join(ROOT, 'dist', 'app');
+
+/** The Azure SDKs among the dependencies: everything under @azure/ but the Functions library the app registers with. */
+export function sdkPackages(): string[] {
+  const { dependencies } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  return Object.keys(dependencies)
+    .filter((name) => name.startsWith('@azure/') && name !== '@azure/functions')
+    .sort();
+}
+
+/** `@azure/cosmos` → `sdk/cosmos.js` (relative to main.js). */
+const chunkOf = (name: string): string => `sdk/${name.replace(/^@azure\//, '')}.js`;
+
+/** Imports of an SDK become a `require` of its own file, left where the source has it. */
+function sdkChunks(names: string[]): Plugin {
+  const wanted = new Set(names);
+  return {
+    name: 'keyturn-sdk-chunks',
+    setup(b) {
+      b.onResolve({ filter: /^@azure\// }, (args) => (wanted.has(args.path) ? { path: `./${chunkOf(args.path)}`, external: true } : undefined));
+    },
+  };
+}
+
+/**
+ * zod's `z.locales` re-exports every language's error messages (~400 kB, half of zod in
+ * the bundle); Keyturn uses none but English, which zod loads on its own. In the bundle
+ * the namespace holds `en` only.
+ */
+const zodEnglishOnly: Plugin = {
+  name: 'keyturn-zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: join(args.resolveDir, '..', 'locales', 'index.js'), namespace: 'zod-locales' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from './en.js';`,
+      resolveDir: join(args.path, '..'),
+      loader: 'js',
+    }));
+  },
+};
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  logLevel: 'warning',
+  legalComments: 'none',
+  // Less to read and parse at each cold start; names stay (error and class names), the source map maps back.
+  minify: process.env.KEYTURN_BUNDLE_MINIFY !== "0",
+  keepNames: true,
+} as const;
 
 export async function bundle(): Promise<string> {
   const functions = readdirSync(join(ROOT, 'functions'))
     .filter((f) => f.endsWith('.ts'))
     .sort();
-  const outfile = join(ROOT, 'dist', 'app', 'main.js');
+  const outfile = join(OUT_DIR, 'main.js');
+  const sdks = sdkPackages();
+  rmSync(join(OUT_DIR, 'sdk'), { recursive: true, force: true });
   await build({
+    ...common,
     stdin: {
       contents: functions.map((f) => `require('./functions/${f.replace(/\.ts$/, '')}');`).join('\n'),
       resolveDir: ROOT,
       sourcefile: 'app-entry.js',
       loader: 'js',
     },
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
     outfile,
-    sourcemap: true,
     external: ['@azure/functions-core'],
-    logLevel: 'warning',
-    legalComments: 'none',
+    plugins: [sdkChunks(sdks), zodEnglishOnly],
   });
+  // One self-contained file per SDK (shared @azure/core-* code is repeated in each: only
+  // the SDKs a process uses are ever read).
+  await Promise.all(
+    sdks.map((name) =>
+      build({
+        ...common,
+        stdin: { contents: `module.exports = require('${name}');`, resolveDir: ROOT, sourcefile: `${name}-entry.js`, loader: 'js' },
+        outfile: join(OUT_DIR, chunkOf(name)),
+      }),
+    ),
+  );
   return outfile;
 }
 
 if (require.main === module) {
   bundle().then(
-    (out) => console.log(`bundled the app into ${out}`),
+    (out) => console.log(`bundled the app into ${out} (the Azure SDKs beside it in sdk/, loaded on first use)`),
     (e: unknown) => {
       console.error(`bundle: ${e instanceof Error ? e.message : String(e)}`);
       process.exit(1);

@@ -3,7 +3,7 @@
  * start with the partition keys the design needs), and the ETag-guarded document
  * operations every state store is built from.
  */
-import { type Container, CosmosClient, type Database } from '@azure/cosmos';
+import type { Container, CosmosClient, Database } from '@azure/cosmos';
 import type { TokenCredential } from '@azure/identity';
 import { ConcurrencyConflict } from '../errors';
 import type { Versioned } from '../ports';
@@ -25,9 +25,13 @@ export const CONTAINER_DEFAULT_TTL: Partial<Record<ContainerName, number>> = { i
 
 export type ContainerName = keyof typeof CONTAINERS;
 
+/** A container, or how to get it on first use (so building a store needs no client yet). */
+export type ContainerRef = Container | (() => Container);
+
 export interface CosmosHandle {
-  client: CosmosClient;
-  database: Database;
+  /** Built on first use: module load pulls no SDK (cold start). */
+  readonly client: CosmosClient;
+  readonly database: Database;
   container(name: ContainerName): Container;
   /** Creates the database and containers if missing; safe to call on every start. */
   ensureSchema(): Promise<void>;
@@ -42,21 +46,33 @@ export function createCosmos(options: {
   credential?: () => TokenCredential;
 }): CosmosHandle {
   if (!options.key && !options.credential) throw new Error('Cosmos DB needs a key or a credential');
-  const client = new CosmosClient({
-    endpoint: options.endpoint,
-    ...(options.key ? { key: options.key } : { aadCredentials: options.credential!() }),
-    agent: httpsAgent(options.ca),
-    // The local server and the emulator have one region; discovery would rewrite the endpoint.
-    connectionPolicy: { enableEndpointDiscovery: false },
-  });
-  const database = client.database(options.database);
+  let built: { client: CosmosClient; database: Database } | undefined;
+  const sdk = () => {
+    if (built) return built;
+    // Required here, not imported: the SDK loads on first use, not at cold start.
+    const { CosmosClient } = require('@azure/cosmos') as typeof import('@azure/cosmos');
+    const client = new CosmosClient({
+      endpoint: options.endpoint,
+      ...(options.key ? { key: options.key } : { aadCredentials: options.credential!() }),
+      agent: httpsAgent(options.ca),
+      // The local server and the emulator have one region; discovery would rewrite the endpoint.
+      connectionPolicy: { enableEndpointDiscovery: false },
+    });
+    built = { client, database: client.database(options.database) };
+    return built;
+  };
   let schema: Promise<void> | undefined;
   return {
-    client,
-    database,
-    container: (name) => database.container(name),
+    get client() {
+      return sdk().client;
+    },
+    get database() {
+      return sdk().database;
+    },
+    container: (name) => sdk().database.container(name),
     ensureSchema() {
       schema ??= (async () => {
+        const { client, database } = sdk();
         await client.databases.createIfNotExists({ id: options.database });
         for (const [id, path] of Object.entries(CONTAINERS)) {
           const ttl = CONTAINER_DEFAULT_TTL[id as ContainerName];
@@ -77,10 +93,15 @@ export type CreateOutcome<T> = { created: true; value: Versioned<T> } | { create
 
 /** ETag-guarded CRUD over one container; documents are plain JSON with `id` and the partition key. */
 export class DocumentStore<T extends { id: string }> {
-  constructor(
-    private readonly container: Container,
-    private readonly partitionKeyOf: (doc: T) => string,
-  ) {}
+  private readonly ref: ContainerRef;
+
+  constructor(container: ContainerRef, private readonly partitionKeyOf: (doc: T) => string) {
+    this.ref = container;
+  }
+
+  private get container(): Container {
+    return typeof this.ref === 'function' ? this.ref() : this.ref;
+  }
 
   async read(id: string, partitionKey: string): Promise<Versioned<T> | undefined> {
     try {

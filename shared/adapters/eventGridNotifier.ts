@@ -1,17 +1,24 @@
-import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
+import type { EventGridPublisherClient } from '@azure/eventgrid';
 import type { TokenCredential } from '@azure/identity';
 import { randomUUID } from 'node:crypto';
 import type { Notifier } from '../ports';
 
 /** Publishes Keyturn's notifications to its Event Grid custom topic (never secret values). */
 export function eventGridNotifier(options: { endpoint: string; key?: string; ca?: string; credential: () => TokenCredential }): Notifier {
-  const credential = options.key ? new AzureKeyCredential(options.key) : options.credential();
-  const client = new EventGridPublisherClient(options.endpoint, 'EventGrid', credential, {
-    ...(options.ca ? { tlsOptions: { ca: options.ca } } : {}),
-  });
+  let client: EventGridPublisherClient<'EventGrid'> | undefined;
+  // Built on the first publish: the SDK is required then, not at module load (cold start).
+  const publisher = (): EventGridPublisherClient<'EventGrid'> => {
+    if (client) return client;
+    const { AzureKeyCredential, EventGridPublisherClient } = require('@azure/eventgrid') as typeof import('@azure/eventgrid');
+    const credential = options.key ? new AzureKeyCredential(options.key) : options.credential();
+    client = new EventGridPublisherClient(options.endpoint, 'EventGrid', credential, {
+      ...(options.ca ? { tlsOptions: { ca: options.ca } } : {}),
+    });
+    return client;
+  };
   return {
     async publish(event) {
-      await client.send([
+      await publisher().send([
         {
           id: event.id ?? randomUUID(),
           eventType: event.eventType,

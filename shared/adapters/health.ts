@@ -8,9 +8,10 @@ import type { DependencyCheck } from '../services/health';
 import type { CosmosHandle } from './cosmos';
 import type { KeyVaultClients } from './keyVault/clients';
 
-export const storageHealth = (blobs: BlobServiceClient): DependencyCheck => ({
+/** `blobs` may be a getter: the client is then built at the first check (the root builds SDK clients on first use). */
+export const storageHealth = (blobs: BlobServiceClient | (() => BlobServiceClient)): DependencyCheck => ({
   name: 'storage',
-  check: async () => void (await blobs.getProperties()),
+  check: async () => void (await (typeof blobs === 'function' ? blobs() : blobs).getProperties()),
 });
 
 export const cosmosHealth = (cosmos: CosmosHandle): DependencyCheck => ({

@@ -1,5 +1,5 @@
 import type { TokenCredential } from '@azure/identity';
-import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
+import type { QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import { KeyturnError, dependencyError } from '../errors';
 import type { JobQueue } from '../ports';
 
@@ -14,6 +14,8 @@ export function storageJobQueue(options: { connectionString?: string; queueServi
   const created = new Map<string, Promise<QueueClient>>();
   const serviceClient = (): QueueServiceClient => {
     if (service) return service;
+    // Required on first use, not imported: module load pulls no SDK (cold start).
+    const { QueueServiceClient } = require('@azure/storage-queue') as typeof import('@azure/storage-queue');
     if (options.connectionString) service = QueueServiceClient.fromConnectionString(options.connectionString);
     else if (options.queueServiceUri) service = new QueueServiceClient(options.queueServiceUri, options.credential());
     else throw new KeyturnError('CONFIG_INVALID', 'storageJobQueue needs a connection string or a queue service URI', { settings: ['KEYTURN_QUEUE'] });

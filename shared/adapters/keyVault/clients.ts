@@ -11,8 +11,8 @@
  * NODE_TLS_REJECT_UNAUTHORIZED=0.
  */
 import type { TokenCredential } from '@azure/identity';
-import { KeyClient } from '@azure/keyvault-keys';
-import { SecretClient } from '@azure/keyvault-secrets';
+import type { KeyClient } from '@azure/keyvault-keys';
+import type { SecretClient } from '@azure/keyvault-secrets';
 import { allowedVaultUrl } from '../../domain/vaultUrl';
 import { KeyturnError, notFound } from '../../errors';
 
@@ -98,8 +98,10 @@ export function createKeyVaultClients(
   },
 ): KeyVaultClients {
   const local = options.emulatorCa !== undefined;
-  const credential = local ? localCredential(options.localPrincipal) : options.credential?.();
-  if (!credential) throw new KeyturnError('CONFIG_INVALID', 'Key Vault clients need a credential outside the emulator');
+  if (!local && !options.credential) throw new KeyturnError('CONFIG_INVALID', 'Key Vault clients need a credential outside the emulator');
+  // Resolved with the first client, so the managed identity (and its SDK) is not built at load.
+  let resolved: TokenCredential | undefined;
+  const credential = (): TokenCredential => (resolved ??= local ? localCredential(options.localPrincipal) : options.credential!());
   // One options object per kind: agents are cached per tlsOptions identity, so clients share connections.
   const tlsOptions = local ? { ca: options.emulatorCa } : undefined;
   const clientOptions = () => ({
@@ -136,8 +138,17 @@ export function createKeyVaultClients(
     if (settingsVault && trusted.has(settingsVault)) return settingsVault;
     return allowedVaultUrl(rawUrl, { local, field }).vaultUrl;
   };
-  const secretsAt = (url: string) => cached('secrets', checkedUrl(url), (u) => new SecretClient(u, credential, clientOptions()));
-  const keysAt = (url: string) => cached('keys', checkedUrl(url), (u) => new KeyClient(u, credential, clientOptions()));
+  // The SDKs are required on first use, not imported: module load pulls no SDK (cold start).
+  const secretsAt = (url: string) =>
+    cached('secrets', checkedUrl(url), (u) => {
+      const { SecretClient } = require('@azure/keyvault-secrets') as typeof import('@azure/keyvault-secrets');
+      return new SecretClient(u, credential(), clientOptions());
+    });
+  const keysAt = (url: string) =>
+    cached('keys', checkedUrl(url), (u) => {
+      const { KeyClient } = require('@azure/keyvault-keys') as typeof import('@azure/keyvault-keys');
+      return new KeyClient(u, credential(), clientOptions());
+    });
   return {
     local,
     vaultAliases: () => [...settingsUrls.keys()],

@@ -2,13 +2,12 @@
  * Cosmos DB adapters of the renewal ports: rotations (ETag-guarded, partitioned by
  * credential), dead letters and renew's idempotency keys. Documents are plain domain data; no values ever.
  */
-import type { Container } from '@azure/cosmos';
 import { type Rotation, credentialKey, credentialKeyOf } from '../../domain/rotation';
 import { summarisingDeadLetters } from '../../services/events/deadLetterBatch';
 import type { DeadLetterRecord, DeadLetterStore } from '../../services/events/ports';
 import type { Clock } from '../../ports';
 import type { IdempotencyRecord, IdempotencyStore, RotationStore } from '../../services/renewal/ports';
-import { ConcurrencyConflict, DocumentStore } from '../cosmos';
+import { ConcurrencyConflict, type ContainerRef, DocumentStore } from '../cosmos';
 
 /**
  * The kernel's due rule (`domain/stepKernel.ts`): `dueAt` is absent once nothing is left
@@ -22,7 +21,7 @@ export interface RotationDocuments extends RotationStore {
   duePage(now: Date, page: { maxItems: number; continuation?: string }): Promise<{ items: Rotation[]; continuation?: string }>;
 }
 
-export function cosmosRotationStore(container: Container, ready: () => Promise<void>): RotationDocuments {
+export function cosmosRotationStore(container: ContainerRef, ready: () => Promise<void>): RotationDocuments {
   const store = new DocumentStore<Rotation>(container, (r) => r.credentialId);
   const duePage: RotationDocuments['duePage'] = async (now, page) => {
     await ready();
@@ -77,7 +76,7 @@ export function cosmosRotationStore(container: Container, ready: () => Promise<v
  * (the container has TTL on, `defaultTtl: -1`), so keys disappear on their own; until
  * then the service treats a record past `expiresAt` as free.
  */
-export function cosmosIdempotencyStore(container: Container, ready: () => Promise<void>): IdempotencyStore {
+export function cosmosIdempotencyStore(container: ContainerRef, ready: () => Promise<void>): IdempotencyStore {
   type Doc = IdempotencyRecord & { ttl?: number };
   const store = new DocumentStore<Doc>(container, (d) => d.id);
   const withTtl = (r: IdempotencyRecord): Doc => ({ ...r, ttl: Math.max(1, Math.ceil((Date.parse(r.expiresAt) - Date.now()) / 1000) + 60) });
@@ -104,7 +103,7 @@ export function cosmosIdempotencyStore(container: Container, ready: () => Promis
 }
 
 /** Dead letters, one document per burst from one source (`services/events/deadLetterBatch.ts`). */
-export function cosmosDeadLetterStore(container: Container, ready: () => Promise<void>, clock: Clock): DeadLetterStore {
+export function cosmosDeadLetterStore(container: ContainerRef, ready: () => Promise<void>, clock: Clock): DeadLetterStore {
   const store = new DocumentStore<DeadLetterRecord>(container, (d) => d.source);
   return summarisingDeadLetters(async (record) => {
     await ready();

@@ -32,17 +32,24 @@ export function graphError(statusCode: number, code: string, operation: string):
 
 const isGraphError = (e: unknown): e is GraphError => e instanceof Error && e.name === 'GraphError';
 
-const passwordList = z.object({
-  passwordCredentials: z.array(
-    z.object({
-      keyId: z.string(),
-      displayName: z.string().nullable().optional(),
-      endDateTime: z.string().nullable().optional(),
-      hint: z.string().nullable().optional(),
+/** Graph's reply shapes, built at the first Graph call: module load stays registration only (cold start). */
+let replies: ReturnType<typeof replySchemas> | undefined;
+function replySchemas() {
+  return {
+    passwordList: z.object({
+      passwordCredentials: z.array(
+        z.object({
+          keyId: z.string(),
+          displayName: z.string().nullable().optional(),
+          endDateTime: z.string().nullable().optional(),
+          hint: z.string().nullable().optional(),
+        }),
+      ),
     }),
-  ),
-});
-const addedPassword = z.object({ keyId: z.string().min(1), secretText: z.string().min(1), hint: z.string().nullable().optional() });
+    addedPassword: z.object({ keyId: z.string().min(1), secretText: z.string().min(1), hint: z.string().nullable().optional() }),
+  };
+}
+const schemas = () => (replies ??= replySchemas());
 
 export const displayNameFor = (token: string): string => `keyturn ${token}`;
 
@@ -103,7 +110,7 @@ export function graphAppPasswordProvider(options: GraphOptions): CredentialProvi
 
   async function passwords(ctx: ProviderContext) {
     const { json } = await call('GET', `/applications/${objectIdOf(ctx)}?$select=passwordCredentials`, 'get application');
-    const parsed = passwordList.safeParse(json);
+    const parsed = schemas().passwordList.safeParse(json);
     if (!parsed.success) throw graphError(502, 'UnexpectedResponse', 'get application');
     return parsed.data.passwordCredentials;
   }
@@ -114,7 +121,7 @@ export function graphAppPasswordProvider(options: GraphOptions): CredentialProvi
       const { json } = await call('POST', `/applications/${objectIdOf(ctx)}/addPassword`, 'addPassword', {
         passwordCredential: { displayName: displayNameFor(token), endDateTime: expiresOn.toISOString() },
       });
-      const parsed = addedPassword.safeParse(json);
+      const parsed = schemas().addedPassword.safeParse(json);
       if (!parsed.success) throw graphError(502, 'UnexpectedResponse', 'addPassword');
       return { value: new SecretValue(parsed.data.secretText), ref: parsed.data.keyId };
     },

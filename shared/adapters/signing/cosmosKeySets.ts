@@ -3,15 +3,14 @@
  * container, partitioned by issuer. A rollover record travels in the key set's outbox
  * (written with the transition) and is then stored under its deterministic id.
  */
-import type { Container } from '@azure/cosmos';
 import type { KeySet, RolloverRecord } from '../../domain/signingKeys';
 import type { KeySetStore } from '../../services/signing/ports';
-import { ConcurrencyConflict, DocumentStore } from '../cosmos';
+import { ConcurrencyConflict, type ContainerRef, DocumentStore } from '../cosmos';
 
 type SigningDoc = KeySet | RolloverRecord;
 
 /** `ready` runs before the first operation (e.g. the idempotent schema creation). */
-export function cosmosKeySets(container: Container, ready: () => Promise<void> = async () => {}): KeySetStore {
+export function cosmosKeySets(container: ContainerRef, ready: () => Promise<void> = async () => {}): KeySetStore {
   const docs = new DocumentStore<SigningDoc>(container, (d) => d.issuer);
 
   return {
