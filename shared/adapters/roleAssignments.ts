@@ -6,7 +6,7 @@
  * trusts. Tokens are asked for `{endpoint}/.default`, as the client does by default.
  */
 import { randomUUID } from 'node:crypto';
-import { AuthorizationManagementClient, type RoleAssignment as ArmRoleAssignment } from '@azure/arm-authorization';
+import type { AuthorizationManagementClient, RoleAssignment as ArmRoleAssignment } from '@azure/arm-authorization';
 import type { TokenCredential } from '@azure/identity';
 import { KeyturnError, ValidationError, dependencyError, errorFacts } from '../errors';
 import type { RoleAssignment, RoleAssignments } from '../ports';
@@ -53,7 +53,9 @@ export function armRoleAssignments(options: RoleAssignmentsOptions): RoleAssignm
     const subscription = subscriptionOf(scope);
     let c = clients.get(subscription);
     if (!c) {
-      c = new AuthorizationManagementClient(options.credential, subscription, {
+      // Required on first use, not imported: module load pulls no SDK (cold start).
+      const { AuthorizationManagementClient: Client } = require('@azure/arm-authorization') as typeof import('@azure/arm-authorization');
+      c = new Client(options.credential, subscription, {
         endpoint: options.endpoint,
         ...(options.ca ? { tlsOptions: { ca: options.ca } } : {}),
         retryOptions: { maxRetries: 3, maxRetryDelayInMs: 8000 },

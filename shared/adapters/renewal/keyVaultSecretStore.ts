@@ -2,7 +2,7 @@
  * The SecretStore port on Key Vault (`@azure/keyvault-secrets`). Values are wrapped
  * in SecretValue at once and never leave this file in the clear except into setSecret.
  */
-import { type SecretClient, type SecretProperties, parseKeyVaultSecretIdentifier } from '@azure/keyvault-secrets';
+import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
 import { type SecretListing, type SecretListingPage, type SecretProps, SecretValue, type SecretStore, newestVersion } from '../../services/renewal/ports';
 import { ValidationError, statusOf } from '../../errors';
 
@@ -35,6 +35,8 @@ async function secretItemPage(client: SecretClient, maxItems: number, continuati
 
 function listing(item: SecretItem): SecretListing | undefined {
   if (!item.id) return undefined;
+  // Required here, not imported: module load pulls no SDK (cold start); by now a client exists, so it is loaded.
+  const { parseKeyVaultSecretIdentifier } = require('@azure/keyvault-secrets') as typeof import('@azure/keyvault-secrets');
   const { name } = parseKeyVaultSecretIdentifier(item.id);
   const a = item.attributes ?? {};
   return {
