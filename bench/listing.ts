@@ -9,11 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { expectStatus, fmt, httpClient, percentile, sleep, table } from './lib';
+import { expectStatus, fmt, httpClient, percentile, scaled, sleep, table } from './lib';
 import { keyVaultClientOptions, staticCredential, startApp } from './stack';
 
-const SECRETS = 1000;
-const TOP = 100;
+const SECRETS = scaled(1000, 30);
+const TOP = scaled(100, 10);
 const CONCURRENT = 6;
 const SEED_AT_ONCE = 8;
 const MAX_WALK_MS = 120_000;
@@ -88,6 +88,8 @@ export async function run(): Promise<void> {
       const ms = walks.flatMap((w) => w.pageMs).sort((a, b) => a - b);
       const totals = walks.map((w) => w.totalMs).sort((a, b) => a - b);
       return {
+        pageP50: percentile(ms, 50),
+        walkP50: percentile(totals, 50),
         row: [
           label,
           String(pages),
@@ -110,6 +112,11 @@ export async function run(): Promise<void> {
     );
     console.log('  KV req/page: list calls (25 secrets each) plus one read per managed secret for its current version (Key Vault lists no versions);');
     console.log('  Cosmos req/page: every request the Cosmos DB server saw (the page\'s one rotation query, plus any query plan the SDK asks for).');
+    // The baseline is the listing's own single caller: how much concurrent callers slow each other down.
+    console.log(
+      `  ratios: page p50 with ${CONCURRENT} callers / 1 caller = ${fmt(concurrent.pageP50 / single.pageP50)}x; ` +
+        `whole walk p50 ${CONCURRENT} callers / 1 caller = ${fmt(concurrent.walkP50 / single.walkP50)}x`,
+    );
   } finally {
     cosmos.restore();
     http.close();
