@@ -37,6 +37,8 @@ export const ERROR_CODES = [
   'TENANT_ACCESS_LOST',
   /** Tenant keys: a compromised BYOK key waits for the customer to name a new one. */
   'TENANT_REKEY_REQUIRED',
+  /** The authenticated caller is not among the tenant's `allowedCallers`. */
+  'CALLER_NOT_ALLOWED',
   /** A compact JWE that is malformed, tampered with, or not in the tenant's format. */
   'JWE_INVALID',
   /** One or more settings are missing or invalid (start-up stops). */

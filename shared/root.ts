@@ -34,6 +34,9 @@ import { RenewalService } from './services/renewal/renewalService';
 import { KeyVaultEventIntake } from './services/events/intake';
 import type { KeyVaultEventHandler } from './services/events/ports';
 import { JobRegistry, type ResumableKind } from './services/jobs/registry';
+import { cosmosKeyPolicyStore, cosmosTenantStore } from './adapters/tenants/cosmosTenants';
+import { TenantService } from './services/tenants/tenantService';
+import type { KeyPolicyStore } from './services/tenants/ports';
 
 export interface Root {
   config: Config;
@@ -50,6 +53,7 @@ export interface Root {
   renewal: RenewalRoot;
   events: EventsRoot;
   jobs: JobsRoot;
+  tenants: TenantsRoot;
 }
 
 /** Life cycle 4: signing-key rollover, JWKS and token signing. */
@@ -182,6 +186,33 @@ function buildJobs(kinds: ((log: Logger) => ResumableKind)[]): JobsRoot {
   };
 }
 
+/** Life cycles 2 and 3: tenant keys (service-managed today) and the key policy. */
+export interface TenantsRoot {
+  /** One per invocation (it logs to its context). */
+  service(log: Logger): TenantService;
+  policies: KeyPolicyStore;
+  keysMaxAgeSeconds: number;
+  trustEasyAuthHeader: boolean;
+}
+
+function buildTenants(config: Config, deps: { keyVault: KeyVaultClients; keys: VaultKeys; cosmos: CosmosHandle; clock: Clock }): TenantsRoot {
+  const ready = () => deps.cosmos.ensureSchema();
+  const tenants = cosmosTenantStore(deps.cosmos.container('tenants'), ready);
+  const policies = cosmosKeyPolicyStore(deps.cosmos.container('keyPolicies'), ready);
+  const settings = {
+    vaultUrl: deps.keyVault.vaultUrl(config.tenants.vault),
+    keyBits: config.tenants.keyBits,
+    validityMs: config.tenants.validityDays * 86_400_000,
+    changeoverMs: config.tenants.changeoverHours * 3_600_000,
+  };
+  return {
+    service: (log) => new TenantService({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings }),
+    policies,
+    keysMaxAgeSeconds: config.tenants.keysMaxAgeSeconds,
+    trustEasyAuthHeader: config.signing.trustEasyAuthHeader,
+  };
+}
+
 function build(env: NodeJS.ProcessEnv): Root {
   const config = loadConfig(env);
   // One managed-identity credential (one token cache) for every client that needs it; built on first use.
@@ -215,7 +246,9 @@ function build(env: NodeJS.ProcessEnv): Root {
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents]);
   const jobs = buildJobs([(log) => renewal.service(log).resumable()]);
 
-  return { config, clock, faults, keyVault, vaultKeys: keys, cosmos, blobs, notifier, healthChecks, signing, renewal, events, jobs };
+  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock });
+
+  return { config, clock, faults, keyVault, vaultKeys: keys, cosmos, blobs, notifier, healthChecks, signing, renewal, events, jobs, tenants };
 }
 
 let instance: Root | undefined;

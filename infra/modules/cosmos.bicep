@@ -11,6 +11,9 @@ var containers = [
   { name: 'rotations', partitionKey: '/credentialId' }
   { name: 'deadLetters', partitionKey: '/source' }
   { name: 'signingKeys', partitionKey: '/issuer' }
+  { name: 'tenants', partitionKey: '/tenantId' }
+  { name: 'tenantJobs', partitionKey: '/tenantId' }
+  { name: 'keyPolicies', partitionKey: '/kind' }
 ]
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {

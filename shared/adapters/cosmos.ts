@@ -17,6 +17,12 @@ export const CONTAINERS = {
   rotations: '/credentialId',
   deadLetters: '/source',
   signingKeys: '/issuer',
+  /** Tenant keys: one document per tenant (its versions inside), in the tenant's partition. */
+  tenants: '/tenantId',
+  /** Tenant-key jobs (rekeys) on the step kernel, in the tenant's partition. */
+  tenantJobs: '/tenantId',
+  /** The stored key policy (versioned documents). */
+  keyPolicies: '/kind',
 } as const;
 
 export type ContainerName = keyof typeof CONTAINERS;

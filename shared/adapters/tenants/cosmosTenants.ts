@@ -1,0 +1,61 @@
+/** Tenants and the key policy in Cosmos DB (ETag-guarded documents, create-only where a race is possible). */
+import type { Container } from '@azure/cosmos';
+import { DEFAULT_KEY_POLICY, type KeyPolicy, keyPolicySchema } from '../../domain/tenantKeyPolicy';
+import type { Tenant } from '../../domain/tenantKeys';
+import type { KeyPolicyStore, TenantStore } from '../../services/tenants/ports';
+import { DocumentStore } from '../cosmos';
+
+export function cosmosTenantStore(container: Container, ready: () => Promise<void>): TenantStore {
+  const docs = new DocumentStore<Tenant>(container, (t) => t.tenantId);
+  return {
+    async read(tenantId) {
+      await ready();
+      return docs.read(tenantId, tenantId);
+    },
+    async createOnly(tenant) {
+      await ready();
+      return docs.createOnly(tenant);
+    },
+    async replace(tenant, etag) {
+      await ready();
+      return docs.replace(tenant, etag);
+    },
+    async changeoverDue(now, limit) {
+      await ready();
+      const page = await docs.queryPage(
+        "SELECT * FROM c WHERE c.state = 'changeover' AND c.changeoverUntil <= @now ORDER BY c.changeoverUntil",
+        [{ name: '@now', value: now.toISOString() }],
+        { maxItems: limit },
+      );
+      return page.items.map((i) => i.doc);
+    },
+  };
+}
+
+interface PolicyDoc extends KeyPolicy {
+  id: string;
+  kind: 'keys';
+}
+
+/** One document `keys` in partition `keys`; the default is stored on first read so its version is real. */
+export function cosmosKeyPolicyStore(container: Container, ready: () => Promise<void>): KeyPolicyStore {
+  const docs = new DocumentStore<PolicyDoc>(container, (d) => d.kind);
+  return {
+    async current() {
+      await ready();
+      const stored = await docs.read('keys', 'keys');
+      if (!stored) {
+        await docs.createOnly({ id: 'keys', kind: 'keys', ...DEFAULT_KEY_POLICY });
+        const again = await docs.read('keys', 'keys');
+        if (!again) return DEFAULT_KEY_POLICY;
+        return parsePolicy(again.doc);
+      }
+      return parsePolicy(stored.doc);
+    },
+  };
+}
+
+function parsePolicy(doc: PolicyDoc): KeyPolicy {
+  const { version, rsaMinBits, forbiddenAlgorithms } = doc;
+  return keyPolicySchema.parse({ version, rsaMinBits, forbiddenAlgorithms });
+}

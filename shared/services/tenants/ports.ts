@@ -1,0 +1,22 @@
+/**
+ * Ports of the tenant-key life cycle (Cosmos DB adapters in `shared/adapters/tenants`;
+ * unit tests hand in plain objects).
+ */
+import type { KeyPolicy } from '../../domain/tenantKeyPolicy';
+import type { Tenant } from '../../domain/tenantKeys';
+import type { Versioned } from '../../ports';
+
+export interface TenantStore {
+  read(tenantId: string): Promise<Versioned<Tenant> | undefined>;
+  /** Creates the tenant only if its id is free: two concurrent creates make one. */
+  createOnly(tenant: Tenant): Promise<{ created: true; value: Versioned<Tenant> } | { created: false }>;
+  /** ETag-guarded; throws ConcurrencyConflict('changed') when another writer came first. */
+  replace(tenant: Tenant, etag: string): Promise<Versioned<Tenant>>;
+  /** Tenants in their changeover whose window has ended by `now` (the timer archives them). */
+  changeoverDue(now: Date, limit: number): Promise<Tenant[]>;
+}
+
+/** The stored key policy; the default until one is stored. */
+export interface KeyPolicyStore {
+  current(): Promise<KeyPolicy>;
+}
