@@ -34,8 +34,12 @@ import { RenewalService } from './services/renewal/renewalService';
 import { KeyVaultEventIntake } from './services/events/intake';
 import type { KeyVaultEventHandler } from './services/events/ports';
 import { JobRegistry, type ResumableKind } from './services/jobs/registry';
-import { cosmosKeyPolicyStore, cosmosTenantStore } from './adapters/tenants/cosmosTenants';
+import { cosmosKeyPolicyStore, cosmosRekeyStore, cosmosTenantStore } from './adapters/tenants/cosmosTenants';
 import { TenantService } from './services/tenants/tenantService';
+import { RekeyService } from './services/tenants/rekeyService';
+import { rekeyJob } from './services/tenants/rekeyJob';
+import { StepRunner } from './services/jobs/runner';
+import { resumable } from './services/jobs/registry';
 import type { KeyPolicyStore } from './services/tenants/ports';
 
 export interface Root {
@@ -190,14 +194,22 @@ function buildJobs(kinds: ((log: Logger) => ResumableKind)[]): JobsRoot {
 export interface TenantsRoot {
   /** One per invocation (it logs to its context). */
   service(log: Logger): TenantService;
+  rekeys(log: Logger): RekeyService;
+  /** The rekey job kind, for the resume timer (archives due changeovers). */
+  resumable(log: Logger): ResumableKind;
   policies: KeyPolicyStore;
   keysMaxAgeSeconds: number;
   trustEasyAuthHeader: boolean;
 }
 
-function buildTenants(config: Config, deps: { keyVault: KeyVaultClients; keys: VaultKeys; cosmos: CosmosHandle; clock: Clock }): TenantsRoot {
+function buildTenants(
+  config: Config,
+  deps: { keyVault: KeyVaultClients; keys: VaultKeys; cosmos: CosmosHandle; clock: Clock; faults: FaultPoints },
+): TenantsRoot {
   const ready = () => deps.cosmos.ensureSchema();
   const tenants = cosmosTenantStore(deps.cosmos.container('tenants'), ready);
+  const rekeyStore = cosmosRekeyStore(deps.cosmos.container('tenantJobs'), ready);
+  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const policies = cosmosKeyPolicyStore(deps.cosmos.container('keyPolicies'), ready);
   const settings = {
     vaultUrl: deps.keyVault.vaultUrl(config.tenants.vault),
@@ -205,8 +217,28 @@ function buildTenants(config: Config, deps: { keyVault: KeyVaultClients; keys: V
     validityMs: config.tenants.validityDays * 86_400_000,
     changeoverMs: config.tenants.changeoverHours * 3_600_000,
   };
+  const service = (log: Logger) => new TenantService({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings });
+  const job = (log: Logger) => {
+    const tenantDeps = { tenants, policies, keys: deps.keys, clock: deps.clock, log, settings };
+    const kind = rekeyJob({
+      deps: tenantDeps,
+      service: new TenantService(tenantDeps),
+      rekeys: rekeyStore,
+      leaseMs: config.renewal.leaseSeconds * 1000,
+      maxAttempts: config.renewal.maxAttempts,
+    });
+    return { kind, runner: new StepRunner({ clock: deps.clock, faults: deps.faults, log, owner }) };
+  };
   return {
-    service: (log) => new TenantService({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings }),
+    service,
+    rekeys(log) {
+      const { kind, runner } = job(log);
+      return new RekeyService({ tenants: service(log), rekeys: rekeyStore, runner, kind, clock: deps.clock, log });
+    },
+    resumable(log) {
+      const { kind, runner } = job(log);
+      return resumable(runner, kind);
+    },
     policies,
     keysMaxAgeSeconds: config.tenants.keysMaxAgeSeconds,
     trustEasyAuthHeader: config.signing.trustEasyAuthHeader,
@@ -244,9 +276,8 @@ function build(env: NodeJS.ProcessEnv): Root {
   // Renewal first (secret events), then signing (key events); tenant keys and key sets join here.
   const signingEvents = signingKeyEventHandler(signing.service);
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents]);
-  const jobs = buildJobs([(log) => renewal.service(log).resumable()]);
-
-  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock });
+  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults });
+  const jobs = buildJobs([(log) => renewal.service(log).resumable(), (log) => tenants.resumable(log)]);
 
   return { config, clock, faults, keyVault, vaultKeys: keys, cosmos, blobs, notifier, healthChecks, signing, renewal, events, jobs, tenants };
 }

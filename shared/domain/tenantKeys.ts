@@ -187,6 +187,20 @@ export function markCompromised(tenant: Tenant, kid: string, now: Date): Tenant 
   return next;
 }
 
+/**
+ * A rekey in one transition: the new version is added and activated; the previous one
+ * (`fromKid`, the version in use) enters its changeover, or, when `compromised`, is
+ * flagged and archived at once (it never protects again, yet opens old content).
+ */
+export function rekeyTenant(tenant: Tenant, next: NewVersion, options: { fromKid: string; compromised: boolean }, now: Date, changeoverMs: number): Tenant {
+  if (tenant.activeKid !== options.fromKid) throw refuse(tenant, `version '${options.fromKid}' is not the one in use`, { kid: options.fromKid });
+  let t = addPending(tenant, next, now);
+  if (options.compromised) {
+    t = { ...t, versions: withVersion(t, options.fromKid, (v) => (v.compromised ? v : { ...v, compromised: true, compromisedAt: iso(now) })) };
+  }
+  return activateVersion(t, next.kid, now, changeoverMs);
+}
+
 /** Revoke: all use stops at once; every version is revoked (content under them stays unreadable). */
 export function revokeTenant(tenant: Tenant, now: Date): Tenant {
   if (tenant.state === 'revoked') return tenant;

@@ -37,3 +37,14 @@ export const unprotectSchema = z.strictObject({
 
 /** The body limit of protect/unprotect: a maximal plaintext (or its JWE), base64 and JSON. */
 export const CONTENT_BODY_BYTES = MAX_JWE_CHARS + 1024;
+
+export const rekeySchema = z.strictObject({
+  reason: z.string().trim().min(1).max(500),
+  /** The version to replace: a retry naming it after it was replaced is a no-op. */
+  fromKid: z.string().url().max(2048).optional(),
+  /** BYOK: the customer's new key (not available yet). */
+  keyUrl: z.string().url().max(2048).optional(),
+  /** The version being replaced leaked: no changeover, it leaves the published keys at once. */
+  compromised: z.boolean().optional(),
+  requestedBy: z.string().optional(),
+});

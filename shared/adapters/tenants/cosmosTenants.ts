@@ -2,7 +2,8 @@
 import type { Container } from '@azure/cosmos';
 import { DEFAULT_KEY_POLICY, type KeyPolicy, keyPolicySchema } from '../../domain/tenantKeyPolicy';
 import type { Tenant } from '../../domain/tenantKeys';
-import type { KeyPolicyStore, TenantStore } from '../../services/tenants/ports';
+import type { Rekey } from '../../domain/tenantRekey';
+import type { KeyPolicyStore, RekeyStore, TenantStore } from '../../services/tenants/ports';
 import { DocumentStore } from '../cosmos';
 
 export function cosmosTenantStore(container: Container, ready: () => Promise<void>): TenantStore {
@@ -58,4 +59,30 @@ export function cosmosKeyPolicyStore(container: Container, ready: () => Promise<
 function parsePolicy(doc: PolicyDoc): KeyPolicy {
   const { version, rsaMinBits, forbiddenAlgorithms } = doc;
   return keyPolicySchema.parse({ version, rsaMinBits, forbiddenAlgorithms });
+}
+
+/** Rekey jobs in `tenantJobs`; the due query is the kernel's due rule (`dueAt <= now`, in due order). */
+export function cosmosRekeyStore(container: Container, ready: () => Promise<void>): RekeyStore {
+  const docs = new DocumentStore<Rekey>(container, (j) => j.tenantId);
+  // The id carries the tenant: `rekey-{tenantId}-{hash}`; the partition is the tenant.
+  const tenantOf = (id: string) => id.slice('rekey-'.length, id.lastIndexOf('-'));
+  return {
+    async read(id) {
+      await ready();
+      return docs.read(id, tenantOf(id));
+    },
+    async replace(job, etag) {
+      await ready();
+      return docs.replace(job, etag);
+    },
+    async createOnly(job) {
+      await ready();
+      return (await docs.createOnly(job)).created;
+    },
+    async due(now, limit) {
+      await ready();
+      const page = await docs.queryPage('SELECT * FROM c WHERE c.dueAt <= @now ORDER BY c.dueAt', [{ name: '@now', value: now.toISOString() }], { maxItems: limit });
+      return page.items.map((i) => i.doc);
+    },
+  };
 }

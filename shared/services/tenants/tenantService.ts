@@ -87,7 +87,7 @@ export class TenantService {
    * not stored, logged or returned, and is left to the garbage collector right after
    * the import (JavaScript cannot wipe it).
    */
-  async newServiceManagedKey(tenantId: string, now: Date, name: string = tenantKeyName(tenantId)): Promise<VaultKey> {
+  async newServiceManagedKey(tenantId: string, now: Date, name: string = tenantKeyName(tenantId), tags: Record<string, string> = {}): Promise<VaultKey> {
     const { keys, policies, settings } = this.deps;
     const bits = rsaBitsFor(settings.keyBits, await policies.current());
     const { privateKey } = await generateRsa('rsa', { modulusLength: bits });
@@ -95,7 +95,7 @@ export class TenantService {
     return keys.import(settings.vaultUrl, name, jwk, {
       keyOps: IN_USE_OPS,
       expiresOn: new Date(now.getTime() + settings.validityMs),
-      tags: { [TENANT_TAG]: tenantId },
+      tags: { ...tags, [TENANT_TAG]: tenantId },
     });
   }
 
