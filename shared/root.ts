@@ -38,6 +38,7 @@ import { cosmosKeyPolicyStore, cosmosRekeyStore, cosmosTenantStore } from './ada
 import { TenantService } from './services/tenants/tenantService';
 import { RekeyService } from './services/tenants/rekeyService';
 import { rekeyJob } from './services/tenants/rekeyJob';
+import { tenantKeyEventHandler } from './services/tenants/keyEvents';
 import { StepRunner } from './services/jobs/runner';
 import { resumable } from './services/jobs/registry';
 import type { KeyPolicyStore } from './services/tenants/ports';
@@ -197,6 +198,8 @@ export interface TenantsRoot {
   rekeys(log: Logger): RekeyService;
   /** The rekey job kind, for the resume timer (archives due changeovers). */
   resumable(log: Logger): ResumableKind;
+  /** KeyNearExpiry of a service-managed version → rekey. */
+  eventHandler: KeyVaultEventHandler;
   policies: KeyPolicyStore;
   keysMaxAgeSeconds: number;
   trustEasyAuthHeader: boolean;
@@ -229,12 +232,15 @@ function buildTenants(
     });
     return { kind, runner: new StepRunner({ clock: deps.clock, faults: deps.faults, log, owner }) };
   };
+  const rekeys = (log: Logger) => {
+    const { kind, runner } = job(log);
+    return new RekeyService({ tenants: service(log), rekeys: rekeyStore, runner, kind, clock: deps.clock, log });
+  };
+  const vaultUrlOf = (alias: string) => (deps.keyVault.vaultAliases().includes(alias) ? deps.keyVault.vaultUrl(alias) : undefined);
   return {
     service,
-    rekeys(log) {
-      const { kind, runner } = job(log);
-      return new RekeyService({ tenants: service(log), rekeys: rekeyStore, runner, kind, clock: deps.clock, log });
-    },
+    rekeys,
+    eventHandler: tenantKeyEventHandler({ tenants: service, rekeys, vaultUrlOf }),
     resumable(log) {
       const { kind, runner } = job(log);
       return resumable(runner, kind);
@@ -275,8 +281,8 @@ function build(env: NodeJS.ProcessEnv): Root {
   const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults, credential });
   // Renewal first (secret events), then signing (key events); tenant keys and key sets join here.
   const signingEvents = signingKeyEventHandler(signing.service);
-  const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents]);
   const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults });
+  const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
   const jobs = buildJobs([(log) => renewal.service(log).resumable(), (log) => tenants.resumable(log)]);
 
   return { config, clock, faults, keyVault, vaultKeys: keys, cosmos, blobs, notifier, healthChecks, signing, renewal, events, jobs, tenants };

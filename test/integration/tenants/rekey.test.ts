@@ -110,11 +110,6 @@ describe('When a service-managed tenant is rekeyed on the local stack', () => {
     await opens(before, 'written before the rekey');
   });
 
-  test("then old content still opens after the archived version's original exp has passed", async () => {
-    await stack.keyVault.moveClock(400 * DAY_S);
-    await opens(before, 'written before the rekey');
-  });
-
   test('then a compromised version leaves /keys at once and still opens old content', async () => {
     const t0 = await tenant();
     const [current] = (await keys()) as [Record<string, string>];
@@ -126,6 +121,12 @@ describe('When a service-managed tenant is rekeyed on the local stack', () => {
     expect(t.versions.find((v: { kid: string }) => v.kid === t0.activeKid)).toMatchObject({ state: 'archived', compromised: true });
     expect((await keys()).map((k) => k.kid)).toEqual([t.activeKid]);
     await opens(under, 'under the leaked key');
+    await opens(before, 'written before the rekey');
+  });
+
+  test("then old content still opens after the archived version's original exp has passed", async () => {
+    // Last: the move also fires KeyNearExpiry for the version in use (a rekey may follow).
+    await stack.keyVault.moveClock(400 * DAY_S);
     await opens(before, 'written before the rekey');
   });
 });
