@@ -39,6 +39,8 @@ import { TenantService } from './services/tenants/tenantService';
 import { RekeyService } from './services/tenants/rekeyService';
 import { rekeyJob } from './services/tenants/rekeyJob';
 import { tenantKeyEventHandler } from './services/tenants/keyEvents';
+import { type RevokeRequest, revokeTenantKeys } from './services/tenants/revokeService';
+import type { Tenant } from './domain/tenantKeys';
 import { StepRunner } from './services/jobs/runner';
 import { resumable } from './services/jobs/registry';
 import type { KeyPolicyStore } from './services/tenants/ports';
@@ -196,6 +198,7 @@ export interface TenantsRoot {
   /** One per invocation (it logs to its context). */
   service(log: Logger): TenantService;
   rekeys(log: Logger): RekeyService;
+  revoke(log: Logger, tenantId: string, request: RevokeRequest): Promise<{ tenant: Tenant; complete: boolean; remaining: string[] }>;
   /** The rekey job kind, for the resume timer (archives due changeovers). */
   resumable(log: Logger): ResumableKind;
   /** KeyNearExpiry of a service-managed version → rekey. */
@@ -240,6 +243,7 @@ function buildTenants(
   return {
     service,
     rekeys,
+    revoke: (log, tenantId, request) => revokeTenantKeys({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings }, tenantId, request),
     eventHandler: tenantKeyEventHandler({ tenants: service, rekeys, vaultUrlOf }),
     resumable(log) {
       const { kind, runner } = job(log);

@@ -71,6 +71,15 @@ export interface Tenant {
   createdAt: string;
   updatedAt: string;
   requestedBy: string;
+  /** Set by revoke: who asked, and the versions already disabled in Key Vault. */
+  revocation?: Revocation;
+}
+
+export interface Revocation {
+  at: string;
+  reason: string;
+  requestedBy: string;
+  disabledKids: string[];
 }
 
 export type NewVersion = Omit<TenantKeyVersion, 'state' | 'compromised' | 'createdAt' | 'activatedAt' | 'archivedAt' | 'revokedAt' | 'compromisedAt'>;
@@ -202,12 +211,13 @@ export function rekeyTenant(tenant: Tenant, next: NewVersion, options: { fromKid
 }
 
 /** Revoke: all use stops at once; every version is revoked (content under them stays unreadable). */
-export function revokeTenant(tenant: Tenant, now: Date): Tenant {
+export function revokeTenant(tenant: Tenant, now: Date, request: { reason: string; requestedBy: string } = { reason: '', requestedBy: 'unknown' }): Tenant {
   if (tenant.state === 'revoked') return tenant;
   const at = iso(now);
   const next: Tenant = {
     ...tenant,
     state: 'revoked',
+    revocation: { at, reason: request.reason, requestedBy: request.requestedBy, disabledKids: [] },
     versions: tenant.versions.map((v) => (v.state === 'revoked' ? v : { ...v, state: 'revoked', revokedAt: at })),
     updatedAt: at,
   };
@@ -216,12 +226,26 @@ export function revokeTenant(tenant: Tenant, now: Date): Tenant {
   return next;
 }
 
+/** Records versions disabled in Key Vault after a revoke (idempotent). */
+export function recordDisabled(tenant: Tenant, kids: string[], now: Date): Tenant {
+  if (tenant.state !== 'revoked' || !tenant.revocation) throw refuse(tenant, 'only a revoked tenant has versions to disable');
+  const disabledKids = [...new Set([...tenant.revocation.disabledKids, ...kids])];
+  return { ...tenant, revocation: { ...tenant.revocation, disabledKids }, updatedAt: iso(now) };
+}
+
+/** What a revoke still has to do: each version not yet disabled in Key Vault. */
+export function revocationRemaining(tenant: Tenant): string[] {
+  if (tenant.state !== 'revoked') return [];
+  const done = new Set(tenant.revocation?.disabledKids ?? []);
+  return tenant.versions.filter((v) => !done.has(v.kid)).map((v) => `disable ${v.kid}`);
+}
+
 /** What stops a tenant from protecting or opening content, as the error to answer. */
 function unusable(tenant: Tenant): KeyturnError | undefined {
   const details = { tenantId: tenant.tenantId };
   if (tenant.state === 'revoked') return new KeyturnError('TENANT_REVOKED', `Tenant '${tenant.tenantId}' is revoked`, details);
   if (tenant.state === 'access-lost') {
-    return new KeyturnError('TENANT_ACCESS_LOST', `Keyturn has lost access to tenant '${tenant.tenantId}''s key; the customer must restore it`, details);
+    return new KeyturnError('TENANT_ACCESS_LOST', `Keyturn has lost access to the key of tenant '${tenant.tenantId}'; the customer must restore it`, details);
   }
   return undefined;
 }
@@ -231,7 +255,7 @@ export function protectingVersion(tenant: Tenant): TenantKeyVersion {
   const stop = unusable(tenant);
   if (stop) throw stop;
   if (tenant.state === 'rekey-required') {
-    throw new KeyturnError('TENANT_REKEY_REQUIRED', `Tenant '${tenant.tenantId}''s key is compromised; the customer must name a new key`, { tenantId: tenant.tenantId });
+    throw new KeyturnError('TENANT_REKEY_REQUIRED', `The key of tenant '${tenant.tenantId}' is compromised; the customer must name a new key`, { tenantId: tenant.tenantId });
   }
   const v = tenant.activeKid ? versionOf(tenant, tenant.activeKid) : undefined;
   if (!v || v.state !== 'active' || v.compromised) throw refuse(tenant, 'no version protects new content');

@@ -48,3 +48,10 @@ export const rekeySchema = z.strictObject({
   compromised: z.boolean().optional(),
   requestedBy: z.string().optional(),
 });
+
+export const revokeSchema = z.strictObject({
+  /** Must equal the tenant id: a revoke makes all of the tenant's content unreadable. */
+  confirm: z.string().max(63),
+  reason: z.string().trim().min(1).max(500),
+  requestedBy: z.string().optional(),
+});

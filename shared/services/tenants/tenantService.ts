@@ -155,7 +155,7 @@ export type Caller = { authenticated: true; principalId: string } | { authentica
 function authorize(tenant: Tenant, caller: Caller): void {
   if (!caller.authenticated || tenant.allowedCallers.length === 0) return;
   if (!tenant.allowedCallers.includes(caller.principalId.toLowerCase())) {
-    throw new KeyturnError('CALLER_NOT_ALLOWED', `The caller may not open tenant '${tenant.tenantId}''s content`, { tenantId: tenant.tenantId });
+    throw new KeyturnError('CALLER_NOT_ALLOWED', `The caller may not open the content of tenant '${tenant.tenantId}'`, { tenantId: tenant.tenantId });
   }
 }
 

@@ -145,6 +145,27 @@ describe('When a service-managed tenant protects content on the local stack', ()
     expect(res.json().code).toBe('JWE_INVALID');
   });
 
+  test('When a tenant is revoked, then a wrong confirm changes nothing, and then all use stops and every version is disabled', async () => {
+    const wrong = await post('tenants/fabrikam/revoke', { confirm: 'contoso', reason: 'subscription ended' });
+    expect(wrong.status).toBe(400);
+    expect(wrong.json().field).toBe('confirm');
+    expect((await call('GET', `${api}/tenants/fabrikam`)).json().tenant.state).toBe('active');
+
+    const old = await joseProtect('fabrikam secret', 'fabrikam');
+    const res = await post('tenants/fabrikam/revoke', { confirm: 'fabrikam', reason: 'subscription ended' });
+    expect(res.status).toBe(200);
+    expect(res.json()).toMatchObject({ complete: true, remaining: [], tenant: { state: 'revoked', activeKid: null } });
+    const kid = res.json().tenant.versions[0].kid as string;
+    const [, name, version] = /\/keys\/([^/]+)\/([^/]+)$/.exec(kid)!;
+    expect((await stack.keyVault.keyClient().getKey(name!, { version })).properties.enabled).toBe(false);
+
+    expect((await unprotect(old, 'fabrikam')).json().code).toBe('TENANT_REVOKED');
+    expect((await post('tenants/fabrikam/protect', { plaintext: 'AA==' })).json().code).toBe('TENANT_REVOKED');
+    expect(await keysOf('fabrikam')).toEqual([]);
+    // Idempotent: posting again answers the same.
+    expect((await post('tenants/fabrikam/revoke', { confirm: 'fabrikam', reason: 'again' })).json()).toMatchObject({ complete: true, remaining: [] });
+  });
+
   test('the key policy is published', async () => {
     const res = await call('GET', `${api}/policy/keys`);
     expect(res.status).toBe(200);

@@ -13,6 +13,8 @@ import {
   protectingVersion,
   publicKeyEntry,
   publishedVersions,
+  recordDisabled,
+  revocationRemaining,
   revokeTenant,
   tenantIdSchema,
 } from '../../../shared/domain/tenantKeys';
@@ -111,6 +113,16 @@ describe('tenant keys: the state machine (pure)', () => {
     expect(codeOf(() => protectingVersion(t))).toBe('TENANT_REVOKED');
     expect(codeOf(() => openingVersion(t, version(1).kid))).toBe('TENANT_REVOKED');
     expect(revokeTenant(t, at(3 * HOUR))).toBe(t); // idempotent
+  });
+
+  test('When revoked, then what remains is each version not yet disabled, recorded idempotently', () => {
+    const t = revokeTenant(rekeyed(created(), 2, at(HOUR)), at(2 * HOUR), { reason: 'ended', requestedBy: 'ops' });
+    expect(t.revocation).toMatchObject({ reason: 'ended', requestedBy: 'ops', disabledKids: [] });
+    expect(revocationRemaining(t)).toEqual([`disable ${version(1).kid}`, `disable ${version(2).kid}`]);
+    const once = recordDisabled(t, [version(1).kid], at(3 * HOUR));
+    expect(revocationRemaining(recordDisabled(once, [version(1).kid, version(2).kid], at(3 * HOUR)))).toEqual([]);
+    expect(codeOf(() => recordDisabled(created(), [version(1).kid], T0))).toBe('INVALID_TRANSITION');
+    expect(revocationRemaining(created())).toEqual([]);
   });
 
   test('When access is lost or a BYOK key awaits a new one, then use answers with the tenant\'s own 409 code', () => {
