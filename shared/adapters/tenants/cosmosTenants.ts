@@ -21,15 +21,6 @@ export function cosmosTenantStore(container: Container, ready: () => Promise<voi
       await ready();
       return docs.replace(tenant, etag);
     },
-    async changeoverDue(now, limit) {
-      await ready();
-      const page = await docs.queryPage(
-        "SELECT * FROM c WHERE c.state = 'changeover' AND c.changeoverUntil <= @now ORDER BY c.changeoverUntil",
-        [{ name: '@now', value: now.toISOString() }],
-        { maxItems: limit },
-      );
-      return page.items.map((i) => i.doc);
-    },
   };
 }
 

@@ -14,8 +14,6 @@ export interface TenantStore {
   createOnly(tenant: Tenant): Promise<{ created: true; value: Versioned<Tenant> } | { created: false }>;
   /** ETag-guarded; throws ConcurrencyConflict('changed') when another writer came first. */
   replace(tenant: Tenant, etag: string): Promise<Versioned<Tenant>>;
-  /** Tenants in their changeover whose window has ended by `now` (the timer archives them). */
-  changeoverDue(now: Date, limit: number): Promise<Tenant[]>;
 }
 
 /** The stored key policy; the default until one is stored. */

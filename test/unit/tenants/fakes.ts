@@ -53,7 +53,6 @@ export class FakeTenants implements TenantStore {
     return v ? { created: true as const, value: v } : { created: false as const };
   };
   replace = async (t: Tenant, etag: string) => this.store.replace(t, etag);
-  changeoverDue = async (now: Date) => [...this.store.docs.values()].map((d) => d.doc).filter((t) => t.state === 'changeover' && t.changeoverUntil! <= now.toISOString());
 }
 
 export class FakeRekeys implements RekeyStore {
