@@ -139,6 +139,17 @@ export const settingsSchema = z.object({
   /** Trust `x-ms-client-principal-name` as the requester: only where App Service authentication sets it. */
   KEYTURN_TRUST_EASY_AUTH_HEADER: z.enum(['true', 'false']).default('false'),
 
+  /** Tenant keys: the vault (alias in KEYTURN_VAULTS) holding service-managed tenant keys; default the first. */
+  KEYTURN_TENANT_VAULT: z.string().min(1).optional(),
+  /** Configured RSA size of new tenant keys; the key policy's minimum wins when larger. */
+  KEYTURN_TENANT_KEY_BITS: z.enum(['2048', '3072', '4096']).default('3072'),
+  /** `exp` of a new service-managed tenant key version (KeyNearExpiry 30 days before it starts a rekey). */
+  KEYTURN_TENANT_KEY_VALIDITY_DAYS: positiveInt.default(365),
+  /** How long a previous version stays accepted for new content after a rekey (≥ the published max-age). */
+  KEYTURN_TENANT_CHANGEOVER_HOURS: positiveInt.default(24),
+  /** Cache-Control max-age of GET /api/tenants/{tenantId}/keys. */
+  KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(3600),
+
   /** Test-only fault points (`step:when`, comma separated); never set in production. */
   KEYTURN_FAULTS: z.string().optional(),
 });
@@ -182,6 +193,13 @@ export interface Config {
     trustEasyAuthHeader: boolean;
   };
   jobs: { resumeBudgetSeconds: number };
+  tenants: {
+    vault: string;
+    keyBits: 2048 | 3072 | 4096;
+    validityDays: number;
+    changeoverHours: number;
+    keysMaxAgeSeconds: number;
+  };
   faults: string[];
 }
 
@@ -238,6 +256,14 @@ function crossFieldProblems(s: Partial<Settings>): { setting: string; message: s
   }
   if (s.KEYTURN_QUEUE && s.KEYTURN_QUEUE__queueServiceUri) {
     problems.push({ setting: 'KEYTURN_QUEUE', message: 'set either KEYTURN_QUEUE (connection string) or KEYTURN_QUEUE__queueServiceUri, not both' });
+  }
+  if (vaults && s.KEYTURN_TENANT_VAULT && !Object.hasOwn(vaults, s.KEYTURN_TENANT_VAULT.toLowerCase())) {
+    problems.push({ setting: 'KEYTURN_TENANT_VAULT', message: `'${s.KEYTURN_TENANT_VAULT}' is not a vault named in KEYTURN_VAULTS` });
+  }
+  // Clients may keep a fetched key for max-age: the previous key must stay accepted at least that long.
+  if (s.KEYTURN_TENANT_CHANGEOVER_HOURS !== undefined && s.KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS !== undefined
+    && s.KEYTURN_TENANT_CHANGEOVER_HOURS * 3600 < s.KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS) {
+    problems.push({ setting: 'KEYTURN_TENANT_CHANGEOVER_HOURS', message: 'the changeover window must be at least KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS' });
   }
   // Fault points crash workers on purpose: only ever against the local stack.
   if (s.KEYTURN_FAULTS && !s.KEYTURN_KEYVAULT_CA_FILE && !s.KEYTURN_CLOCK_URL) {
@@ -310,6 +336,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       trustEasyAuthHeader: s.KEYTURN_TRUST_EASY_AUTH_HEADER === 'true',
     },
     jobs: { resumeBudgetSeconds: s.KEYTURN_RESUME_BUDGET_SECONDS },
+    tenants: {
+      vault: (s.KEYTURN_TENANT_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase(),
+      keyBits: Number(s.KEYTURN_TENANT_KEY_BITS) as 2048 | 3072 | 4096,
+      validityDays: s.KEYTURN_TENANT_KEY_VALIDITY_DAYS,
+      changeoverHours: s.KEYTURN_TENANT_CHANGEOVER_HOURS,
+      keysMaxAgeSeconds: s.KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS,
+    },
     faults: (s.KEYTURN_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean),
   };
 }

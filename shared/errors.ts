@@ -35,6 +35,18 @@ export const ERROR_CODES = [
   'ACCESS_DENIED',
   /** A dependency (Key Vault, Cosmos DB, Storage, Event Grid, Graph) is down or throttling. */
   'DEPENDENCY_FAILED',
+  /** Tenant keys: a tenant with that id exists already. */
+  'TENANT_EXISTS',
+  /** Tenant keys: the tenant was revoked; no content is protected or opened. */
+  'TENANT_REVOKED',
+  /** Tenant keys (BYOK): the customer's vault no longer grants Keyturn access. */
+  'TENANT_ACCESS_LOST',
+  /** Tenant keys: a compromised BYOK key waits for the customer to name a new one. */
+  'TENANT_REKEY_REQUIRED',
+  /** The authenticated caller is not among the tenant's `allowedCallers`. */
+  'CALLER_NOT_ALLOWED',
+  /** A compact JWE that is malformed, tampered with, or not in the tenant's format. */
+  'JWE_INVALID',
   /** One or more settings are missing or invalid (start-up stops). */
   'CONFIG_INVALID',
   /** Test only: an armed fault point (it must escape like a crash). */
@@ -89,6 +101,13 @@ export const conflict = (message: string, details: Record<string, unknown> = {})
 
 export const invalidTransition = (message: string, details: Record<string, unknown> = {}) =>
   new KeyturnError('INVALID_TRANSITION', message, details);
+
+/**
+ * A dependency answered that the request itself was bad (a 400 from Key Vault, e.g. an
+ * unwrap of bytes that are no wrapped key): the caller's input, not an outage.
+ */
+export const isRefusedInput = (thrown: unknown): boolean =>
+  thrown instanceof KeyturnError ? thrown.details.statusCode === 400 : failureKind(thrown) === 'bad-request';
 
 export const isKeyturnError = (thrown: unknown, code?: ErrorCode): thrown is KeyturnError =>
   thrown instanceof KeyturnError && (code === undefined || thrown.code === code);

@@ -60,7 +60,8 @@ export type KeySpec =
  */
 export interface KeyAttributes {
   enabled?: boolean;
-  expiresOn?: Date;
+  /** `null` (updates only) removes the expiry. */
+  expiresOn?: Date | null;
   keyOps?: KeyOperation[];
   tags?: Record<string, string>;
 }

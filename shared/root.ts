@@ -39,6 +39,16 @@ import { KeyVaultEventIntake } from './services/events/intake';
 import type { KeyVaultEventHandler } from './services/events/ports';
 import { JobRegistry, type ResumableKind } from './services/jobs/registry';
 import { KeyturnError } from './errors';
+import { cosmosKeyPolicyStore, cosmosRekeyStore, cosmosTenantStore } from './adapters/tenants/cosmosTenants';
+import { TenantService } from './services/tenants/tenantService';
+import { RekeyService } from './services/tenants/rekeyService';
+import { rekeyJob } from './services/tenants/rekeyJob';
+import { tenantKeyEventHandler } from './services/tenants/keyEvents';
+import { type RevokeRequest, revokeTenantKeys } from './services/tenants/revokeService';
+import type { Tenant } from './domain/tenantKeys';
+import { StepRunner } from './services/jobs/runner';
+import { resumable } from './services/jobs/registry';
+import type { KeyPolicyStore } from './services/tenants/ports';
 
 export interface Root {
   config: Config;
@@ -59,6 +69,7 @@ export interface Root {
   readonly jobQueue: JobQueue;
   /** Azure RBAC role assignments over ARM (KEYTURN_ARM_ENDPOINT), as the app's identity; built on first use. */
   readonly roleAssignments: RoleAssignments;
+  tenants: TenantsRoot;
 }
 
 /** Life cycle 4: signing-key rollover, JWKS and token signing. */
@@ -208,6 +219,68 @@ function lazy<T>(make: () => T): () => T {
   return () => (made ??= { value: make() }).value;
 }
 
+/** Life cycles 2 and 3: tenant keys (service-managed today) and the key policy. */
+export interface TenantsRoot {
+  /** One per invocation (it logs to its context). */
+  service(log: Logger): TenantService;
+  rekeys(log: Logger): RekeyService;
+  revoke(log: Logger, tenantId: string, request: RevokeRequest): Promise<{ tenant: Tenant; complete: boolean; remaining: string[] }>;
+  /** The rekey job kind, for the resume timer (archives due changeovers). */
+  resumable(log: Logger): ResumableKind;
+  /** KeyNearExpiry of a service-managed version → rekey. */
+  eventHandler: KeyVaultEventHandler;
+  policies: KeyPolicyStore;
+  keysMaxAgeSeconds: number;
+  trustEasyAuthHeader: boolean;
+}
+
+function buildTenants(
+  config: Config,
+  deps: { keyVault: KeyVaultClients; keys: VaultKeys; cosmos: CosmosHandle; clock: Clock; faults: FaultPoints },
+): TenantsRoot {
+  const ready = () => deps.cosmos.ensureSchema();
+  const tenants = cosmosTenantStore(() => deps.cosmos.container('tenants'), ready);
+  const rekeyStore = cosmosRekeyStore(() => deps.cosmos.container('tenantJobs'), ready);
+  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const policies = cosmosKeyPolicyStore(() => deps.cosmos.container('keyPolicies'), ready);
+  const settings = {
+    vaultUrl: deps.keyVault.vaultUrl(config.tenants.vault),
+    keyBits: config.tenants.keyBits,
+    validityMs: config.tenants.validityDays * 86_400_000,
+    changeoverMs: config.tenants.changeoverHours * 3_600_000,
+  };
+  const service = (log: Logger) => new TenantService({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings });
+  const job = (log: Logger) => {
+    const tenantDeps = { tenants, policies, keys: deps.keys, clock: deps.clock, log, settings };
+    const kind = rekeyJob({
+      deps: tenantDeps,
+      service: new TenantService(tenantDeps),
+      rekeys: rekeyStore,
+      leaseMs: config.renewal.leaseSeconds * 1000,
+      maxAttempts: config.renewal.maxAttempts,
+    });
+    return { kind, runner: new StepRunner({ clock: deps.clock, faults: deps.faults, log, owner }) };
+  };
+  const rekeys = (log: Logger) => {
+    const { kind, runner } = job(log);
+    return new RekeyService({ tenants: service(log), rekeys: rekeyStore, runner, kind, clock: deps.clock, log });
+  };
+  const vaultUrlOf = (alias: string) => (deps.keyVault.vaultAliases().includes(alias) ? deps.keyVault.vaultUrl(alias) : undefined);
+  return {
+    service,
+    rekeys,
+    revoke: (log, tenantId, request) => revokeTenantKeys({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings }, tenantId, request),
+    eventHandler: tenantKeyEventHandler({ tenants: service, rekeys, vaultUrlOf }),
+    resumable(log) {
+      const { kind, runner } = job(log);
+      return resumable(runner, kind);
+    },
+    policies,
+    keysMaxAgeSeconds: config.tenants.keysMaxAgeSeconds,
+    trustEasyAuthHeader: config.signing.trustEasyAuthHeader,
+  };
+}
+
 function build(env: NodeJS.ProcessEnv): Root {
   const config = loadConfig(env);
   // One managed-identity credential (one token cache) for every client that needs it; built on first use.
@@ -248,13 +321,14 @@ function build(env: NodeJS.ProcessEnv): Root {
   const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults, credential });
   // Renewal first (secret events), then signing (key events); tenant keys and key sets join here.
   const signingEvents = signingKeyEventHandler(signing.service);
-  const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents]);
-  const jobs = buildJobs(config, [(log) => renewal.service(log).resumable()]);
+  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults });
+  const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
+  const jobs = buildJobs(config, [(log) => renewal.service(log).resumable(), (log) => tenants.resumable(log)]);
 
   let jobQueue: JobQueue | undefined;
   let roleAssignments: RoleAssignments | undefined;
   return {
-    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs,
+    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants,
     // `blobs` is a getter: the Blob client (and its SDK) is built when first asked for.
     get blobs() {
       return blobs();

@@ -13,6 +13,9 @@ var containers = [
   { name: 'signingKeys', partitionKey: '/issuer' }
   // Renew's Idempotency-Key answers: TTL on, each document carries its own `ttl`.
   { name: 'idempotencyKeys', partitionKey: '/id', defaultTtl: -1 }
+  { name: 'tenants', partitionKey: '/tenantId' }
+  { name: 'tenantJobs', partitionKey: '/tenantId' }
+  { name: 'keyPolicies', partitionKey: '/kind' }
 ]
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {

@@ -91,6 +91,8 @@ export function applyAttributes(target: Attributes, raw: unknown, now: number): 
   if (a.enabled !== undefined) target.enabled = a.enabled;
   if (a.nbf !== undefined) target.nbf = a.nbf;
   if (a.exp !== undefined) target.exp = a.exp;
+  // An update sending `"exp": null` removes the expiry (the portal's "no expiration date").
+  if (typeof raw === 'object' && raw !== null && (raw as Record<string, unknown>).exp === null) delete target.exp;
   target.updated = now;
 }
 

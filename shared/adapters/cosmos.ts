@@ -18,6 +18,12 @@ export const CONTAINERS = {
   deadLetters: '/source',
   signingKeys: '/issuer',
   idempotencyKeys: '/id',
+  /** Tenant keys: one document per tenant (its versions inside), in the tenant's partition. */
+  tenants: '/tenantId',
+  /** Tenant-key jobs (rekeys) on the step kernel, in the tenant's partition. */
+  tenantJobs: '/tenantId',
+  /** The stored key policy (versioned documents). */
+  keyPolicies: '/kind',
 } as const;
 
 /** Containers with TTL on (`-1`: each document says when it expires, in its `ttl`). */

@@ -23,6 +23,12 @@ const STATUS: Record<ErrorCode, number> = {
   SIGNING_KEYS_NOT_READY: 503,
   VERIFY_NOT_REPLICATED: 503,
   VERIFY_MISMATCH: 502,
+  TENANT_EXISTS: 409,
+  TENANT_REVOKED: 409,
+  TENANT_ACCESS_LOST: 409,
+  TENANT_REKEY_REQUIRED: 409,
+  JWE_INVALID: 400,
+  CALLER_NOT_ALLOWED: 403,
   ACCESS_DENIED: 403,
   DEPENDENCY_FAILED: 503,
   CONFIG_INVALID: 500,
@@ -94,11 +100,15 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, prefix
 
 const MAX_BODY_BYTES = 64 * 1024;
 
-/** Reads and validates a JSON body; a missing, oversized, too deep or malformed body is a 400. */
-export async function readJsonBody<T extends z.ZodType>(request: HttpRequest, schema: T): Promise<z.infer<T>> {
+/**
+ * Reads and validates a JSON body; a missing, oversized, too deep or malformed body is a 400.
+ * `maxBytes` raises the limit for a route whose body carries data (base64 content).
+ */
+export async function readJsonBody<T extends z.ZodType>(request: HttpRequest, schema: T, options: { maxBytes?: number } = {}): Promise<z.infer<T>> {
   const text = await request.text();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
-    throw new ValidationError('(body)', `body is larger than ${MAX_BODY_BYTES} bytes`);
+  const maxBytes = options.maxBytes ?? MAX_BODY_BYTES;
+  if (Buffer.byteLength(text) > maxBytes) {
+    throw new ValidationError('(body)', `body is larger than ${maxBytes} bytes`);
   }
   // Before anything recursive (zod, logging) sees it; the scan itself does not recurse.
   if (jsonTextExceedsDepth(text, MAX_JSON_DEPTH)) {

@@ -79,7 +79,8 @@ async function vaultKeyOf(key: KeyVaultKey): Promise<VaultKey> {
 /** Attributes as the SDK names them; only those given (an update changes nothing else). */
 const sdkAttributes = (a: KeyAttributes = {}) => ({
   ...(a.enabled !== undefined ? { enabled: a.enabled } : {}),
-  ...(a.expiresOn ? { expiresOn: a.expiresOn } : {}),
+  // null clears the expiry: the SDK sends `"exp": null` (its types say Date only).
+  ...(a.expiresOn !== undefined ? { expiresOn: a.expiresOn as Date } : {}),
   ...(a.keyOps ? { keyOps: [...a.keyOps] } : {}),
   ...(a.tags ? { tags: { ...a.tags } } : {}),
 });

@@ -11,7 +11,8 @@ import { listFiles } from './bicepText';
 export const repoRoot = resolve(__dirname, '..', '..', '..');
 
 /** Public by design: liveness, and what relying parties fetch without a key (DESIGN §1 item 4). */
-const ANONYMOUS_ROUTES = new Set(['health', '.well-known/jwks.json', '.well-known/openid-configuration']);
+// `tenants/{tenantid}/keys`: a tenant's published public keys (like a JWKS); routes are compared lower-cased.
+const ANONYMOUS_ROUTES = new Set(['health', '.well-known/jwks.json', '.well-known/openid-configuration', 'tenants/{tenantid}/keys']);
 /** Anonymous routes may only read. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** 'admin' is stricter than 'function' (master key only), so it passes too. */

@@ -1,0 +1,76 @@
+/**
+ * A tenant rekey as a job of the step kernel (`stepKernel.ts`): `create` makes the new
+ * key version (tagged with the step's token, so a crash adopts it instead of making a
+ * second), `activate` writes it into the tenant (the previous version enters its
+ * changeover), `archive` waits until the changeover ends (a hold: the resume timer
+ * picks it up when due) and narrows the previous version to unwrap/decrypt.
+ *
+ * The job's id is deterministic (tenant + the version being replaced), so two hosts,
+ * a retried request or a redelivered KeyNearExpiry start at most one rekey.
+ */
+import { createHash } from 'node:crypto';
+import { invalidTransition } from '../errors';
+import { type FailurePolicy, type StepJob, type StepRecord, stepKernel } from './stepKernel';
+import type { NewVersion } from './tenantKeys';
+
+export const REKEY_STEPS = ['create', 'activate', 'archive'] as const;
+export type RekeyStep = (typeof REKEY_STEPS)[number];
+
+export interface Rekey extends StepJob<RekeyStep> {
+  tenantId: string;
+  /** The version being replaced (the one in use when the rekey started). */
+  fromKid: string;
+  reason: string;
+  compromised: boolean;
+  requestedBy: string;
+  createdAt: string;
+  /** Recorded by `create`: the new version. */
+  created?: NewVersion;
+  /** Recorded by `activate`: when the previous version is archived (the changeover's end). */
+  archiveAfter?: string;
+}
+
+export const rekeyId = (tenantId: string, fromKid: string): string =>
+  `rekey-${tenantId}-${createHash('sha256').update(fromKid).digest('hex').slice(0, 32)}`;
+
+const kernel = stepKernel<Rekey, RekeyStep, 'completed' | 'failed', 'changeover'>({
+  steps: REKEY_STEPS,
+  hold: (job) => (job.status === 'active' && job.step === 'archive' && job.archiveAfter ? { until: job.archiveAfter, reason: 'changeover' } : undefined),
+  refuse: (message) => invalidTransition(message),
+  label: 'Rekey',
+});
+
+export const rekeyKernel = kernel;
+
+export function newRekey(input: { tenantId: string; fromKid: string; reason: string; compromised: boolean; requestedBy: string }, now: Date): Rekey {
+  const at = now.toISOString();
+  return kernel.touched(
+    { id: rekeyId(input.tenantId, input.fromKid), ...input, status: 'active', step: 'create', steps: {}, createdAt: at, updatedAt: at },
+    now,
+  );
+}
+
+/** What a step found or did, for its record. */
+export type RekeyResult =
+  | { step: 'create'; created: NewVersion; adoptedToken?: string }
+  | { step: 'activate'; archiveAfter: string }
+  | { step: 'archive' };
+
+/** Records the held step's result and moves on (the archive step then waits for its hold). */
+export function completeRekeyStep(job: Rekey, token: string, result: RekeyResult, now: Date): Rekey {
+  const record: StepRecord = kernel.requireLease(job, result.step, token);
+  const withResult: Rekey =
+    result.step === 'create'
+      ? { ...job, created: result.created }
+      : result.step === 'activate'
+        ? { ...job, archiveAfter: result.archiveAfter }
+        : job;
+  return kernel.complete(withResult, result.step, { ...record, ...(result.step === 'create' && result.adoptedToken ? { adoptedToken: result.adoptedToken } : {}) }, now);
+}
+
+/** Before the new version is active a rekey may fail; after, it only goes forward. */
+export const rekeyFailurePolicy = (job: Rekey, maxAttempts: number, jitter: number): FailurePolicy => ({
+  maxAttempts,
+  jitter,
+  mayFail: job.step === 'create',
+});
