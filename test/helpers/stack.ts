@@ -223,7 +223,16 @@ export async function startStack(
         deadLetters: async () => (await call('GET', `${info.eventGrid.url}/management/deadletters`, { ca })).json(),
       },
       host,
-      startSecondHost: async (extra) => launchHost(await freePort(), extra),
+      startSecondHost: async (extra) => {
+        // freePort's port can be taken by another test before the host binds it: try another one.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await launchHost(await freePort(), extra);
+          } catch (e) {
+            if (attempt >= 3 || !/is unavailable \(already in use/.test(String(e))) throw e;
+          }
+        }
+      },
       allLogs: () => processes.flatMap((p) => p.lines()),
       stop: stopAll,
     };
