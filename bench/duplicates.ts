@@ -4,13 +4,11 @@
  * duplicate: a Cosmos DB create of an existing id answered 409, measured bare against
  * the same Cosmos server (goal ≥ 0.8x: at most one round trip per duplicate).
  */
-import { CosmosClient } from '@azure/cosmos';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { Agent } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { expectStatus, fmt, httpClient, load, loadTable, rate, ratio, scaled, sleep } from './lib';
-import { keyVaultClientOptions, secretNearExpiry, staticCredential, startApp } from './stack';
+import { cosmosClient, keyVaultClientOptions, secretNearExpiry, staticCredential, startApp } from './stack';
 
 const SECRETS = scaled(10, 2);
 const OPS = scaled(1000, 20);
@@ -48,13 +46,7 @@ export async function run(): Promise<void> {
     flood.extra = [fmt((app.kvRequests.length - kvBefore) / flood.ops)];
 
     // The floor: a create of an existing id, answered 409, on the same Cosmos server.
-    const settings = app.stack.settings;
-    const cosmos = new CosmosClient({
-      endpoint: settings.KEYTURN_COSMOS_ENDPOINT!,
-      key: settings.KEYTURN_COSMOS_KEY!,
-      agent: new Agent({ ca: app.ca, keepAlive: true }),
-      connectionPolicy: { enableEndpointDiscovery: false },
-    });
+    const cosmos = cosmosClient(app);
     const { database } = await cosmos.databases.createIfNotExists({ id: 'bench-duplicates' });
     const { container } = await database.containers.createIfNotExists({ id: 'dups', partitionKey: { paths: ['/pk'] } });
     await container.items.create({ id: 'seen', pk: 'p' });

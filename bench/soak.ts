@@ -7,13 +7,11 @@
  * double rotations, moments with no enabled version, pending copies left enabled after
  * promotion, and 5xx answers other than a dependency's 503 with Retry-After.
  */
-import { CosmosClient } from '@azure/cosmos';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { Agent } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fmt, httpClient, sleep, table } from './lib';
-import { type BenchApp, keyVaultClientOptions, running, secretNearExpiry, staticCredential, startApp } from './stack';
+import { type BenchApp, cosmosClient, keyVaultClientOptions, running, secretNearExpiry, staticCredential, startApp } from './stack';
 import { LOCAL_VAULT_KEY } from '../local/stack';
 import { credentialKey } from '../shared/domain/rotation';
 
@@ -221,14 +219,8 @@ export async function soak(options: SoakOptions, app?: BenchApp): Promise<SoakRe
 
 /** Renewal's own record of where each soak secret's rotations stand (Cosmos DB, read-only). */
 function rotationReader(app: BenchApp) {
-  const settings = app.stack.settings;
-  const cosmos = new CosmosClient({
-    endpoint: settings.KEYTURN_COSMOS_ENDPOINT!,
-    key: settings.KEYTURN_COSMOS_KEY!,
-    agent: new Agent({ ca: app.ca, keepAlive: true }),
-    connectionPolicy: { enableEndpointDiscovery: false },
-  });
-  const container = cosmos.database(settings.KEYTURN_COSMOS_DATABASE ?? 'keyturn').container('rotations');
+  const cosmos = cosmosClient(app);
+  const container = cosmos.database(app.stack.settings.KEYTURN_COSMOS_DATABASE ?? 'keyturn').container('rotations');
   return {
     async settled(names: string[]): Promise<{ renewed: number; inFlight: number }> {
       const wanted = new Set(names.map((n) => credentialKey(LOCAL_VAULT_KEY, n)));

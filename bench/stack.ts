@@ -4,7 +4,9 @@
  * child process, as `npm start` runs it. Mirrors test/helpers/stack.ts without
  * importing from test/.
  */
+import { CosmosClient } from '@azure/cosmos';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { Agent as HttpsAgent } from 'node:https';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -244,4 +246,15 @@ export function secretNearExpiry(app: BenchApp, name: string, version: string, e
       EXP: Math.floor(expiresOn.getTime() / 1000),
     },
   };
+}
+
+/** A Cosmos DB client on the app's stack (its endpoint, key and CA), for baselines and read-only checks. */
+export function cosmosClient(app: BenchApp): CosmosClient {
+  const settings = app.stack.settings;
+  return new CosmosClient({
+    endpoint: settings.KEYTURN_COSMOS_ENDPOINT!,
+    key: settings.KEYTURN_COSMOS_KEY!,
+    agent: new HttpsAgent({ ca: app.ca, keepAlive: true }),
+    connectionPolicy: { enableEndpointDiscovery: false },
+  });
 }
