@@ -3,6 +3,7 @@
  * `shared/adapters`; tests hand in plain objects. Domain-specific ports live next to
  * their service (e.g. `shared/services/renewal/ports.ts`).
  */
+import type { PublicJwk } from './domain/signingKeys';
 
 /** A stored document and the ETag that guards its next write. */
 export interface Versioned<T> {
@@ -81,15 +82,8 @@ export interface KeyProperties {
   updatedOn?: Date;
 }
 
-/** A public JWK (base64url members): never private members. */
-export interface PublicKeyJwk {
-  kty: 'RSA' | 'EC';
-  n?: string;
-  e?: string;
-  crv?: string;
-  x?: string;
-  y?: string;
-}
+/** A public JWK (base64url members): never private members. One shape for every life cycle. */
+export type PublicKeyJwk = PublicJwk;
 
 export interface VaultKey {
   properties: KeyProperties;

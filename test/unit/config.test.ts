@@ -1,20 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../shared/config';
-
-const sample = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'local.settings.sample.json'), 'utf8')) as {
-  Values: Record<string, string>;
-}).Values;
-
-function problemsOf(env: Record<string, string | undefined>): string[] {
-  try {
-    loadConfig(env);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).problems.map((p) => p.setting);
-  }
-  throw new Error('expected loadConfig to throw');
-}
+import { loadConfig } from '../../shared/config';
+import { problemsOf, sample } from '../helpers/config';
 
 describe('loadConfig', () => {
   test('the sample settings are complete and valid as they are', () => {

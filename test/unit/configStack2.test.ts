@@ -1,20 +1,8 @@
 /** The settings of the local stack part 2: customer vaults, the job queue, the ARM endpoint. */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../shared/config';
+import { loadConfig } from '../../shared/config';
+import { problemsOf, sample } from '../helpers/config';
 
-const sample = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'local.settings.sample.json'), 'utf8')) as { Values: Record<string, string> }).Values;
 const azureLike = { ...sample, KEYTURN_KEYVAULT_CA_FILE: undefined, KEYTURN_CLOCK_URL: undefined };
-
-function problemsOf(env: Record<string, string | undefined>): string[] {
-  try {
-    loadConfig(env);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).problems.map((p) => p.setting);
-  }
-  throw new Error('expected loadConfig to throw');
-}
 
 describe('KEYTURN_CUSTOMER_VAULTS', () => {
   test('names Key Vaults by name, canonical URLs; empty means none', () => {
