@@ -159,6 +159,8 @@ export type Settings = z.infer<typeof settingsSchema>;
 export interface Config {
   vaults: Record<string, string>;
   keyVaultCaFile?: string;
+  /** The local stack (the Key Vault emulator's CA is set): where body-declared identities are accepted for dual control. */
+  localStack: boolean;
   /** Local mode only (KEYTURN_LOCAL_PRINCIPAL). */
   localPrincipal?: string;
   clockUrl?: string;
@@ -291,6 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   return {
     vaults: s.KEYTURN_VAULTS,
     keyVaultCaFile: s.KEYTURN_KEYVAULT_CA_FILE,
+    localStack: Boolean(s.KEYTURN_KEYVAULT_CA_FILE),
     localPrincipal: s.KEYTURN_LOCAL_PRINCIPAL,
     clockUrl: s.KEYTURN_CLOCK_URL,
     customerVaults: Object.fromEntries(

@@ -47,6 +47,16 @@ export const ERROR_CODES = [
   'CALLER_NOT_ALLOWED',
   /** A compact JWE that is malformed, tampered with, or not in the tenant's format. */
   'JWE_INVALID',
+  /** Dual control: the approver is the requester (a second, different identity must approve). */
+  'APPROVER_IS_REQUESTER',
+  /** Dual control: the approval named another digest than the request's (e.g. the recipient key's SHA-256). */
+  'APPROVAL_DIGEST_MISMATCH',
+  /** Dual control: the minimum waiting period since the request has not passed yet. */
+  'APPROVAL_TOO_EARLY',
+  /** Dual control needs verified identities: App Service authentication is not trusted and this is not the local stack. */
+  'DUAL_CONTROL_UNAVAILABLE',
+  /** App Service authentication is trusted but the request carries no principal id. */
+  'IDENTITY_REQUIRED',
   /** One or more settings are missing or invalid (start-up stops). */
   'CONFIG_INVALID',
   /** Test only: an armed fault point (it must escape like a crash). */
