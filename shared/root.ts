@@ -49,6 +49,7 @@ import type { Tenant } from './domain/tenantKeys';
 import { StepRunner } from './services/jobs/runner';
 import { resumable } from './services/jobs/registry';
 import type { KeyPolicyStore } from './services/tenants/ports';
+import { rsaBitsFor } from './domain/tenantKeyPolicy';
 
 export interface Root {
   config: Config;
@@ -109,11 +110,14 @@ function buildSigning(
   clock: Clock,
 ): SigningRoot {
   const settings = signingSettings(config.signing);
+  const policies = cosmosKeyPolicyStore(() => cosmos.container('keyPolicies'), () => cosmos.ensureSchema());
   const keys = signingVault({
     keys: vault.keys,
     vaultAlias: settings.vaultAlias,
     vaultUrlOf: (alias) => vault.clients.vaultUrl(alias),
     issuer: settings.issuer,
+    // Every key creation consults the key policy: RSA signing keys grow with its minimum.
+    rsaBits: async () => rsaBitsFor(2048, await policies.current()),
   });
   const stored = cosmosKeySets(() => cosmos.container('signingKeys'), () => cosmos.ensureSchema());
   const bootstrap = new SingleFlight(); // one bootstrap in flight per process

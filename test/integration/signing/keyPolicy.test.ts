@@ -1,0 +1,43 @@
+/**
+ * Signing keys follow the key policy (issue 11 item 2): an RSA signing key is created
+ * at the policy's minimum when it asks for more than 2048 bits — on the Key Vault
+ * emulator, through the app's real Key Vault adapter.
+ */
+import { createKeyVaultClients } from '../../../shared/adapters/keyVault/clients';
+import { vaultKeys } from '../../../shared/adapters/keyVault/vaultKeys';
+import { DEFAULT_KEY_POLICY, rsaBitsFor } from '../../../shared/domain/tenantKeyPolicy';
+import { signingVault } from '../../../shared/services/signing/signingVault';
+import { startTestVault, type TestVault } from '../../helpers/keyvault';
+
+const modulusBits = (n: string) => Buffer.from(n, 'base64url').length * 8;
+
+describe('signing keys and the key policy', () => {
+  let vault: TestVault;
+  beforeAll(async () => {
+    vault = await startTestVault();
+  });
+  afterAll(() => vault.close());
+
+  const signing = (rsaMinBits?: number) => {
+    const clients = createKeyVaultClients({ local: vault.emulator.url }, { emulatorCa: vault.emulator.ca });
+    return signingVault({
+      keys: vaultKeys(clients),
+      vaultAlias: 'local',
+      vaultUrlOf: (alias) => clients.vaultUrl(alias),
+      issuer: 'https://keyturn.test',
+      ...(rsaMinBits ? { rsaBits: async () => rsaBitsFor(2048, { ...DEFAULT_KEY_POLICY, rsaMinBits }) } : {}),
+    });
+  };
+  const create = (s: ReturnType<typeof signingVault>, name: string) =>
+    s.create({ name, keyType: 'RSA-2048', expiresAt: new Date(Date.now() + 86_400_000), state: 'next' });
+
+  test('an RSA signing key has 2048 bits under the default policy and 3072 once the minimum is raised', async () => {
+    const before = await create(signing(DEFAULT_KEY_POLICY.rsaMinBits), 'policy-default-1');
+    expect(modulusBits((before.publicJwk as { n: string }).n)).toBe(2048);
+    const after = await create(signing(3072), 'policy-raised-1');
+    expect(modulusBits((after.publicJwk as { n: string }).n)).toBe(3072);
+    // What Key Vault holds, read back with the SDK: the same size.
+    const stored = await vault.keys.getKey('policy-raised-1');
+    expect(modulusBits(Buffer.from(stored.key!.n!).toString('base64url'))).toBe(3072);
+  });
+});
