@@ -269,7 +269,8 @@ function algorithmWeakness(s: AffectedSnapshot, details: PlaybookDetails, ctx: P
     }
   }
   for (const k of s.signingKeys) {
-    if (k.state === 'retired' || k.kty !== 'RSA' || !below(k.rsaBits)) continue;
+    // A previous key no longer signs; it leaves the set on schedule, once the tokens it signed expire.
+    if (k.state === 'retired' || k.state === 'previous' || k.kty !== 'RSA' || !below(k.rsaBits)) continue;
     steps.push({ kind: 'signing-roll', kid: k.kid, why: `RSA ${k.rsaBits} < ${rsaMinBits}` });
     counts.signingKeys++;
   }
