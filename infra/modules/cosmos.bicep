@@ -16,6 +16,8 @@ var containers = [
   { name: 'tenants', partitionKey: '/tenantId' }
   { name: 'tenantJobs', partitionKey: '/tenantId' }
   { name: 'keyPolicies', partitionKey: '/kind' }
+  // Tenant keys (BYOK): one create-only claim per customer key.
+  { name: 'tenantKeyClaims', partitionKey: '/id' }
 ]
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
