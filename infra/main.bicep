@@ -48,6 +48,9 @@ param resumeSchedule string = '0 * * * * *'
 @description('NCRONTAB (six fields) for the signing-key rollover check.')
 param signingRolloverSchedule string = '0 0 * * * *'
 
+@description('NCRONTAB (six fields) for the daily verification of every incident record.')
+param incidentVerifySchedule string = '0 0 3 * * *'
+
 @description('Flex Consumption: maximum instances.')
 @minValue(40)
 @maxValue(1000)
@@ -171,6 +174,7 @@ module functionApp 'modules/functionApp.bicep' = {
     sweepSchedule: sweepSchedule
     resumeSchedule: resumeSchedule
     signingRolloverSchedule: signingRolloverSchedule
+    incidentVerifySchedule: incidentVerifySchedule
   }
 }
 

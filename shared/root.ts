@@ -49,6 +49,7 @@ import type { Tenant } from './domain/tenantKeys';
 import { StepRunner } from './services/jobs/runner';
 import { resumable } from './services/jobs/registry';
 import type { KeyPolicyStore } from './services/tenants/ports';
+import { type IncidentsRoot, buildIncidents } from './roots/incidents';
 
 export interface Root {
   config: Config;
@@ -70,6 +71,8 @@ export interface Root {
   /** Azure RBAC role assignments over ARM (KEYTURN_ARM_ENDPOINT), as the app's identity; built on first use. */
   readonly roleAssignments: RoleAssignments;
   tenants: TenantsRoot;
+  /** Breach incidents: the tamper-evident record, its checkpoints and runs (issue 14). */
+  incidents: IncidentsRoot;
 }
 
 /** Life cycle 4: signing-key rollover, JWKS and token signing. */
@@ -323,12 +326,13 @@ function build(env: NodeJS.ProcessEnv): Root {
   const signingEvents = signingKeyEventHandler(signing.service);
   const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults });
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
-  const jobs = buildJobs(config, [(log) => renewal.service(log).resumable(), (log) => tenants.resumable(log)]);
+  const incidents = buildIncidents(config, { keyVault, cosmos, notifier, clock, faults });
+  const jobs = buildJobs(config, [(log) => renewal.service(log).resumable(), (log) => tenants.resumable(log), (log) => incidents.resumable(log)]);
 
   let jobQueue: JobQueue | undefined;
   let roleAssignments: RoleAssignments | undefined;
   return {
-    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants,
+    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants, incidents,
     // `blobs` is a getter: the Blob client (and its SDK) is built when first asked for.
     get blobs() {
       return blobs();

@@ -16,6 +16,10 @@ var containers = [
   { name: 'tenants', partitionKey: '/tenantId' }
   { name: 'tenantJobs', partitionKey: '/tenantId' }
   { name: 'keyPolicies', partitionKey: '/kind' }
+  // Incidents: the incident, its create-only entries and its run, each in the incident's partition.
+  { name: 'incidents', partitionKey: '/incidentId' }
+  { name: 'incidentEntries', partitionKey: '/incidentId' }
+  { name: 'incidentJobs', partitionKey: '/incidentId' }
 ]
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {

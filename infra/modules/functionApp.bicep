@@ -24,6 +24,7 @@ param issuer string
 param sweepSchedule string
 param resumeSchedule string
 param signingRolloverSchedule string
+param incidentVerifySchedule string
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -121,6 +122,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_SWEEP_SCHEDULE: sweepSchedule
     KEYTURN_RESUME_SCHEDULE: resumeSchedule
     KEYTURN_SIGNING_ROLLOVER_SCHEDULE: signingRolloverSchedule
+    // Incidents: the daily verification; checkpoints (secret versions incident-{id}-head) go to the first vault
+    // (Key Vault Secrets Officer, rbac.bicep; purge protection keeps deleted versions, keyVault.bicep).
+    KEYTURN_INCIDENT_VERIFY_SCHEDULE: incidentVerifySchedule
+    KEYTURN_INCIDENT_CHECKPOINT_EVERY: '10'
   }
 }
 

@@ -304,3 +304,36 @@ export function incidentView(incident: Incident) {
   void outbox; void id; void revision;
   return view;
 }
+
+/**
+ * The entry's `actor` from the HTTP edge: App Service authentication's principal id (and
+ * name) when the platform is trusted to set them (KEYTURN_TRUST_EASY_AUTH_HEADER), else
+ * `function-key` (the caller held a key; who it is, nobody vouched for). Never `system`.
+ */
+export function actorOf(headers: { principalId?: string | null; principalName?: string | null }, trustEasyAuthHeader: boolean): Actor {
+  if (!trustEasyAuthHeader) return { kind: 'function-key' };
+  const id = requesterSchema.safeParse(headers.principalId ?? undefined);
+  if (!id.success) return { kind: 'function-key' };
+  const name = requesterSchema.safeParse(headers.principalName ?? undefined);
+  return { kind: 'principal', id: id.data, ...(name.success ? { name: name.data } : {}) };
+}
+
+export const noteSchema = z.strictObject({
+  event: z.string().trim().min(1).max(200).regex(/^[^\p{C}]+$/u, { error: 'must be printable text' }),
+  evidence: z.record(z.string(), z.unknown()).default({}),
+  reportedBy: claimedBySchema.optional(),
+});
+export const taskSchema = z.strictObject({ title: z.string().trim().min(1).max(500), assignee: requesterSchema.optional(), reportedBy: claimedBySchema.optional() });
+export const taskUpdateSchema = z.strictObject({
+  state: z.enum(TASK_STATES),
+  note: z.string().trim().min(1).max(2000),
+  finding: z.string().trim().min(1).max(2000).optional(),
+  reportedBy: claimedBySchema.optional(),
+});
+export const closeSchema = z.strictObject({ resolution: z.string().trim().min(1).max(2000), reportedBy: claimedBySchema.optional() });
+export const listQuerySchema = z.strictObject({
+  state: z.enum(INCIDENT_STATES).optional(),
+  type: z.enum(INCIDENT_TYPES).optional(),
+  top: z.coerce.number().int().min(1).max(200).default(50),
+  continuationToken: z.string().min(1).max(4000).optional(),
+});
