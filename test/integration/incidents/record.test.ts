@@ -8,7 +8,7 @@
 import { type Container, CosmosClient } from '@azure/cosmos';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
-import { entryHash } from '../../../shared/domain/incidentChain';
+import { type EntryBody, entryHash } from '../../../shared/domain/incidentChain';
 import { type TestHost, type TestStack, call, startStack } from '../../helpers/stack';
 
 type Entry = { id: string; incidentId: string; seq: number; hash: string; prevHash: string; event: string; evidence: Record<string, unknown>; actor: unknown; claimedBy: string | null; at: string };
@@ -55,7 +55,7 @@ describe('When incidents are recorded on the local stack', () => {
     void _rid; void _self; void _etag; void _ts; void _attachments;
     return rest as Entry;
   };
-  const rehash = (e: Entry): Entry => ({ ...e, id: `${e.incidentId}:${e.seq}`, hash: entryHash(e) });
+  const rehash = (e: Entry): Entry => ({ ...e, id: `${e.incidentId}:${e.seq}`, hash: entryHash(e as unknown as EntryBody) });
   const put = (e: Entry) => entries.items.upsert(e);
   const remove = (id: string, seq: number) => entries.item(`${id}:${seq}`, id).delete();
 
@@ -155,6 +155,27 @@ describe('When incidents are recorded on the local stack', () => {
     expect(chain.map((e) => e.seq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
     expect(new Set(chain.filter((e) => e.event.startsWith('note')).map((e) => e.evidence.i)).size).toBe(20);
     expect(await verify(id)).toMatchObject({ ok: true, entries: 24 });
+  });
+
+  test('then a run that crashes at a step boundary resumes on the resume timer, no step repeated', async () => {
+    // Host C crashes once after the snapshot step ran (before its record), and once when `contain` is claimed; its leases are short.
+    const hostC = await stack.startSecondHost({ KEYTURN_FAULTS: 'snapshot-scope:after*1,contain:claimed*1', KEYTURN_ROTATION_LEASE_SECONDS: '2' });
+    const resume = async () => expect((await call('POST', `${stack.host!.url}/admin/functions/resumeRotations`, { body: { input: '' } })).status).toBe(202);
+    for (const description of ['crash after the snapshot', 'crash at contain']) {
+      expect((await open({ description }, {}, `${hostC.url}/api`)).status).toBe(500);
+      const listed = (await call('GET', `${api}/incidents?top=200`)).json().incidents as { incidentId: string; description: string }[];
+      const id = listed.find((i) => i.description === description)!.incidentId;
+      let view = await get(id);
+      expect(view.incident.state).not.toBe('contained');
+      for (let i = 0; i < 60 && view.incident.state !== 'contained'; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        await resume();
+        view = await get(id);
+      }
+      expect(view.timeline.map((e: Entry) => e.event)).toEqual(['incident-opened', 'state-changed', 'scope-snapshot', 'state-changed']);
+      expect(await verify(id)).toMatchObject({ ok: true, entries: 4 });
+    }
+    await hostC.stop();
   });
 
   const tampered: Record<string, { reason: string; seq: number }> = {};
