@@ -8,8 +8,10 @@
 import { type Container, CosmosClient } from '@azure/cosmos';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { type EntryBody, entryHash } from '../../../shared/domain/incidentChain';
-import { type TestHost, type TestStack, call, startStack } from '../../helpers/stack';
+import { PROJECT_ROOT, type TestHost, type TestStack, call, startStack } from '../../helpers/stack';
 
 type Entry = { id: string; incidentId: string; seq: number; hash: string; prevHash: string; event: string; evidence: Record<string, unknown>; actor: unknown; claimedBy: string | null; at: string };
 
@@ -59,6 +61,12 @@ describe('When incidents are recorded on the local stack', () => {
   const put = (e: Entry) => entries.items.upsert(e);
   const remove = (id: string, seq: number) => entries.item(`${id}:${seq}`, id).delete();
 
+  /** The hand-verification script of docs/incidents.md, against this stack. */
+  const byHand = (id: string) => {
+    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', 'local', 'verifyIncident.js'), id], { env: { PATH: process.env.PATH, ...stack.env }, encoding: 'utf8', cwd: PROJECT_ROOT });
+    return { status: r.status, out: r.stdout + r.stderr };
+  };
+
   /** A fresh incident of 9 entries: opened, running, scope snapshot, contained, 3 notes, a task (awaiting-action, checkpointed at 9). */
   async function fresh(): Promise<string> {
     const res = await open();
@@ -89,6 +97,7 @@ describe('When incidents are recorded on the local stack', () => {
     const versions = [];
     for await (const p of stack.keyVault.secretClient().listPropertiesOfSecretVersions(`incident-${incidentId}-head`)) versions.push(p);
     expect(versions).toHaveLength(3);
+    expect(byHand(incidentId)).toEqual({ status: 0, out: `${incidentId}: 4 entries, 3 checkpoints, ok\n` });
     // No secret value reaches the record.
     expect(JSON.stringify(view)).not.toContain('not-a-real-one');
     expect((await call('GET', `${api}/incidents/nope-404/verify`)).status).toBe(404);
@@ -240,6 +249,7 @@ describe('When incidents are recorded on the local stack', () => {
       await tamper(id, await chainOf(id));
       expect({ what, ...(await verify(id)) }).toMatchObject({ what, ok: false, reason, firstBrokenSeq: seq });
       tampered[id] = { reason, seq };
+      if (reason === 'modified') expect(byHand(id)).toMatchObject({ status: 1, out: expect.stringContaining(`seq ${seq}: hash does not match its fields (modified)`) });
     }
     expect((await call('GET', `${api}/incidents/${Object.keys(tampered).pop()}`)).status).toBe(404);
   });
