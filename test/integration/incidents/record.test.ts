@@ -114,6 +114,8 @@ describe('When incidents are recorded on the local stack', () => {
     expect((await open({ reportedBy: 'system' })).json()).toMatchObject({ status: 400, field: 'reportedBy' });
     expect((await open({ severity: 'P9' })).json()).toMatchObject({ status: 400, field: 'severity' });
     expect((await call('GET', `${api}/incidents?top=200`)).json().incidents.length).toBe(before);
+    expect((await call('GET', `${api}/incidents?top=0`)).json()).toMatchObject({ status: 400, field: 'query.top' });
+    expect((await call('GET', `${api}/incidents?continuationToken=not-a-token`)).json()).toMatchObject({ status: 400, field: 'query.continuationToken' });
   });
 
   test('then an Idempotency-Key replays the same incident, and another body with it is a 422', async () => {
@@ -276,5 +278,17 @@ describe('When incidents are recorded on the local stack', () => {
     await watch();
     await new Promise((r) => setTimeout(r, 3000));
     expect((await tamperIncidents()).length).toBe(7);
+    // Paged: four at a time, newest first, until no token comes back.
+    const seen: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = (await call('GET', `${api}/incidents?top=4${token ? `&continuationToken=${encodeURIComponent(token)}` : ''}`)).json();
+      seen.push(...page.incidents.map((i: { incidentId: string }) => i.incidentId));
+      token = page.continuationToken;
+    } while (token && seen.length < 200);
+    expect(seen).toContain(first);
+    expect(seen.length).toBe((await call('GET', `${api}/incidents?top=200`)).json().incidents.length);
+    expect(seen.length).toBeGreaterThan(8);
+    expect(new Set(seen).size).toBe(seen.length);
   });
 });
