@@ -56,6 +56,8 @@ param byokSelfUnassign string = ''
 
 @description('Cross-tenant BYOK: client id of the multi-tenant app registration whose federated credential is the managed identity. Empty = none.')
 param crossTenantClientId string = ''
+@description('NCRONTAB (six fields) for the daily verification of every incident record.')
+param incidentVerifySchedule string = '0 0 3 * * *'
 
 @description('Flex Consumption: maximum instances.')
 @minValue(40)
@@ -184,6 +186,7 @@ module functionApp 'modules/functionApp.bicep' = {
     identityPrincipalId: identity.properties.principalId
     byokSelfUnassign: byokSelfUnassign
     crossTenantClientId: crossTenantClientId
+    incidentVerifySchedule: incidentVerifySchedule
   }
 }
 

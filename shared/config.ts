@@ -180,6 +180,13 @@ export const settingsSchema = z.object({
   KEYTURN_CROSS_TENANT_CLIENT_ID: z.string().uuid().optional(),
   /** Keyturn's own Entra tenant: a BYOK customerTenantId equal to it needs no cross-tenant credential. */
   KEYTURN_HOME_TENANT_ID: z.string().uuid().optional(),
+  // Incidents (issue 14): the breach record's checkpoints and its daily verification.
+  /** The vault (alias in KEYTURN_VAULTS) holding the checkpoint secrets `incident-{id}-head`; default the first. */
+  KEYTURN_INCIDENT_VAULT: z.string().min(1).optional(),
+  /** A checkpoint of an incident's head at least every this many entries (and on every state change). */
+  KEYTURN_INCIDENT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).max(1000).default(10),
+  /** NCRONTAB (six fields) of the daily verification of every incident record. */
+  KEYTURN_INCIDENT_VERIFY_SCHEDULE: z.string().min(1).default('0 0 3 * * *'),
 
   /** Test-only fault points (`step:when`, comma separated); never set in production. */
   KEYTURN_FAULTS: z.string().optional(),
@@ -244,6 +251,8 @@ export interface Config {
     crossTenantClientId?: string;
     homeTenantId?: string;
   };
+  /** Incidents (issue 14). */
+  incidents: { vault: string; checkpointEvery: number };
   faults: string[];
 }
 
@@ -300,6 +309,9 @@ function crossFieldProblems(s: Partial<Settings>): { setting: string; message: s
   }
   if (s.KEYTURN_QUEUE && s.KEYTURN_QUEUE__queueServiceUri) {
     problems.push({ setting: 'KEYTURN_QUEUE', message: 'set either KEYTURN_QUEUE (connection string) or KEYTURN_QUEUE__queueServiceUri, not both' });
+  }
+  if (vaults && s.KEYTURN_INCIDENT_VAULT && !Object.hasOwn(vaults, s.KEYTURN_INCIDENT_VAULT.toLowerCase())) {
+    problems.push({ setting: 'KEYTURN_INCIDENT_VAULT', message: `'${s.KEYTURN_INCIDENT_VAULT}' is not a vault named in KEYTURN_VAULTS` });
   }
   if (vaults && s.KEYTURN_TENANT_VAULT && !Object.hasOwn(vaults, s.KEYTURN_TENANT_VAULT.toLowerCase())) {
     problems.push({ setting: 'KEYTURN_TENANT_VAULT', message: `'${s.KEYTURN_TENANT_VAULT}' is not a vault named in KEYTURN_VAULTS` });
@@ -400,6 +412,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       appPrincipalId: s.KEYTURN_APP_PRINCIPAL_ID,
       crossTenantClientId: s.KEYTURN_CROSS_TENANT_CLIENT_ID,
       homeTenantId: s.KEYTURN_HOME_TENANT_ID,
+    },
+    incidents: {
+      vault: (s.KEYTURN_INCIDENT_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase(),
+      checkpointEvery: s.KEYTURN_INCIDENT_CHECKPOINT_EVERY,
     },
     faults: (s.KEYTURN_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean),
   };

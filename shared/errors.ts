@@ -57,6 +57,17 @@ export const ERROR_CODES = [
   'DUAL_CONTROL_UNAVAILABLE',
   /** App Service authentication is trusted but the request carries no principal id. */
   'IDENTITY_REQUIRED',
+  // Incidents (issue 14): the breach record.
+  /** Incidents: the state machine refused a move (e.g. resolved → running). */
+  'INCIDENT_TRANSITION_FORBIDDEN',
+  /** Incidents: close needs `resolved`, or `contained` with every task done. */
+  'INCIDENT_NOT_CLOSABLE',
+  /** Incidents: a closed incident's record takes no more changes. */
+  'INCIDENT_CLOSED',
+  /** Incidents: the scope names ids that exist nowhere (`missing` lists them). */
+  'SCOPE_NOT_FOUND',
+  /** Incidents: a scope kind whose life cycle has not landed yet (key sets). */
+  'SCOPE_KIND_UNSUPPORTED',
   /** One or more settings are missing or invalid (start-up stops). */
   'CONFIG_INVALID',
   /** Test only: an armed fault point (it must escape like a crash). */

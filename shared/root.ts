@@ -44,6 +44,7 @@ import { rsaBitsFor } from './domain/tenantKeyPolicy';
 import { type TenantsRoot, buildTenants } from './roots/tenants';
 
 export type { TenantsRoot };
+import { type IncidentsRoot, buildIncidents } from './roots/incidents';
 
 export interface Root {
   config: Config;
@@ -65,6 +66,8 @@ export interface Root {
   /** Azure RBAC role assignments over ARM (KEYTURN_ARM_ENDPOINT), as the app's identity; built on first use. */
   readonly roleAssignments: RoleAssignments;
   tenants: TenantsRoot;
+  /** Breach incidents: the tamper-evident record, its checkpoints and runs (issue 14). */
+  incidents: IncidentsRoot;
 }
 
 /** Life cycle 4: signing-key rollover, JWKS and token signing. */
@@ -270,16 +273,18 @@ function build(env: NodeJS.ProcessEnv): Root {
   );
   const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, notifier, roleAssignments });
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
+  const incidents = buildIncidents(config, { keyVault, cosmos, notifier, clock, faults });
   const jobs = buildJobs(config, [
     (log) => renewal.service(log).resumable(),
     (log) => tenants.resumable(log),
     (log) => tenants.revokeResumable(log),
     (log) => tenants.noticeResumable(log),
+    (log) => incidents.resumable(log),
   ]);
 
   let jobQueue: JobQueue | undefined;
   return {
-    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants,
+    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants, incidents,
     // `blobs` is a getter: the Blob client (and its SDK) is built when first asked for.
     get blobs() {
       return blobs();

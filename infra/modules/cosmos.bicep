@@ -18,6 +18,10 @@ var containers = [
   { name: 'keyPolicies', partitionKey: '/kind' }
   // Tenant keys (BYOK): one create-only claim per customer key.
   { name: 'tenantKeyClaims', partitionKey: '/id' }
+  // Incidents: the incident, its create-only entries and its run, each in the incident's partition.
+  { name: 'incidents', partitionKey: '/incidentId' }
+  { name: 'incidentEntries', partitionKey: '/incidentId' }
+  { name: 'incidentJobs', partitionKey: '/incidentId' }
 ]
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {

@@ -31,6 +31,7 @@ param identityPrincipalId string
 param byokSelfUnassign string
 @description('Cross-tenant BYOK: client id of the multi-tenant app registration (federated credential = the managed identity); empty = none.')
 param crossTenantClientId string
+param incidentVerifySchedule string
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -137,6 +138,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_APP_PRINCIPAL_ID: identityPrincipalId
     KEYTURN_CROSS_TENANT_CLIENT_ID: crossTenantClientId
     KEYTURN_HOME_TENANT_ID: subscription().tenantId
+    // Incidents: the daily verification; checkpoints (secret versions incident-{id}-head) go to the first vault
+    // (Key Vault Secrets Officer, rbac.bicep; purge protection keeps deleted versions, keyVault.bicep).
+    KEYTURN_INCIDENT_VERIFY_SCHEDULE: incidentVerifySchedule
+    KEYTURN_INCIDENT_CHECKPOINT_EVERY: '10'
   }
 }
 

@@ -26,6 +26,10 @@ export const CONTAINERS = {
   tenantKeyClaims: '/id',
   /** The stored key policy (versioned documents). */
   keyPolicies: '/kind',
+  // Incidents (issue 14): one document per incident; its entries (create-only, `{incidentId}:{seq}`) and its run, in its partition.
+  incidents: '/incidentId',
+  incidentEntries: '/incidentId',
+  incidentJobs: '/incidentId',
 } as const;
 
 /** Containers with TTL on (`-1`: each document says when it expires, in its `ttl`). */

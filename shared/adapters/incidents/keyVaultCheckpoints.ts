@@ -1,0 +1,69 @@
+/**
+ * Checkpoints as versions of a Key Vault secret per incident (`incident-{id}-head`) in
+ * Keyturn's vault: versions are append-only, and purge protection keeps even deleted
+ * ones, so write access to Cosmos DB alone cannot rewrite what a checkpoint covers.
+ * The value is the checkpoint's canonical JSON (ids and hashes, never secrets); the tag
+ * `keyturn-incident-head` names the subject, so they can be found without Cosmos DB.
+ */
+import type { SecretClient } from '@azure/keyvault-secrets';
+import { z } from 'zod';
+import { type Checkpoint, canonicalJson } from '../../domain/incidentChain';
+import { statusOf } from '../../errors';
+import type { CheckpointStore } from '../../services/incidents/ports';
+
+export const CHECKPOINT_TAG = 'keyturn-incident-head';
+export const checkpointSecretName = (subject: string): string => `incident-${subject}-head`;
+
+const checkpointSchema = z.object({
+  incidentId: z.string(),
+  seq: z.number().int().nonnegative(),
+  hash: z.string(),
+  state: z.string().optional(),
+  at: z.string(),
+  prevCheckpoint: z.string().nullable(),
+});
+
+const parse = (value: string | undefined): Checkpoint => checkpointSchema.parse(JSON.parse(value ?? 'null'));
+
+const orUndefined = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
+  try {
+    return await read();
+  } catch (e) {
+    if (statusOf(e) === 404) return undefined;
+    throw e;
+  }
+};
+
+export function keyVaultCheckpointStore(client: () => SecretClient): CheckpointStore {
+  return {
+    async latest(subject) {
+      const secret = await orUndefined(() => client().getSecret(checkpointSecretName(subject)));
+      return secret ? parse(secret.value) : undefined;
+    },
+    async all(subject) {
+      const name = checkpointSecretName(subject);
+      const versions: string[] = [];
+      const listed = await orUndefined(async () => {
+        for await (const p of client().listPropertiesOfSecretVersions(name)) if (p.version) versions.push(p.version);
+        return true;
+      });
+      if (!listed) return [];
+      const values = await Promise.all(versions.map((version) => client().getSecret(name, { version })));
+      return values.map((s) => parse(s.value));
+    },
+    async append(checkpoint) {
+      await client().setSecret(checkpointSecretName(checkpoint.incidentId), canonicalJson(checkpoint), {
+        contentType: 'application/json',
+        tags: { [CHECKPOINT_TAG]: checkpoint.incidentId },
+      });
+    },
+    async subjects() {
+      const out: string[] = [];
+      for await (const p of client().listPropertiesOfSecrets()) {
+        const subject = p.tags?.[CHECKPOINT_TAG];
+        if (subject && p.name === checkpointSecretName(subject)) out.push(subject);
+      }
+      return out;
+    },
+  };
+}

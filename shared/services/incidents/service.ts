@@ -1,0 +1,175 @@
+/**
+ * The incident record's operations: open (scope checked first, then the incident, its
+ * run and its opening entry), list, read with timeline/tasks/metrics, notes, tasks and
+ * close. Every change goes through `changeIncident` (ETag + outbox), so its entries and
+ * notifications follow exactly once.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  type Actor,
+  DETAILS_SCHEMAS,
+  type Incident,
+  type IncidentScope,
+  type IncidentState,
+  type IncidentType,
+  type OpenIncidentRequest,
+  type Severity,
+  SYSTEM,
+  addTask,
+  closeIncident,
+  incidentClosed,
+  incidentMetrics,
+  incidentView,
+  newIncident,
+  updateTask,
+} from '../../domain/incident';
+import { newIncidentJob, planFor } from '../../domain/incidentPlaybook';
+import { ValidationError, describeError, notFound } from '../../errors';
+import type { Clock, Logger } from '../../ports';
+import { type Answer, type IdempotencyDeps, oncePerKey } from '../idempotency';
+import { isInjectedCrash, type StepRunner } from '../jobs/runner';
+import { type RunDeps, incidentRunKind } from './job';
+import type { CheckpointStore, EntryStore } from './ports';
+import { changeIncident, flushOutbox } from './records';
+import { resolveScope } from './scope';
+
+export interface IncidentServiceDeps extends RunDeps {
+  entries: EntryStore;
+  checkpoints: CheckpointStore;
+  clock: Clock;
+  runner: StepRunner;
+  idempotency: Omit<IdempotencyDeps, 'log'>;
+  log: Logger;
+  newId?: () => string;
+}
+
+/** Who is asking, as the HTTP edge resolved it. */
+export interface Caller {
+  actor: Actor;
+  claimedBy: string | null;
+}
+
+export class IncidentService {
+  constructor(private readonly deps: IncidentServiceDeps) {}
+
+  /** POST /api/incidents: 202 `{incidentId, incident}`; with an Idempotency-Key, the same answer for the same request. */
+  async open(request: OpenIncidentRequest, caller: Caller, idempotencyKey?: string): Promise<Answer & { replayed: boolean }> {
+    const run = async (): Promise<Answer> => {
+      const incident = await this.openIncident({ ...request, details: request.details ?? {} }, caller);
+      return { status: 202, body: { incidentId: incident.incidentId, incident: incidentView(incident) } };
+    };
+    if (!idempotencyKey) return { ...(await run()), replayed: false };
+    return oncePerKey({ ...this.deps.idempotency, log: this.deps.log }, 'incidents', idempotencyKey, { request, caller }, run);
+  }
+
+  /** Keyturn's own incidents (log-tampering, access-lost): one per `key` (a finding), whoever asks how often. */
+  async openSystem(input: { type: IncidentType; severity: Severity; description: string; scope: IncidentScope; details: Record<string, unknown> }, key: string): Promise<{ incident: Incident; opened: boolean }> {
+    const incidentId = `${input.type}-${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
+    const existing = await this.deps.incidents.read(incidentId);
+    if (existing) return { incident: existing.doc, opened: false };
+    return { incident: await this.openIncident(input, { actor: SYSTEM, claimedBy: null }, incidentId, true), opened: true };
+  }
+
+  private async openIncident(
+    input: { type: IncidentType; severity: Severity; description: string; scope: IncidentScope; details: Record<string, unknown> },
+    caller: Caller,
+    incidentId = (this.deps.newId ?? randomUUID)(),
+    system = false,
+  ): Promise<Incident> {
+    const details = DETAILS_SCHEMAS[input.type].safeParse(input.details);
+    if (!details.success) {
+      const issue = details.error.issues[0];
+      const field = ['details', ...(issue?.path.map(String) ?? [])].join('.');
+      throw new ValidationError(field, `${field}: ${issue?.message ?? 'invalid'} (for type ${input.type})`);
+    }
+    // Before anything is recorded: ids that exist nowhere are a 400 listing them.
+    const { adminContacts } = system ? { adminContacts: [] } : await resolveScope(this.deps.lookups, input.scope);
+    const now = await this.deps.clock.now();
+    const incident = newIncident({ incidentId, ...input, details: details.data as Record<string, unknown>, adminContacts }, caller.actor, caller.claimedBy, now);
+    const created = await this.deps.incidents.createOnly(incident);
+    const stored = await this.deps.incidents.read(incidentId);
+    if (!stored) throw notFound(`Incident '${incidentId}'`, { incidentId });
+    if (!created) return stored.doc; // a duplicate system open: the first one stands
+    await this.deps.jobs.createOnly(newIncidentJob(incidentId, planFor(incident), now));
+    await flushOutbox(this.deps, stored);
+    await this.kick(incidentId);
+    return (await this.deps.incidents.read(incidentId))!.doc;
+  }
+
+  /** Runs the incident's steps now; what does not finish here the resume timer continues. */
+  async kick(incidentId: string): Promise<void> {
+    try {
+      await this.deps.runner.advance(incidentRunKind(this.deps), incidentId);
+    } catch (e) {
+      if (isInjectedCrash(e)) throw e;
+      this.deps.log.warn('Incident run did not finish now; the resume timer continues it', { incidentId, error: describeError(e) });
+    }
+  }
+
+  async list(filter: { state?: IncidentState; type?: IncidentType }, page: { maxItems: number; continuation?: string }) {
+    const continuation = page.continuation === undefined ? undefined : openToken(page.continuation);
+    const result = await this.deps.incidents.list(filter, { maxItems: page.maxItems, ...(continuation ? { continuation } : {}) });
+    return { incidents: result.items.map(incidentView), ...(result.continuation ? { continuationToken: sealToken(result.continuation) } : {}) };
+  }
+
+  /** The incident, its timeline (oldest first), tasks and metrics. */
+  async get(incidentId: string) {
+    const stored = await this.deps.incidents.read(incidentId);
+    if (!stored) throw notFound(`Incident '${incidentId}'`, { incidentId });
+    const timeline = (await this.deps.entries.all(incidentId)).sort((a, b) => a.seq - b.seq).map(({ id, ...entry }) => (void id, entry));
+    const incident = stored.doc;
+    return { incident: incidentView(incident), timeline, tasks: incident.tasks, metrics: incidentMetrics(incident) };
+  }
+
+  /** A human note: appended as is (the evidence is the caller's; never put secret values in it). */
+  async note(incidentId: string, input: { event: string; evidence: Record<string, unknown> }, caller: Caller) {
+    const stored = await this.deps.incidents.read(incidentId);
+    if (!stored) throw notFound(`Incident '${incidentId}'`, { incidentId });
+    if (stored.doc.progress === 'closed') throw incidentClosed(incidentId);
+    const incident = await flushOutbox(this.deps, stored);
+    const entry = await this.deps.chain.append(incidentId, { event: input.event, actor: caller.actor, claimedBy: caller.claimedBy, evidence: input.evidence }, { state: incident.state });
+    const { id, ...view } = entry;
+    void id;
+    return view;
+  }
+
+  async addTask(incidentId: string, input: { title: string; assignee?: string }, caller: Caller) {
+    const now = await this.deps.clock.now();
+    let taskId = '';
+    const incident = await changeIncident(this.deps, incidentId, (i) => {
+      const added = addTask(i, input, caller.actor, caller.claimedBy, now);
+      taskId = added.task.taskId;
+      return added.incident;
+    });
+    return { task: incident.tasks.find((t) => t.taskId === taskId)!, incident: incidentView(incident) };
+  }
+
+  async updateTask(incidentId: string, taskId: string, input: { state: 'open' | 'done'; note: string; finding?: string }, caller: Caller) {
+    const now = await this.deps.clock.now();
+    const incident = await changeIncident(this.deps, incidentId, (i) => updateTask(i, taskId, input, caller.actor, caller.claimedBy, now));
+    return { task: incident.tasks.find((t) => t.taskId === taskId)!, incident: incidentView(incident) };
+  }
+
+  async close(incidentId: string, resolution: string, caller: Caller) {
+    const now = await this.deps.clock.now();
+    const incident = await changeIncident(this.deps, incidentId, (i) => closeIncident(i, resolution, caller.actor, caller.claimedBy, now));
+    return { incident: incidentView(incident) };
+  }
+}
+
+/**
+ * The listing's continuation token: Cosmos DB's own, with a check, so a token that was
+ * changed is a 400 (the local server would quietly answer an empty page).
+ */
+const tokenCheck = (payload: string) => createHash('sha256').update(`keyturn-incidents:${payload}`).digest('base64url').slice(0, 16);
+const sealToken = (continuation: string): string => {
+  const payload = Buffer.from(continuation, 'utf8').toString('base64url');
+  return `${payload}.${tokenCheck(payload)}`;
+};
+function openToken(token: string): string {
+  const [payload, sum, ...rest] = token.split('.');
+  if (!payload || !sum || rest.length > 0 || tokenCheck(payload) !== sum) {
+    throw new ValidationError('query.continuationToken', 'query.continuationToken: not a token this listing issued');
+  }
+  return Buffer.from(payload, 'base64url').toString('utf8');
+}
