@@ -150,6 +150,12 @@ export const settingsSchema = z.object({
   /** Cache-Control max-age of GET /api/tenants/{tenantId}/keys. */
   KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(3600),
 
+  // Tenant keys part 2 (backup, restore, export).
+  /** How long an export request waits for approval, and how long its package can be fetched after it (hours). */
+  KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: z.coerce.number().int().min(1).max(24).default(24),
+  /** The least time between an export request and its approval (minutes; 0: none). */
+  KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES: z.coerce.number().int().min(0).max(10_080).default(0),
+
   /** Test-only fault points (`step:when`, comma separated); never set in production. */
   KEYTURN_FAULTS: z.string().optional(),
 });
@@ -202,6 +208,8 @@ export interface Config {
     changeoverHours: number;
     keysMaxAgeSeconds: number;
   };
+  /** Tenant keys part 2: backup, restore, escrow and export. */
+  tenantOps: { exportExpiryHours: number; exportMinWaitMinutes: number };
   faults: string[];
 }
 
@@ -346,6 +354,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       changeoverHours: s.KEYTURN_TENANT_CHANGEOVER_HOURS,
       keysMaxAgeSeconds: s.KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS,
     },
+    tenantOps: { exportExpiryHours: s.KEYTURN_TENANT_EXPORT_EXPIRY_HOURS, exportMinWaitMinutes: s.KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES },
     faults: (s.KEYTURN_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean),
   };
 }

@@ -49,6 +49,8 @@ import type { Tenant } from './domain/tenantKeys';
 import { StepRunner } from './services/jobs/runner';
 import { resumable } from './services/jobs/registry';
 import type { KeyPolicyStore } from './services/tenants/ports';
+import type { TenantKeyEscrow } from './services/tenants/opsPorts';
+import { type TenantOpsRoot, buildTenantOps } from './roots/tenantOps';
 
 export interface Root {
   config: Config;
@@ -70,6 +72,8 @@ export interface Root {
   /** Azure RBAC role assignments over ARM (KEYTURN_ARM_ENDPOINT), as the app's identity; built on first use. */
   readonly roleAssignments: RoleAssignments;
   tenants: TenantsRoot;
+  /** Tenant keys part 2: backup, restore, escrow, export. */
+  tenantOps: TenantOpsRoot;
 }
 
 /** Life cycle 4: signing-key rollover, JWKS and token signing. */
@@ -236,7 +240,7 @@ export interface TenantsRoot {
 
 function buildTenants(
   config: Config,
-  deps: { keyVault: KeyVaultClients; keys: VaultKeys; cosmos: CosmosHandle; clock: Clock; faults: FaultPoints },
+  deps: { keyVault: KeyVaultClients; keys: VaultKeys; cosmos: CosmosHandle; clock: Clock; faults: FaultPoints; escrow?: TenantKeyEscrow },
 ): TenantsRoot {
   const ready = () => deps.cosmos.ensureSchema();
   const tenants = cosmosTenantStore(() => deps.cosmos.container('tenants'), ready);
@@ -249,9 +253,9 @@ function buildTenants(
     validityMs: config.tenants.validityDays * 86_400_000,
     changeoverMs: config.tenants.changeoverHours * 3_600_000,
   };
-  const service = (log: Logger) => new TenantService({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings });
+  const service = (log: Logger) => new TenantService({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings, escrow: deps.escrow });
   const job = (log: Logger) => {
-    const tenantDeps = { tenants, policies, keys: deps.keys, clock: deps.clock, log, settings };
+    const tenantDeps = { tenants, policies, keys: deps.keys, clock: deps.clock, log, settings, escrow: deps.escrow };
     const kind = rekeyJob({
       deps: tenantDeps,
       service: new TenantService(tenantDeps),
@@ -321,14 +325,15 @@ function build(env: NodeJS.ProcessEnv): Root {
   const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults, credential });
   // Renewal first (secret events), then signing (key events); tenant keys and key sets join here.
   const signingEvents = signingKeyEventHandler(signing.service);
-  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults });
+  const tenantOps = buildTenantOps(config, { keyVault, keys, cosmos, blobs, notifier, clock, faults });
+  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, escrow: tenantOps.escrow });
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
-  const jobs = buildJobs(config, [(log) => renewal.service(log).resumable(), (log) => tenants.resumable(log)]);
+  const jobs = buildJobs(config, [(log) => renewal.service(log).resumable(), (log) => tenants.resumable(log), ...tenantOps.resumable]);
 
   let jobQueue: JobQueue | undefined;
   let roleAssignments: RoleAssignments | undefined;
   return {
-    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants,
+    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants, tenantOps,
     // `blobs` is a getter: the Blob client (and its SDK) is built when first asked for.
     get blobs() {
       return blobs();
@@ -364,3 +369,4 @@ export function root(): Root {
 
 /** Function files log through the invocation's context (func, App Insights); re-exported so they need no adapter import. */
 export { contextLogger } from './adapters/logger';
+export type { TenantOpsRoot } from './roots/tenantOps';

@@ -16,6 +16,10 @@ var containers = [
   { name: 'tenants', partitionKey: '/tenantId' }
   { name: 'tenantJobs', partitionKey: '/tenantId' }
   { name: 'keyPolicies', partitionKey: '/kind' }
+  // Tenant keys part 2: backup records, restore jobs, export jobs (TTL on: each export carries its own `ttl`).
+  { name: 'tenantBackups', partitionKey: '/tenantId' }
+  { name: 'tenantRestores', partitionKey: '/tenantId' }
+  { name: 'tenantExports', partitionKey: '/tenantId', defaultTtl: -1 }
 ]
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {

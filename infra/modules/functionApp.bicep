@@ -24,6 +24,10 @@ param issuer string
 param sweepSchedule string
 param resumeSchedule string
 param signingRolloverSchedule string
+@description('Tenant-key export: hours a request waits for approval and its package can be fetched (the blob lifecycle rule deletes packages after two days).')
+@minValue(1)
+@maxValue(24)
+param tenantExportExpiryHours int = 24
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -121,6 +125,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_SWEEP_SCHEDULE: sweepSchedule
     KEYTURN_RESUME_SCHEDULE: resumeSchedule
     KEYTURN_SIGNING_ROLLOVER_SCHEDULE: signingRolloverSchedule
+    // Tenant keys part 2: export packages expire (the storage lifecycle rule removes them after two days).
+    KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: string(tenantExportExpiryHours)
   }
 }
 

@@ -22,6 +22,7 @@ import {
 } from '../../domain/tenantKeys';
 import type { Clock, ImportedJwk, KeyOperation, Logger, VaultKey, VaultKeys } from '../../ports';
 import type { KeyPolicyStore, TenantStore } from './ports';
+import type { TenantKeyEscrow } from './opsPorts';
 
 const generateRsa = promisify(generateKeyPair);
 
@@ -45,6 +46,8 @@ export interface TenantDeps {
   clock: Clock;
   log: Logger;
   settings: TenantSettings;
+  /** Keeps an escrow copy of each generated key for export (tenant keys part 2; `escrow.ts`). */
+  escrow?: TenantKeyEscrow;
 }
 
 export interface CreateTenantInput {
@@ -92,11 +95,13 @@ export class TenantService {
     const bits = rsaBitsFor(settings.keyBits, await policies.current());
     const { privateKey } = await generateRsa('rsa', { modulusLength: bits });
     const jwk = privateKey.export({ format: 'jwk' }) as ImportedJwk;
-    return keys.import(settings.vaultUrl, name, jwk, {
+    const key = await keys.import(settings.vaultUrl, name, jwk, {
       keyOps: IN_USE_OPS,
       expiresOn: new Date(now.getTime() + settings.validityMs),
       tags: { ...tags, [TENANT_TAG]: tenantId },
     });
+    await this.deps.escrow?.keep(tenantId, key, privateKey); // before the version is recorded
+    return key;
   }
 
   async get(tenantId: string): Promise<Tenant> {

@@ -145,6 +145,7 @@ export class FakeVault {
       delete: unsupported,
       recover: unsupported,
       purge: unsupported,
+      getDeleted: unsupported,
       wrap: unsupported,
       sign: unsupported,
     };
