@@ -44,8 +44,9 @@ export function backupView(b: TenantBackup) {
 }
 
 /** BYOK: Keyturn was not granted the backup right; the customer runs the backup itself. */
-export function backupNotPermitted(tenantId: string, vaultUrl: string, keyName: string): KeyturnError {
-  const vaultName = new URL(vaultUrl).hostname.split('.')[0] ?? vaultUrl;
+export function backupNotPermitted(tenantId: string, vaultUrl: string, keyName: string, knownName?: string): KeyturnError {
+  // `{name}.vault.azure.net` in Azure; a known customer vault's name where the URL does not carry it (local).
+  const vaultName = knownName ?? new URL(vaultUrl).hostname.split('.')[0] ?? vaultUrl;
   const command = `az keyvault key backup --vault-name ${vaultName} --name ${keyName} --file ${keyName}.keybackup`;
   return new KeyturnError(
     'BACKUP_NOT_PERMITTED',

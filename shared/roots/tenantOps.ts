@@ -54,7 +54,9 @@ export function buildTenantOps(
     settings: { vaultUrl: deps.keyVault.vaultUrl(config.tenants.vault), keyName: ESCROW_KEY_NAME, keyBits: config.tenants.keyBits },
   });
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const base = (log: Logger) => ({ tenants, keys: deps.keys, blobs, backups: backupStore, notifier: deps.notifier, clock: deps.clock, log });
+  const customerVaultNames = new Map(Object.entries(config.customerVaults).map(([name, url]) => [url, name]));
+  const vaultNameOf = (url: string) => customerVaultNames.get(url.replace(/\/$/, ''));
+  const base = (log: Logger) => ({ tenants, keys: deps.keys, blobs, backups: backupStore, notifier: deps.notifier, clock: deps.clock, log, vaultNameOf });
   const jobs = (log: Logger) => ({
     runner: new StepRunner({ clock: deps.clock, faults: deps.faults, log, owner }),
     leaseMs: config.renewal.leaseSeconds * 1000,

@@ -22,6 +22,8 @@ export interface BackupDeps {
   notifier: Notifier;
   clock: Clock;
   log: Logger;
+  /** A known customer vault's Key Vault name by its URL (KEYTURN_CUSTOMER_VAULTS), for the command BYOK customers run. */
+  vaultNameOf?: (vaultUrl: string) => string | undefined;
 }
 
 /** The key a backup covers: the one of the version in use (else the newest version's). */
@@ -47,7 +49,7 @@ export class BackupService {
     try {
       bytes = await keys.backup(key.vaultUrl, key.name);
     } catch (e) {
-      if (tenant.topology === 'byok' && isKeyturnError(e, 'ACCESS_DENIED')) throw backupNotPermitted(tenantId, key.vaultUrl, key.name);
+      if (tenant.topology === 'byok' && isKeyturnError(e, 'ACCESS_DENIED')) throw backupNotPermitted(tenantId, key.vaultUrl, key.name, this.deps.vaultNameOf?.(key.vaultUrl));
       throw e;
     }
     const now = await clock.now();

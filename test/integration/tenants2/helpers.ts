@@ -20,8 +20,8 @@ export function workdir() {
   };
 }
 
-export function api(stack: TestStack) {
-  const base = `${stack.host!.url}/api`;
+export function api(stack: TestStack, hostUrl = stack.host!.url) {
+  const base = `${hostUrl}/api`;
   const post = (path: string, body: unknown) => call('POST', `${base}/${path}`, { body });
   const get = (path: string) => call('GET', `${base}/${path}`);
   /** Content protected offline with jose and the published key (what a client does). */
