@@ -198,6 +198,9 @@ export class ExportService {
       if (!job.approvedAt) {
         // The request's own notification first (a crash may have left it undone).
         if (job.status === 'active') job = await runner.advance(this.kind, exportId);
+        if (job.status === 'active') {
+          throw new KeyturnError('DEPENDENCY_FAILED', 'The export request is still being recorded by another worker; retry shortly', { exportId });
+        }
         if (job.status !== 'awaiting-approval') continue;
         try {
           const current = await exports.read(exportId);
