@@ -48,6 +48,15 @@ param resumeSchedule string = '0 * * * * *'
 @description('NCRONTAB (six fields) for the signing-key rollover check.')
 param signingRolloverSchedule string = '0 0 * * * *'
 
+@description('NCRONTAB (six fields) for the BYOK tenant-key access probes.')
+param tenantProbeSchedule string = '0 */5 * * * *'
+
+@description('BYOK self-unassign: vaultName=/subscriptions/.../vaults/{name},... (same Entra tenant; the customer grants Role Based Access Control Administrator on the key). Empty = off.')
+param byokSelfUnassign string = ''
+
+@description('Cross-tenant BYOK: client id of the multi-tenant app registration whose federated credential is the managed identity. Empty = none.')
+param crossTenantClientId string = ''
+
 @description('Flex Consumption: maximum instances.')
 @minValue(40)
 @maxValue(1000)
@@ -175,6 +184,10 @@ module functionApp 'modules/functionApp.bicep' = {
     sweepSchedule: sweepSchedule
     resumeSchedule: resumeSchedule
     signingRolloverSchedule: signingRolloverSchedule
+    tenantProbeSchedule: tenantProbeSchedule
+    identityPrincipalId: identity.properties.principalId
+    byokSelfUnassign: byokSelfUnassign
+    crossTenantClientId: crossTenantClientId
   }
 }
 

@@ -150,6 +150,36 @@ export const settingsSchema = z.object({
   /** Cache-Control max-age of GET /api/tenants/{tenantId}/keys. */
   KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(3600),
 
+  // Tenant keys, part 2: BYOK probes, revoke, cross-tenant access.
+  /** NCRONTAB schedule of the BYOK access probes (and the detection of a new customer key version). */
+  KEYTURN_TENANT_PROBE_SCHEDULE: z.string().min(1).default('0 */5 * * * *'),
+  /** Consecutive failed probes must span this long before a BYOK tenant is `access-lost` (RBAC takes minutes to propagate). */
+  KEYTURN_TENANT_ACCESS_LOST_MINUTES: z.coerce.number().int().min(10).max(1440).default(10),
+  /** BYOK revoke: how long Keyturn keeps probing for the vault's 403 before it reports the revoke unverified. */
+  KEYTURN_TENANT_REVOKE_VERIFY_HOURS: positiveInt.max(720).default(72),
+  /** Service-managed revoke: revoked keys are deleted (soft delete) after this many days. */
+  KEYTURN_TENANT_REVOKED_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(90),
+  /** `vaultName=/subscriptions/…/vaults/{name},…`: customer vaults (same Entra tenant) where Keyturn may remove its own role assignment on a revoke. */
+  KEYTURN_BYOK_SELF_UNASSIGN: z.string().optional().transform((raw, ctx) => {
+    const scopes: Record<string, string> = Object.create(null);
+    for (const part of (raw ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+      const eq = part.indexOf('=');
+      const name = part.slice(0, eq).trim().toLowerCase();
+      const scope = part.slice(eq + 1).trim().replace(/\/$/, '');
+      if (eq <= 0 || !/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+$/i.test(scope) || !scope.toLowerCase().endsWith(`/vaults/${name}`)) {
+        ctx.addIssue({ code: 'custom', message: `expected vaultName=/subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{vaultName} entries, got '${part}'` });
+        return z.NEVER;
+      }
+      scopes[name] = scope;
+    }
+    return scopes;
+  }),
+  /** Keyturn's own principal (object id of its managed identity): whose role assignment self-unassign removes. */
+  KEYTURN_APP_PRINCIPAL_ID: z.string().uuid().optional(),
+  /** Cross-tenant BYOK: the client id of Keyturn's multi-tenant app registration (its federated credential trusts the managed identity). */
+  KEYTURN_CROSS_TENANT_CLIENT_ID: z.string().uuid().optional(),
+  /** Keyturn's own Entra tenant: a BYOK customerTenantId equal to it needs no cross-tenant credential. */
+  KEYTURN_HOME_TENANT_ID: z.string().uuid().optional(),
   // Tenant keys part 2 (backup, restore, export).
   /** How long an export request waits for approval, and how long its package can be fetched after it (hours). */
   KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: z.coerce.number().int().min(1).max(24).default(24),
@@ -207,6 +237,17 @@ export interface Config {
     validityDays: number;
     changeoverHours: number;
     keysMaxAgeSeconds: number;
+  };
+  /** Tenant keys, part 2 (BYOK, revoke). */
+  tenantsByok: {
+    accessLostMinutes: number;
+    revokeVerifyHours: number;
+    revokedRetentionDays: number;
+    /** Customer vault name → its ARM resource id, where Keyturn may remove its own assignment. */
+    selfUnassign: Record<string, string>;
+    appPrincipalId?: string;
+    crossTenantClientId?: string;
+    homeTenantId?: string;
   };
   /** Tenant keys part 2: backup, restore, escrow and export. */
   tenantOps: { exportExpiryHours: number; exportMinWaitMinutes: number };
@@ -274,6 +315,10 @@ function crossFieldProblems(s: Partial<Settings>): { setting: string; message: s
   if (s.KEYTURN_TENANT_CHANGEOVER_HOURS !== undefined && s.KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS !== undefined
     && s.KEYTURN_TENANT_CHANGEOVER_HOURS * 3600 < s.KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS) {
     problems.push({ setting: 'KEYTURN_TENANT_CHANGEOVER_HOURS', message: 'the changeover window must be at least KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS' });
+  }
+  // Self-unassign removes Keyturn's own assignment: outside the local stack it must know its principal.
+  if (Object.keys(s.KEYTURN_BYOK_SELF_UNASSIGN ?? {}).length > 0 && !s.KEYTURN_APP_PRINCIPAL_ID && !s.KEYTURN_KEYVAULT_CA_FILE) {
+    problems.push({ setting: 'KEYTURN_APP_PRINCIPAL_ID', message: 'required with KEYTURN_BYOK_SELF_UNASSIGN (the managed identity\'s object id)' });
   }
   // Fault points crash workers on purpose: only ever against the local stack.
   if (s.KEYTURN_FAULTS && !s.KEYTURN_KEYVAULT_CA_FILE && !s.KEYTURN_CLOCK_URL) {
@@ -353,6 +398,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       validityDays: s.KEYTURN_TENANT_KEY_VALIDITY_DAYS,
       changeoverHours: s.KEYTURN_TENANT_CHANGEOVER_HOURS,
       keysMaxAgeSeconds: s.KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS,
+    },
+    tenantsByok: {
+      accessLostMinutes: s.KEYTURN_TENANT_ACCESS_LOST_MINUTES,
+      revokeVerifyHours: s.KEYTURN_TENANT_REVOKE_VERIFY_HOURS,
+      revokedRetentionDays: s.KEYTURN_TENANT_REVOKED_RETENTION_DAYS,
+      selfUnassign: s.KEYTURN_BYOK_SELF_UNASSIGN,
+      appPrincipalId: s.KEYTURN_APP_PRINCIPAL_ID,
+      crossTenantClientId: s.KEYTURN_CROSS_TENANT_CLIENT_ID,
+      homeTenantId: s.KEYTURN_HOME_TENANT_ID,
     },
     tenantOps: { exportExpiryHours: s.KEYTURN_TENANT_EXPORT_EXPIRY_HOURS, exportMinWaitMinutes: s.KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES },
     faults: (s.KEYTURN_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean),

@@ -39,18 +39,12 @@ import { KeyVaultEventIntake } from './services/events/intake';
 import type { KeyVaultEventHandler } from './services/events/ports';
 import { JobRegistry, type ResumableKind } from './services/jobs/registry';
 import { KeyturnError } from './errors';
-import { cosmosKeyPolicyStore, cosmosRekeyStore, cosmosTenantStore } from './adapters/tenants/cosmosTenants';
-import { TenantService } from './services/tenants/tenantService';
-import { RekeyService } from './services/tenants/rekeyService';
-import { rekeyJob } from './services/tenants/rekeyJob';
-import { tenantKeyEventHandler } from './services/tenants/keyEvents';
-import { type RevokeRequest, revokeTenantKeys } from './services/tenants/revokeService';
-import type { Tenant } from './domain/tenantKeys';
-import { StepRunner } from './services/jobs/runner';
-import { resumable } from './services/jobs/registry';
-import type { KeyPolicyStore } from './services/tenants/ports';
-import type { TenantKeyEscrow } from './services/tenants/opsPorts';
+import { cosmosKeyPolicyStore } from './adapters/tenants/cosmosTenants';
+import { rsaBitsFor } from './domain/tenantKeyPolicy';
+import { type TenantsRoot, buildTenants } from './roots/tenants';
 import { type TenantOpsRoot, buildTenantOps } from './roots/tenantOps';
+
+export type { TenantsRoot, TenantOpsRoot };
 
 export interface Root {
   config: Config;
@@ -113,11 +107,14 @@ function buildSigning(
   clock: Clock,
 ): SigningRoot {
   const settings = signingSettings(config.signing);
+  const policies = cosmosKeyPolicyStore(() => cosmos.container('keyPolicies'), () => cosmos.ensureSchema());
   const keys = signingVault({
     keys: vault.keys,
     vaultAlias: settings.vaultAlias,
     vaultUrlOf: (alias) => vault.clients.vaultUrl(alias),
     issuer: settings.issuer,
+    // Every key creation consults the key policy: RSA signing keys grow with its minimum.
+    rsaBits: async () => rsaBitsFor(2048, await policies.current()),
   });
   const stored = cosmosKeySets(() => cosmos.container('signingKeys'), () => cosmos.ensureSchema());
   const bootstrap = new SingleFlight(); // one bootstrap in flight per process
@@ -191,7 +188,8 @@ export interface EventsRoot {
 
 function buildEvents(config: Config, deps: { cosmos: CosmosHandle; clock: Clock }, handlers: ((log: Logger) => KeyVaultEventHandler)[]): EventsRoot {
   const deadLetters = cosmosDeadLetterStore(() => deps.cosmos.container('deadLetters'), () => deps.cosmos.ensureSchema(), deps.clock);
-  const settings = { vaults: config.vaults, eventVaultNames: config.renewal.eventVaultNames };
+  // Customers' vaults (by name) too: a BYOK key's KeyNearExpiry asks its admins for a new key.
+  const settings = { vaults: { ...config.customerVaults, ...config.vaults }, eventVaultNames: config.renewal.eventVaultNames };
   return {
     intake(log) {
       const intake = new KeyVaultEventIntake({ deadLetters, clock: deps.clock, log, settings });
@@ -223,68 +221,6 @@ function lazy<T>(make: () => T): () => T {
   return () => (made ??= { value: make() }).value;
 }
 
-/** Life cycles 2 and 3: tenant keys (service-managed today) and the key policy. */
-export interface TenantsRoot {
-  /** One per invocation (it logs to its context). */
-  service(log: Logger): TenantService;
-  rekeys(log: Logger): RekeyService;
-  revoke(log: Logger, tenantId: string, request: RevokeRequest): Promise<{ tenant: Tenant; complete: boolean; remaining: string[] }>;
-  /** The rekey job kind, for the resume timer (archives due changeovers). */
-  resumable(log: Logger): ResumableKind;
-  /** KeyNearExpiry of a service-managed version → rekey. */
-  eventHandler: KeyVaultEventHandler;
-  policies: KeyPolicyStore;
-  keysMaxAgeSeconds: number;
-  trustEasyAuthHeader: boolean;
-}
-
-function buildTenants(
-  config: Config,
-  deps: { keyVault: KeyVaultClients; keys: VaultKeys; cosmos: CosmosHandle; clock: Clock; faults: FaultPoints; escrow?: TenantKeyEscrow },
-): TenantsRoot {
-  const ready = () => deps.cosmos.ensureSchema();
-  const tenants = cosmosTenantStore(() => deps.cosmos.container('tenants'), ready);
-  const rekeyStore = cosmosRekeyStore(() => deps.cosmos.container('tenantJobs'), ready);
-  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const policies = cosmosKeyPolicyStore(() => deps.cosmos.container('keyPolicies'), ready);
-  const settings = {
-    vaultUrl: deps.keyVault.vaultUrl(config.tenants.vault),
-    keyBits: config.tenants.keyBits,
-    validityMs: config.tenants.validityDays * 86_400_000,
-    changeoverMs: config.tenants.changeoverHours * 3_600_000,
-  };
-  const service = (log: Logger) => new TenantService({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings, escrow: deps.escrow });
-  const job = (log: Logger) => {
-    const tenantDeps = { tenants, policies, keys: deps.keys, clock: deps.clock, log, settings, escrow: deps.escrow };
-    const kind = rekeyJob({
-      deps: tenantDeps,
-      service: new TenantService(tenantDeps),
-      rekeys: rekeyStore,
-      leaseMs: config.renewal.leaseSeconds * 1000,
-      maxAttempts: config.renewal.maxAttempts,
-    });
-    return { kind, runner: new StepRunner({ clock: deps.clock, faults: deps.faults, log, owner }) };
-  };
-  const rekeys = (log: Logger) => {
-    const { kind, runner } = job(log);
-    return new RekeyService({ tenants: service(log), rekeys: rekeyStore, runner, kind, clock: deps.clock, log });
-  };
-  const vaultUrlOf = (alias: string) => (deps.keyVault.vaultAliases().includes(alias) ? deps.keyVault.vaultUrl(alias) : undefined);
-  return {
-    service,
-    rekeys,
-    revoke: (log, tenantId, request) => revokeTenantKeys({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings }, tenantId, request),
-    eventHandler: tenantKeyEventHandler({ tenants: service, rekeys, vaultUrlOf }),
-    resumable(log) {
-      const { kind, runner } = job(log);
-      return resumable(runner, kind);
-    },
-    policies,
-    keysMaxAgeSeconds: config.tenants.keysMaxAgeSeconds,
-    trustEasyAuthHeader: config.signing.trustEasyAuthHeader,
-  };
-}
-
 function build(env: NodeJS.ProcessEnv): Root {
   const config = loadConfig(env);
   // One managed-identity credential (one token cache) for every client that needs it; built on first use.
@@ -293,7 +229,13 @@ function build(env: NodeJS.ProcessEnv): Root {
     return new DefaultAzureCredential();
   });
   const keyVaultCa = readCa(config.keyVaultCaFile);
-  const keyVault = createKeyVaultClients(config.vaults, { emulatorCa: keyVaultCa, credential, localPrincipal: config.localPrincipal });
+  const keyVault = createKeyVaultClients(config.vaults, {
+    emulatorCa: keyVaultCa,
+    credential,
+    localPrincipal: config.localPrincipal,
+    homeTenantId: config.tenantsByok.homeTenantId,
+    crossTenantClientId: config.tenantsByok.crossTenantClientId,
+  });
   const cosmos = createCosmos({ ...config.cosmos, ca: readCa(config.cosmos.caFile), credential });
   // A blob endpoint URL means the managed identity (Azure); otherwise a connection string (Azurite).
   const blobs = lazy(() => {
@@ -325,13 +267,22 @@ function build(env: NodeJS.ProcessEnv): Root {
   const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults, credential });
   // Renewal first (secret events), then signing (key events); tenant keys and key sets join here.
   const signingEvents = signingKeyEventHandler(signing.service);
+  // Locally the same local credential as the vaults (the emulator's directory); in Azure the managed identity.
+  const roleAssignments = lazy(() =>
+    armRoleAssignments({ endpoint: config.arm.endpoint, credential: keyVault.local ? localCredential(config.localPrincipal) : credential(), ca: readCa(config.arm.caFile) }),
+  );
   const tenantOps = buildTenantOps(config, { keyVault, keys, cosmos, blobs, notifier, clock, faults });
-  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, escrow: tenantOps.escrow });
+  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, notifier, roleAssignments, escrow: tenantOps.escrow });
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
-  const jobs = buildJobs(config, [(log) => renewal.service(log).resumable(), (log) => tenants.resumable(log), ...tenantOps.resumable]);
+  const jobs = buildJobs(config, [
+    (log) => renewal.service(log).resumable(),
+    (log) => tenants.resumable(log),
+    (log) => tenants.revokeResumable(log),
+    (log) => tenants.noticeResumable(log),
+    ...tenantOps.resumable,
+  ]);
 
   let jobQueue: JobQueue | undefined;
-  let roleAssignments: RoleAssignments | undefined;
   return {
     config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants, tenantOps,
     // `blobs` is a getter: the Blob client (and its SDK) is built when first asked for.
@@ -342,12 +293,7 @@ function build(env: NodeJS.ProcessEnv): Root {
       return (jobQueue ??= buildJobQueue(config, credential));
     },
     get roleAssignments() {
-      // Locally the same local credential as the vaults (the emulator's directory); in Azure the managed identity.
-      return (roleAssignments ??= armRoleAssignments({
-        endpoint: config.arm.endpoint,
-        credential: keyVault.local ? localCredential(config.localPrincipal) : credential(),
-        ca: readCa(config.arm.caFile),
-      }));
+      return roleAssignments();
     },
   };
 }
@@ -369,4 +315,3 @@ export function root(): Root {
 
 /** Function files log through the invocation's context (func, App Insights); re-exported so they need no adapter import. */
 export { contextLogger } from './adapters/logger';
-export type { TenantOpsRoot } from './roots/tenantOps';

@@ -16,6 +16,8 @@ var containers = [
   { name: 'tenants', partitionKey: '/tenantId' }
   { name: 'tenantJobs', partitionKey: '/tenantId' }
   { name: 'keyPolicies', partitionKey: '/kind' }
+  // Tenant keys (BYOK): one create-only claim per customer key.
+  { name: 'tenantKeyClaims', partitionKey: '/id' }
   // Tenant keys part 2: backup records, restore jobs, export jobs (TTL on: each export carries its own `ttl`).
   { name: 'tenantBackups', partitionKey: '/tenantId' }
   { name: 'tenantRestores', partitionKey: '/tenantId' }

@@ -24,6 +24,13 @@ param issuer string
 param sweepSchedule string
 param resumeSchedule string
 param signingRolloverSchedule string
+param tenantProbeSchedule string
+@description('Object id of the managed identity (whose own role assignment a BYOK self-unassign removes).')
+param identityPrincipalId string
+@description('Tenant keys: customer vaults (same Entra tenant) where Keyturn removes its own assignment on a revoke; empty = off.')
+param byokSelfUnassign string
+@description('Cross-tenant BYOK: client id of the multi-tenant app registration (federated credential = the managed identity); empty = none.')
+param crossTenantClientId string
 @description('Tenant-key export: hours a request waits for approval and its package can be fetched (the blob lifecycle rule deletes packages after two days).')
 @minValue(1)
 @maxValue(24)
@@ -125,6 +132,15 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_SWEEP_SCHEDULE: sweepSchedule
     KEYTURN_RESUME_SCHEDULE: resumeSchedule
     KEYTURN_SIGNING_ROLLOVER_SCHEDULE: signingRolloverSchedule
+    // Tenant keys (BYOK): access probes, self-unassign on a revoke, the cross-tenant credential.
+    KEYTURN_TENANT_PROBE_SCHEDULE: tenantProbeSchedule
+    KEYTURN_TENANT_ACCESS_LOST_MINUTES: '10'
+    KEYTURN_TENANT_REVOKE_VERIFY_HOURS: '72'
+    KEYTURN_TENANT_REVOKED_RETENTION_DAYS: '90'
+    KEYTURN_BYOK_SELF_UNASSIGN: byokSelfUnassign
+    KEYTURN_APP_PRINCIPAL_ID: identityPrincipalId
+    KEYTURN_CROSS_TENANT_CLIENT_ID: crossTenantClientId
+    KEYTURN_HOME_TENANT_ID: subscription().tenantId
     // Tenant keys part 2: export packages expire (the storage lifecycle rule removes them after two days).
     KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: string(tenantExportExpiryHours)
   }

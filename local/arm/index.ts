@@ -15,6 +15,7 @@ import type { LocalTls } from '../tls';
 import { ArmError, invalidRequest } from './errors';
 import { handleRoleAssignments } from './roleAssignments';
 import type { ArmTopology } from './scopes';
+import { readBody as readRequestBody, sendJson } from '../httpBody';
 
 export { API_VERSION } from './roleAssignments';
 
@@ -39,36 +40,18 @@ const MAX_BODY = 256 * 1024;
 const CHALLENGE = 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", error_description="The authentication failed because of missing \'Authorization\' header."';
 
 function send(res: ServerResponse, status: number, payload?: unknown, headers: Record<string, string> = {}): void {
-  const text = payload === undefined ? '' : JSON.stringify(payload);
-  res.writeHead(status, {
-    ...(payload === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
-    'content-length': Buffer.byteLength(text),
-    'x-ms-request-id': randomUUID(),
-    'x-ms-correlation-request-id': randomUUID(),
-    ...headers,
-  });
-  res.end(text);
+  sendJson(res, status, payload, { 'x-ms-request-id': randomUUID(), 'x-ms-correlation-request-id': randomUUID(), ...headers });
 }
 
-function readBody(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on('end', () => {
-      if (size > MAX_BODY) return reject(new ArmError(413, 'RequestEntityTooLarge', 'The request content is too large.'));
-      if (size === 0) return resolve(undefined);
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch {
-        reject(invalidRequest('The request content was invalid and could not be deserialized.'));
-      }
-    });
-    req.on('error', reject);
-  });
+/** The body as JSON (`undefined` when empty), with ARM's error shapes for too large and malformed. */
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const raw = await readRequestBody(req, MAX_BODY, () => new ArmError(413, 'RequestEntityTooLarge', 'The request content is too large.'));
+  if (raw.length === 0) return undefined;
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw invalidRequest('The request content was invalid and could not be deserialized.');
+  }
 }
 
 export async function startArm(options: ArmOptions): Promise<RunningArm> {

@@ -13,6 +13,7 @@ import { fromCloudEvent } from './cloudEvents';
 import { SubscriptionInputError } from './subscriptions';
 import { MAX_EVENT_JSON_DEPTH } from './envelope';
 import { jsonTextExceedsDepth } from '../../shared/domain/jsonDepth';
+import { readBody as readRequestBody, sendJson } from '../httpBody';
 
 /** Azure's limit for one publish request. */
 export const MAX_PUBLISH_BYTES = 1024 * 1024;
@@ -37,46 +38,16 @@ class HttpError extends Error {
   }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = body === undefined ? '' : JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 function sendError(res: ServerResponse, err: HttpError): void {
   const error: Record<string, unknown> = { code: err.code, message: err.message };
   if (err.detailCode) error['details'] = [{ code: err.detailCode, message: err.message }];
   sendJson(res, err.status, { error });
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? '0');
-    if (declared > limit) {
-      reject(new HttpError(413, 'RequestEntityTooLarge', `The request body is ${declared} bytes; the limit is ${limit} bytes.`));
-      req.resume();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        if (!failed) reject(new HttpError(413, 'RequestEntityTooLarge', `The request body exceeds ${limit} bytes.`));
-        failed = true;
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', (err) => {
-      if (!failed) reject(err);
-      failed = true;
-    });
-  });
+/** The body as text; over `limit` → 413 RequestEntityTooLarge, as Event Grid answers. */
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const raw = await readRequestBody(req, limit, (size) => new HttpError(413, 'RequestEntityTooLarge', `The request body is ${size} bytes or more; the limit is ${limit} bytes.`));
+  return raw.toString('utf8');
 }
 
 function parseJson(text: string): unknown {

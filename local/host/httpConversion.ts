@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RpcHttpCookie, RpcHttpData, RpcNullableString, RpcTypedData } from './coreTypes';
+import { readBody as readRequestBody, sendJson } from '../httpBody';
 
 /** Maps keyed by request data have no prototype, so `__proto__` or `constructor` are plain keys. */
 function record<T>(): Record<string, T> {
@@ -105,23 +106,9 @@ export function writeRpcHttpResponse(res: ServerResponse, returnValue: RpcTypedD
   res.end(body);
 }
 
-export function readBody(req: IncomingMessage, limitBytes = 100 * 1024 * 1024): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limitBytes) {
-        reject(Object.assign(new Error('Request body too large'), { statusCode: 413 }));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
+/** The body; over the limit (func's 100 MB) → an error with `statusCode` 413. */
+export const readBody = (req: IncomingMessage, limitBytes = 100 * 1024 * 1024): Promise<Buffer> =>
+  readRequestBody(req, limitBytes, () => Object.assign(new Error('Request body too large'), { statusCode: 413 }));
 
 export function sendText(res: ServerResponse, status: number, text = '', headers: Record<string, string> = {}): void {
   const body = Buffer.from(text);
@@ -133,8 +120,4 @@ export function sendText(res: ServerResponse, status: number, text = '', headers
   res.end(body);
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = Buffer.from(JSON.stringify(value));
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(body.length) });
-  res.end(body);
-}
+export { sendJson };

@@ -12,6 +12,7 @@ import { requiredPermission } from './permissions';
 import { callerObjectId } from './principals';
 import type { Authorization } from './rbac';
 import { route } from './routes';
+import { readBody as readRequestBody, sendJson } from '../httpBody';
 
 const MAX_BODY = 1024 * 1024;
 const MAX_MOVE_SECONDS = 100 * 365 * 86_400;
@@ -79,30 +80,12 @@ export class FaultInjector {
   }
 }
 
+/** Every answer carries Key Vault's request id and service version, as the real service's do. */
 function send(res: ServerResponse, status: number, payload?: unknown, headers: Record<string, string> = {}): void {
-  const text = payload === undefined ? '' : JSON.stringify(payload);
-  res.writeHead(status, {
-    ...(payload === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
-    'content-length': Buffer.byteLength(text),
-    'x-ms-request-id': randomUUID(),
-    'x-ms-keyvault-service-version': SERVICE_VERSION,
-    ...headers,
-  });
-  res.end(text);
+  sendJson(res, status, payload, { 'x-ms-request-id': randomUUID(), 'x-ms-keyvault-service-version': SERVICE_VERSION, ...headers });
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on('end', () => (size > MAX_BODY ? reject(new KvError(413, 'RequestTooLarge', 'The request body is too large.')) : resolve(Buffer.concat(chunks))));
-    req.on('error', reject);
-  });
-}
+const readBody = (req: IncomingMessage) => readRequestBody(req, MAX_BODY, () => new KvError(413, 'RequestTooLarge', 'The request body is too large.'));
 
 function parseJson(raw: Buffer): unknown {
   if (raw.length === 0) return undefined;

@@ -20,8 +20,10 @@ export const CONTAINERS = {
   idempotencyKeys: '/id',
   /** Tenant keys: one document per tenant (its versions inside), in the tenant's partition. */
   tenants: '/tenantId',
-  /** Tenant-key jobs (rekeys) on the step kernel, in the tenant's partition. */
+  /** Tenant-key jobs (rekeys, revokes, notices) on the step kernel, in the tenant's partition. */
   tenantJobs: '/tenantId',
+  /** Tenant keys (BYOK): one create-only claim per customer key, so no two tenants hold one key. */
+  tenantKeyClaims: '/id',
   /** The stored key policy (versioned documents). */
   keyPolicies: '/kind',
   // Tenant keys part 2: backup records, restore jobs, export jobs (TTL per document).

@@ -89,7 +89,8 @@ export interface RolloverPolicy {
 /** A `kid` as Keyturn makes it: the base64url SHA-256 RFC 7638 thumbprint (43 characters). */
 export const kidSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/, { error: 'must be a key id (kid) from the JWKS' });
 
-export type Trigger = 'bootstrap' | 'schedule' | 'expiry' | 'emergency';
+/** `policy`: the key policy's minimum rose above a key's size (the algorithm-weakness playbook). */
+export type Trigger = 'bootstrap' | 'schedule' | 'expiry' | 'emergency' | 'policy';
 
 export type Transition =
   /** No keys yet: a fresh key signs at once (nothing can have cached a set) and a next is published. */
@@ -227,6 +228,26 @@ export function planEmergency(
   return next
     ? { type: 'promote', trigger: 'emergency', nextKid: next.kid, compromisedKid }
     : { type: 'replace', trigger: 'emergency', compromisedKid };
+}
+
+/** The RSA modulus size of a published key; undefined for EC keys and retired keys (no public key kept). */
+export function rsaBitsOf(k: SigningKey): number | undefined {
+  return k.publicJwk?.kty === 'RSA' && k.publicJwk.n ? Buffer.from(k.publicJwk.n, 'base64url').length * 8 : undefined;
+}
+
+/**
+ * Replacing a key below the policy's RSA minimum (new keys are made at the policy's size):
+ * the signer → a fresh signer and next (the weak one stays published as previous for
+ * the tokens it signed); a weak next → a new next. Undefined once nothing is to do
+ * (gone, retired, previous — it no longer signs — EC, or large enough): a retry is a no-op.
+ */
+export function planPolicyReplace(set: KeySet | undefined, rsaMinBits: number, kid: string): Transition | undefined {
+  const target = set?.keys.find((k) => k.kid === kid);
+  const bits = target ? rsaBitsOf(target) : undefined;
+  if (!target || bits === undefined || bits >= rsaMinBits) return undefined;
+  if (target.state === 'current') return { type: 'replace', trigger: 'policy' };
+  if (target.state === 'next') return { type: 'add-next' };
+  return undefined;
 }
 
 export function newKeysFor(t: Transition): number {
@@ -371,6 +392,7 @@ const defaultReason: Record<Trigger, string> = {
   schedule: 'scheduled rollover',
   expiry: 'signing key near expiry',
   emergency: 'emergency rollover',
+  policy: 'key below the key policy minimum',
 };
 
 /** Deterministic per transition (a retried store collides) and sorts by key-set version. */

@@ -73,6 +73,22 @@ export interface Tenant {
   requestedBy: string;
   /** Set by revoke: who asked, and the versions already disabled in Key Vault. */
   revocation?: Revocation;
+  /** BYOK: the customer's Entra tenant when it is not Keyturn's (cross-tenant credential). */
+  customerTenantId?: string;
+  /** BYOK: the access probes' record. */
+  access?: AccessRecord;
+}
+
+/** BYOK: the access probes' record (rules in `tenantByok.ts`). */
+export interface AccessRecord {
+  /** The first failed probe of the current run of failures. */
+  failingSince?: string;
+  failures: number;
+  lastProbeAt?: string;
+  /** When access was marked lost (the AccessLost notice's id is derived from it). */
+  lostAt?: string;
+  /** The state to return to when access is back. */
+  stateBeforeLoss?: TenantState;
 }
 
 export interface Revocation {
@@ -80,6 +96,8 @@ export interface Revocation {
   reason: string;
   requestedBy: string;
   disabledKids: string[];
+  /** The revoke job carrying it out (step kernel). */
+  revokeId?: string;
 }
 
 export type NewVersion = Omit<TenantKeyVersion, 'state' | 'compromised' | 'createdAt' | 'activatedAt' | 'archivedAt' | 'revokedAt' | 'compromisedAt'>;
@@ -105,12 +123,13 @@ const withVersion = (tenant: Tenant, kid: string, change: (v: TenantKeyVersion) 
 
 /** A tenant as created: its first version already active (creation answers once it is). */
 export function newTenant(
-  input: { tenantId: string; topology: Topology; adminContacts?: string[]; allowedCallers?: string[]; requestedBy: string },
+  input: { tenantId: string; topology: Topology; adminContacts?: string[]; allowedCallers?: string[]; customerTenantId?: string; requestedBy: string },
   first: NewVersion,
   now: Date,
 ): Tenant {
   const at = iso(now);
   const tenant: Tenant = {
+    ...(input.customerTenantId ? { customerTenantId: input.customerTenantId } : {}),
     id: input.tenantId,
     tenantId: input.tenantId,
     topology: input.topology,
@@ -211,19 +230,37 @@ export function rekeyTenant(tenant: Tenant, next: NewVersion, options: { fromKid
 }
 
 /** Revoke: all use stops at once; every version is revoked (content under them stays unreadable). */
-export function revokeTenant(tenant: Tenant, now: Date, request: { reason: string; requestedBy: string } = { reason: '', requestedBy: 'unknown' }): Tenant {
+export function revokeTenant(
+  tenant: Tenant,
+  now: Date,
+  request: { reason: string; requestedBy: string; revokeId?: string } = { reason: '', requestedBy: 'unknown' },
+): Tenant {
   if (tenant.state === 'revoked') return tenant;
   const at = iso(now);
   const next: Tenant = {
     ...tenant,
     state: 'revoked',
-    revocation: { at, reason: request.reason, requestedBy: request.requestedBy, disabledKids: [] },
+    revocation: { at, reason: request.reason, requestedBy: request.requestedBy, disabledKids: [], ...(request.revokeId ? { revokeId: request.revokeId } : {}) },
     versions: tenant.versions.map((v) => (v.state === 'revoked' ? v : { ...v, state: 'revoked', revokedAt: at })),
     updatedAt: at,
   };
   delete next.activeKid;
   delete next.changeoverUntil;
   return next;
+}
+
+/**
+ * A new key after a revoke: the tenant protects again with it (`active`); the revoked
+ * versions stay revoked, so content under them stays unreadable.
+ */
+export function reinstateTenant(tenant: Tenant, next: NewVersion, now: Date): Tenant {
+  if (tenant.state !== 'revoked') throw refuse(tenant, 'only a revoked tenant is given a new key this way');
+  if (versionOf(tenant, next.kid)) throw refuse(tenant, `version '${next.kid}' was revoked; name a new key`, { kid: next.kid });
+  const at = iso(now);
+  const version: TenantKeyVersion = { ...next, state: 'active', compromised: false, createdAt: at, activatedAt: at };
+  const { access: _access, ...rest } = tenant;
+  void _access;
+  return { ...rest, state: 'active', activeKid: next.kid, versions: [...tenant.versions, version], updatedAt: at };
 }
 
 /** Records versions disabled in Key Vault after a revoke (idempotent). */

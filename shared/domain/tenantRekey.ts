@@ -18,8 +18,12 @@ export type RekeyStep = (typeof REKEY_STEPS)[number];
 
 export interface Rekey extends StepJob<RekeyStep> {
   tenantId: string;
-  /** The version being replaced (the one in use when the rekey started). */
+  /** The version being replaced (the one in use when the rekey started), or `revoked:{at}` for a new key after a revoke. */
   fromKid: string;
+  /** BYOK: the customer's key version to pin (onboarding checks passed when the rekey was asked for). */
+  byokKey?: { vaultUrl: string; name: string; version: string };
+  /** A new key for a revoked tenant (it protects again; revoked versions stay revoked). */
+  afterRevoke?: boolean;
   reason: string;
   compromised: boolean;
   requestedBy: string;
@@ -33,7 +37,7 @@ export interface Rekey extends StepJob<RekeyStep> {
 export const rekeyId = (tenantId: string, fromKid: string): string =>
   `rekey-${tenantId}-${createHash('sha256').update(fromKid).digest('hex').slice(0, 32)}`;
 
-const kernel = stepKernel<Rekey, RekeyStep, 'completed' | 'failed', 'changeover'>({
+const kernel = stepKernel<Rekey, RekeyStep, 'completed' | 'failed' | 'superseded', 'changeover'>({
   steps: REKEY_STEPS,
   hold: (job) => (job.status === 'active' && job.step === 'archive' && job.archiveAfter ? { until: job.archiveAfter, reason: 'changeover' } : undefined),
   refuse: (message) => invalidTransition(message),
@@ -42,7 +46,10 @@ const kernel = stepKernel<Rekey, RekeyStep, 'completed' | 'failed', 'changeover'
 
 export const rekeyKernel = kernel;
 
-export function newRekey(input: { tenantId: string; fromKid: string; reason: string; compromised: boolean; requestedBy: string }, now: Date): Rekey {
+export function newRekey(
+  input: { tenantId: string; fromKid: string; reason: string; compromised: boolean; requestedBy: string; byokKey?: Rekey['byokKey']; afterRevoke?: boolean },
+  now: Date,
+): Rekey {
   const at = now.toISOString();
   return kernel.touched(
     { id: rekeyId(input.tenantId, input.fromKid), ...input, status: 'active', step: 'create', steps: {}, createdAt: at, updatedAt: at },
@@ -54,10 +61,19 @@ export function newRekey(input: { tenantId: string; fromKid: string; reason: str
 export type RekeyResult =
   | { step: 'create'; created: NewVersion; adoptedToken?: string }
   | { step: 'activate'; archiveAfter: string }
-  | { step: 'archive' };
+  | { step: 'archive' }
+  /** The tenant was revoked meanwhile: the rekey stops cleanly (what it made is cleaned up). */
+  | { step: RekeyStep; superseded: true };
+
+export const rekeyAfterRevokeId = (tenantId: string, revokedAt: string): string => rekeyId(tenantId, `revoked:${revokedAt}`);
 
 /** Records the held step's result and moves on (the archive step then waits for its hold). */
 export function completeRekeyStep(job: Rekey, token: string, result: RekeyResult, now: Date): Rekey {
+  if ('superseded' in result) {
+    const ended = kernel.end(job, token, 'superseded', now);
+    // A service-managed version it made is nobody's: the clean-up disables it.
+    return job.created && !job.byokKey ? kernel.touched({ ...ended, cleanup: { state: 'pending', at: now.toISOString(), tries: 0 } }, now) : ended;
+  }
   const record: StepRecord = kernel.requireLease(job, result.step, token);
   const withResult: Rekey =
     result.step === 'create'

@@ -42,7 +42,7 @@ export const rekeySchema = z.strictObject({
   reason: z.string().trim().min(1).max(500),
   /** The version to replace: a retry naming it after it was replaced is a no-op. */
   fromKid: z.string().url().max(2048).optional(),
-  /** BYOK: the customer's new key (not available yet). */
+  /** BYOK: the customer's new key (a key URL without a version; the same onboarding checks). */
   keyUrl: z.string().url().max(2048).optional(),
   /** The version being replaced leaked: no changeover, it leaves the published keys at once. */
   compromised: z.boolean().optional(),

@@ -8,7 +8,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { requestJson } from '../../local/httpJson';
-import { emulatorCredential } from '../../shared/adapters/keyVault/clients';
+import { emulatorCredential, firstRequestGate } from '../../shared/adapters/keyVault/clients';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -29,14 +29,23 @@ export interface KeyVaultClients {
   crypto(kid: string): CryptographyClient;
 }
 
-/** Clients trusting the emulator's CA; the resource check cannot pass for 127.0.0.1. */
+/**
+ * Clients trusting the emulator's CA; the resource check cannot pass for 127.0.0.1. Each
+ * client holds its requests behind its first one, as the app's do (concurrent seeding
+ * would otherwise hit the SDK's challenge race: see `firstRequestGate`).
+ */
 export function keyVaultClients(emulator: { url: string; ca: string }, url = emulator.url): KeyVaultClients {
   // One tlsOptions object per emulator so clients share pooled connections.
-  const common = { disableChallengeResourceVerification: true, tlsOptions: { ca: emulator.ca } };
+  const tlsOptions = { ca: emulator.ca };
+  const common = () => ({
+    disableChallengeResourceVerification: true,
+    tlsOptions,
+    additionalPolicies: [{ policy: firstRequestGate() as never, position: 'perCall' as const }],
+  });
   return {
-    keys: new KeyClient(url, staticCredential, { ...common }),
-    secrets: new SecretClient(url, staticCredential, { ...common }),
-    crypto: (kid) => new CryptographyClient(kid, staticCredential, { ...common }),
+    keys: new KeyClient(url, staticCredential, common()),
+    secrets: new SecretClient(url, staticCredential, common()),
+    crypto: (kid) => new CryptographyClient(kid, staticCredential, common()),
   };
 }
 

@@ -27,9 +27,48 @@ export interface KeyVaultClients {
   checkedUrl(rawUrl: string, field?: string): string;
   secrets(vaultAlias: string): SecretClient;
   keys(vaultAlias: string): KeyClient;
-  /** Clients for a vault given by URL (see `checkedUrl`), cached by URL. */
+  /** Clients for a vault given by URL (see `checkedUrl`), cached by URL (and customer tenant). */
   secretsAt(vaultUrl: string): SecretClient;
-  keysAt(vaultUrl: string): KeyClient;
+  /** `customerTenantId`: a customer's vault in another Entra tenant (the cross-tenant credential; see `credentialSelection`). */
+  keysAt(vaultUrl: string, options?: { customerTenantId?: string }): KeyClient;
+}
+
+/**
+ * Which credential reaches a vault. Against the emulator: the local credential (one
+ * directory). In Azure: the managed identity, except for a customer's vault in another
+ * Entra tenant: the cross-tenant customer-managed-key pattern, a `ClientAssertionCredential`
+ * for the customer's tenant as Keyturn's multi-tenant app registration, whose assertion
+ * is the managed identity's token for `api://AzureADTokenExchange` (the app's federated
+ * credential trusts that identity). Pure, so its choice is unit-tested.
+ */
+export type CredentialChoice =
+  | { kind: 'local' }
+  | { kind: 'managed-identity' }
+  | { kind: 'cross-tenant'; tenantId: string; clientId: string };
+
+export function credentialSelection(options: { local: boolean; customerTenantId?: string; homeTenantId?: string; crossTenantClientId?: string }): CredentialChoice {
+  if (options.local) return { kind: 'local' };
+  const tenant = options.customerTenantId?.toLowerCase();
+  if (!tenant || tenant === options.homeTenantId?.toLowerCase()) return { kind: 'managed-identity' };
+  if (!options.crossTenantClientId) {
+    throw new KeyturnError('CONFIG_INVALID', 'A customer vault in another Entra tenant needs KEYTURN_CROSS_TENANT_CLIENT_ID (the multi-tenant app registration)', {
+      settings: ['KEYTURN_CROSS_TENANT_CLIENT_ID'],
+    });
+  }
+  return { kind: 'cross-tenant', tenantId: tenant, clientId: options.crossTenantClientId };
+}
+
+/** The audience of the managed identity's token that a federated credential accepts as an assertion. */
+export const TOKEN_EXCHANGE_SCOPE = 'api://AzureADTokenExchange/.default';
+
+/** The cross-tenant credential of a `CredentialChoice` (the identity SDK is required on first use). */
+export function crossTenantCredential(choice: { tenantId: string; clientId: string }, managedIdentity: () => TokenCredential): TokenCredential {
+  const { ClientAssertionCredential } = require('@azure/identity') as typeof import('@azure/identity');
+  return new ClientAssertionCredential(choice.tenantId, choice.clientId, async () => {
+    const token = await managedIdentity().getToken(TOKEN_EXCHANGE_SCOPE);
+    if (!token) throw new KeyturnError('ACCESS_DENIED', 'The managed identity gave no token for the cross-tenant assertion');
+    return token.token;
+  });
 }
 
 /** keyturn-app in the local emulator's directory of principals. */
@@ -93,6 +132,9 @@ export function createKeyVaultClients(
     credential?: () => TokenCredential;
     /** Local mode only: the principal the local credential names (KEYTURN_LOCAL_PRINCIPAL). */
     localPrincipal?: string;
+    /** Keyturn's own Entra tenant (AZURE_TENANT_ID) and its multi-tenant app registration, for customers' vaults elsewhere. */
+    homeTenantId?: string;
+    crossTenantClientId?: string;
     /** Test only: more pipeline policies for each new client. */
     extraPolicies?: () => { policy: RequestPolicy; position: 'perCall' | 'perRetry' }[];
   },
@@ -144,11 +186,21 @@ export function createKeyVaultClients(
       const { SecretClient } = require('@azure/keyvault-secrets') as typeof import('@azure/keyvault-secrets');
       return new SecretClient(u, credential(), clientOptions());
     });
-  const keysAt = (url: string) =>
-    cached('keys', checkedUrl(url), (u) => {
+  const crossTenant = new Map<string, TokenCredential>();
+  const credentialOf = (choice: CredentialChoice): TokenCredential => {
+    if (choice.kind !== 'cross-tenant') return credential();
+    let c = crossTenant.get(choice.tenantId);
+    if (!c) crossTenant.set(choice.tenantId, (c = crossTenantCredential(choice, () => options.credential!())));
+    return c;
+  };
+  const keysAt = (url: string, at: { customerTenantId?: string } = {}) => {
+    const choice = credentialSelection({ local, ...at, homeTenantId: options.homeTenantId, crossTenantClientId: options.crossTenantClientId });
+    const checked = checkedUrl(url);
+    return cached(choice.kind === 'cross-tenant' ? `keys@${choice.tenantId}` : 'keys', checked, (u) => {
       const { KeyClient } = require('@azure/keyvault-keys') as typeof import('@azure/keyvault-keys');
-      return new KeyClient(u, credential(), clientOptions());
+      return new KeyClient(u, credentialOf(choice), clientOptions());
     });
+  };
   return {
     local,
     vaultAliases: () => [...settingsUrls.keys()],

@@ -100,8 +100,9 @@ function sdkJwk(jwk: ImportedJwk): JsonWebKey {
 /** Soft delete and recovery are long-running on Azure; the emulator answers at once. */
 const POLL = { intervalInMs: 500 };
 
-export function vaultKeys(clients: KeyVaultClients): VaultKeys {
-  const keys = (vaultUrl: string) => clients.keysAt(vaultUrl);
+/** `customerTenantId`: every call reaches the vault as Keyturn in that customer's Entra tenant (BYOK, cross-tenant). */
+export function vaultKeys(clients: KeyVaultClients, options: { customerTenantId?: string } = {}): VaultKeys {
+  const keys = (vaultUrl: string) => clients.keysAt(vaultUrl, options);
   const cryptoClients = new Map<string, CryptographyClient>();
   const cryptoId = (ref: KeyRef) => `${clients.checkedUrl(ref.vaultUrl)}/keys/${ref.name.toLowerCase()}/${ref.version ?? ''}`;
   /**

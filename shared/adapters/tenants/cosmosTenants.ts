@@ -1,8 +1,13 @@
 /** Tenants and the key policy in Cosmos DB (ETag-guarded documents, create-only where a race is possible). */
+import { ConcurrencyConflict } from '../../errors';
+import { type KeyClaim, claimId } from '../../domain/tenantByok';
 import { DEFAULT_KEY_POLICY, type KeyPolicy, keyPolicySchema } from '../../domain/tenantKeyPolicy';
 import type { Tenant } from '../../domain/tenantKeys';
+import type { TenantNotice } from '../../domain/tenantNotice';
 import type { Rekey } from '../../domain/tenantRekey';
-import type { KeyPolicyStore, RekeyStore, TenantStore } from '../../services/tenants/ports';
+import type { Revoke } from '../../domain/tenantRevoke';
+import type { KeyClaimStore, KeyPolicyStore, NoticeStore, RekeyStore, RevokeStore, TenantStore } from '../../services/tenants/ports';
+import type { JobStore } from '../../services/jobs/runner';
 import { type ContainerRef, DocumentStore } from '../cosmos';
 
 export function cosmosTenantStore(container: ContainerRef, ready: () => Promise<void>): TenantStore {
@@ -19,6 +24,11 @@ export function cosmosTenantStore(container: ContainerRef, ready: () => Promise<
     async replace(tenant, etag) {
       await ready();
       return docs.replace(tenant, etag);
+    },
+    async byokPage(page) {
+      await ready();
+      const found = await docs.queryPage("SELECT * FROM c WHERE c.topology = 'byok' AND c.state != 'revoked'", [], page);
+      return { items: found.items.map((i) => i.doc), ...(found.continuation ? { continuation: found.continuation } : {}) };
     },
   };
 }
@@ -51,11 +61,14 @@ function parsePolicy(doc: PolicyDoc): KeyPolicy {
   return keyPolicySchema.parse({ version, rsaMinBits, forbiddenAlgorithms });
 }
 
-/** Rekey jobs in `tenantJobs`; the due query is the kernel's due rule (`dueAt <= now`, in due order). */
-export function cosmosRekeyStore(container: ContainerRef, ready: () => Promise<void>): RekeyStore {
-  const docs = new DocumentStore<Rekey>(container, (j) => j.tenantId);
-  // The id carries the tenant: `rekey-{tenantId}-{hash}`; the partition is the tenant.
-  const tenantOf = (id: string) => id.slice('rekey-'.length, id.lastIndexOf('-'));
+/**
+ * Tenant jobs in `tenantJobs` (rekeys, revokes, notices), in the tenant's partition. Ids
+ * carry their kind and tenant (`{prefix}-{tenantId}-{hash}`); each kind's due query is
+ * the kernel's due rule (`dueAt <= now`, in due order) over its own prefix.
+ */
+function tenantJobStore<J extends { id: string; tenantId: string }>(prefix: string, container: ContainerRef, ready: () => Promise<void>): JobStore<J> & { createOnly(job: J): Promise<boolean> } {
+  const docs = new DocumentStore<J>(container, (j) => j.tenantId);
+  const tenantOf = (id: string) => id.slice(prefix.length + 1, id.lastIndexOf('-'));
   return {
     async read(id) {
       await ready();
@@ -71,8 +84,55 @@ export function cosmosRekeyStore(container: ContainerRef, ready: () => Promise<v
     },
     async due(now, limit) {
       await ready();
-      const page = await docs.queryPage('SELECT * FROM c WHERE c.dueAt <= @now ORDER BY c.dueAt', [{ name: '@now', value: now.toISOString() }], { maxItems: limit });
+      const page = await docs.queryPage('SELECT * FROM c WHERE STARTSWITH(c.id, @prefix) AND c.dueAt <= @now ORDER BY c.dueAt', [
+        { name: '@prefix', value: `${prefix}-` },
+        { name: '@now', value: now.toISOString() },
+      ], { maxItems: limit });
       return page.items.map((i) => i.doc);
+    },
+  };
+}
+
+export const cosmosRekeyStore = (container: ContainerRef, ready: () => Promise<void>): RekeyStore => tenantJobStore<Rekey>('rekey', container, ready);
+export const cosmosRevokeStore = (container: ContainerRef, ready: () => Promise<void>): RevokeStore => tenantJobStore<Revoke>('revoke', container, ready);
+export const cosmosNoticeStore = (container: ContainerRef, ready: () => Promise<void>): NoticeStore => tenantJobStore<TenantNotice>('notice', container, ready);
+
+/** One claim document per BYOK key in `tenantKeyClaims` (partition `/id`): create-only, released by a write. */
+export function cosmosKeyClaimStore(container: ContainerRef, ready: () => Promise<void>): KeyClaimStore {
+  const docs = new DocumentStore<KeyClaim>(container, (c) => c.id);
+  return {
+    async claim(key, tenantId, now) {
+      await ready();
+      const id = claimId(key);
+      const claim: KeyClaim = { id, vaultUrl: key.vaultUrl, name: key.name, tenantId, claimedAt: now.toISOString() };
+      for (let attempt = 0; attempt < 5; attempt++) {
+        if ((await docs.createOnly(claim)).created) return true;
+        const stored = await docs.read(id, id);
+        if (!stored) continue;
+        if (!stored.doc.releasedAt) return stored.doc.tenantId === tenantId;
+        try {
+          await docs.replace(claim, stored.etag); // released: free to claim again (ETag: one winner)
+          return true;
+        } catch (e) {
+          if (!(e instanceof ConcurrencyConflict)) throw e;
+        }
+      }
+      return false;
+    },
+    async holder(key) {
+      await ready();
+      const id = claimId(key);
+      const stored = await docs.read(id, id);
+      return stored && !stored.doc.releasedAt ? stored.doc.tenantId : undefined;
+    },
+    async release(key, tenantId, now) {
+      await ready();
+      const id = claimId(key);
+      const stored = await docs.read(id, id);
+      if (!stored || stored.doc.tenantId !== tenantId || stored.doc.releasedAt) return;
+      await docs.replace({ ...stored.doc, releasedAt: now.toISOString() }, stored.etag).catch((e: unknown) => {
+        if (!(e instanceof ConcurrencyConflict)) throw e;
+      });
     },
   };
 }

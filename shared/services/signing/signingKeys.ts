@@ -4,7 +4,7 @@
  * (`keySetChanges.ts`), the Key Vault sync (`vaultSync.ts`) and emergency rollover
  * (`emergencyRollover.ts`) each live in their own file.
  */
-import { type RolloverRecord, planScheduled, signingKey } from '../../domain/signingKeys';
+import { type RolloverRecord, planPolicyReplace, planScheduled, signingKey } from '../../domain/signingKeys';
 import { markExpiryNotice } from '../../domain/signingKeyVaultSync';
 import { ConcurrencyConflict, KeyturnError } from '../../errors';
 import { EmergencyRollover, type EmergencyRequest, type EmergencyResult } from './emergencyRollover';
@@ -80,6 +80,22 @@ export class SigningKeyService {
   /** See `EmergencyRollover`. */
   emergency(request: EmergencyRequest): Promise<EmergencyResult> {
     return this.emergencies.run(request);
+  }
+
+  /**
+   * Replaces `kid` when it is below the key policy's RSA minimum (the algorithm-weakness
+   * playbook): new keys are created at the policy's size. A retry, or a key already
+   * replaced, changes nothing.
+   */
+  async replaceBelowPolicy(request: { kid: string; rsaMinBits: number; reason: string; requestedBy?: string }): Promise<{ signingKid?: string; newKids: string[] }> {
+    const before = new Set((await this.read())?.set.keys.map((k) => k.kid));
+    const outcome = await this.changes.change((set) => planPolicyReplace(set, request.rsaMinBits, request.kid), {
+      requestedBy: request.requestedBy ?? 'keyturn',
+      requestedByVerified: request.requestedBy === undefined,
+      reason: request.reason,
+    });
+    const set = outcome?.stored.set ?? (await this.read())?.set;
+    return { signingKid: signingKey(set)?.kid, newKids: (set?.keys ?? []).filter((k) => !before.has(k.kid)).map((k) => k.kid) };
   }
 
   /**

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { KeyState, PublicJwk, SigningAlg, SigningKeyType, VaultKeyRef } from '../../domain/signingKeys';
 import { KeyturnError, dependencyError } from '../../errors';
 import type { KeySpec, VaultKeys } from '../../ports';
+import type { RsaSize } from '../../domain/tenantKeyPolicy';
 
 export const STATE_TAG = 'keyturn-state';
 export const ISSUER_TAG = 'keyturn-issuer';
@@ -32,7 +33,7 @@ const SPEC: Record<SigningKeyType, KeySpec> = { 'RSA-2048': { kty: 'RSA', size: 
 
 /** Key Vault keys of one issuer: the private key never leaves the vault. */
 export interface SigningVault {
-  /** Creates a key (no `nbf`; `exp` as given), tagged with its state and issuer; returns its public half. */
+  /** Creates a key (no `nbf`; `exp` as given; RSA sized by the key policy), tagged with its state and issuer; returns its public half. */
   create(input: { name: string; keyType: SigningKeyType; expiresAt: Date; state: KeyState }): Promise<{
     vaultKey: VaultKeyRef;
     publicJwk: PublicJwk;
@@ -51,8 +52,17 @@ export function signingVault(options: {
   /** A stored key reference names its vault by alias: its URL now. */
   vaultUrlOf(vaultAlias: string): string;
   issuer: string;
+  /**
+   * The RSA size of a new RSA signing key: the key policy's minimum when it asks for more
+   * than 2048 (every key creation consults the policy); 2048 when absent.
+   */
+  rsaBits?: () => Promise<RsaSize>;
 }): SigningVault {
   const { keys, vaultAlias, vaultUrlOf, issuer } = options;
+  const specOf = async (keyType: SigningKeyType): Promise<KeySpec> => {
+    const spec = SPEC[keyType];
+    return spec.kty === 'RSA' && options.rsaBits ? { ...spec, size: await options.rsaBits() } : spec;
+  };
   const tags = (state: KeyState) => ({ [STATE_TAG]: state, [ISSUER_TAG]: issuer });
   const at = (ref: VaultKeyRef) => ({ vaultUrl: vaultUrlOf(ref.vault), name: ref.name, version: ref.version });
 
@@ -60,7 +70,7 @@ export function signingVault(options: {
     async create({ name, keyType, expiresAt, state }) {
       try {
         // Signing keys may expire: a retired key never signs again, and verification uses the published JWK.
-        const made = await keys.create(vaultUrlOf(vaultAlias), name, SPEC[keyType], {
+        const made = await keys.create(vaultUrlOf(vaultAlias), name, await specOf(keyType), {
           expiresOn: expiresAt,
           keyOps: ['sign', 'verify'],
           tags: tags(state),

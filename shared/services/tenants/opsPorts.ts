@@ -6,7 +6,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { TenantBackup, TenantRestore } from '../../domain/tenantBackups';
 import type { TenantExport } from '../../domain/tenantExports';
-import type { VaultKey, Versioned } from '../../ports';
+import type { VaultKey } from '../../ports';
 import type { JobStore } from '../jobs/runner';
 
 export interface StoredBlob {
@@ -47,6 +47,7 @@ export interface ExportStore extends JobStore<TenantExport> {
  */
 export interface TenantKeyEscrow {
   keep(tenantId: string, key: VaultKey, privateKey: KeyObject): Promise<void>;
+  /** Destroys a version's copy (when Keyturn deletes the version's key). */
+  destroy(tenantId: string, version: string): Promise<void>;
 }
 
-export type { Versioned };

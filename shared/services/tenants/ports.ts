@@ -2,8 +2,11 @@
  * Ports of the tenant-key life cycle (Cosmos DB adapters in `shared/adapters/tenants`;
  * unit tests hand in plain objects).
  */
+import type { ByokKeyRef } from '../../domain/tenantByok';
 import type { Rekey } from '../../domain/tenantRekey';
+import type { Revoke } from '../../domain/tenantRevoke';
 import type { KeyPolicy } from '../../domain/tenantKeyPolicy';
+import type { TenantNotice } from '../../domain/tenantNotice';
 import type { Tenant } from '../../domain/tenantKeys';
 import type { Versioned } from '../../ports';
 import type { JobStore } from '../jobs/runner';
@@ -14,6 +17,8 @@ export interface TenantStore {
   createOnly(tenant: Tenant): Promise<{ created: true; value: Versioned<Tenant> } | { created: false }>;
   /** ETag-guarded; throws ConcurrencyConflict('changed') when another writer came first. */
   replace(tenant: Tenant, etag: string): Promise<Versioned<Tenant>>;
+  /** BYOK tenants that are not revoked, a page at a time (the access probes). */
+  byokPage?(page: { maxItems: number; continuation?: string }): Promise<{ items: Tenant[]; continuation?: string }>;
 }
 
 /** The stored key policy; the default until one is stored. */
@@ -24,4 +29,24 @@ export interface KeyPolicyStore {
 /** Rekey jobs (step kernel): create-only by their deterministic id. */
 export interface RekeyStore extends JobStore<Rekey> {
   createOnly(job: Rekey): Promise<boolean>;
+}
+
+/** Revoke jobs (step kernel): create-only by their deterministic id. */
+export interface RevokeStore extends JobStore<Revoke> {
+  createOnly(job: Revoke): Promise<boolean>;
+}
+
+/** Notices (one-step jobs): create-only by their deterministic id. */
+export interface NoticeStore extends JobStore<TenantNotice> {
+  createOnly(job: TenantNotice): Promise<boolean>;
+}
+
+/** One create-only claim per BYOK key: no two tenants hold the same key. */
+export interface KeyClaimStore {
+  /** True when `tenantId` holds the key now (newly, again after a release, or already). */
+  claim(key: ByokKeyRef, tenantId: string, now: Date): Promise<boolean>;
+  /** The tenant holding the key, if any (BYOK key events name a key, not a tenant). */
+  holder(key: ByokKeyRef): Promise<string | undefined>;
+  /** Frees the key if `tenantId` holds it (a failed onboarding or rekey). */
+  release(key: ByokKeyRef, tenantId: string, now: Date): Promise<void>;
 }

@@ -8,9 +8,10 @@
  *              the previous version's keyOps are narrowed to unwrapKey/decrypt and its
  *              `exp` cleared in Key Vault, then it is archived in the tenant document.
  */
+import { createHash } from 'node:crypto';
 import { ConcurrencyConflict, describeError } from '../../errors';
 import { type Rekey, type RekeyResult, type RekeyStep, completeRekeyStep, rekeyFailurePolicy, rekeyKernel } from '../../domain/tenantRekey';
-import { archiveVersion, rekeyTenant, versionOf as tenantVersion } from '../../domain/tenantKeys';
+import { type Tenant, archiveVersion, reinstateTenant, rekeyTenant, versionOf as tenantVersion } from '../../domain/tenantKeys';
 import type { KeyOperation } from '../../ports';
 import type { JobKind, StepRun } from '../jobs/runner';
 import type { RekeyStore } from './ports';
@@ -44,7 +45,7 @@ export function rekeyJob(c: RekeyContext): JobKind<Rekey, RekeyStep, RekeyResult
     async record({ job, token, step, now }, result) {
       return {
         next: completeRekeyStep(job, token, result, now),
-        written: () => log.info(`Rekey step ${step} done`, { rekeyId: job.id, tenantId: job.tenantId }),
+        written: () => log.info('superseded' in result ? 'Rekey stopped: the tenant was revoked' : `Rekey step ${step} done`, { rekeyId: job.id, tenantId: job.tenantId }),
       };
     },
     async failed({ job, token, step, now }, error) {
@@ -57,7 +58,7 @@ export function rekeyJob(c: RekeyContext): JobKind<Rekey, RekeyStep, RekeyResult
     async cleanup(job, now) {
       // A rekey fails only before its version is in use: that version is nobody's, so it is disabled.
       let ok = true;
-      if (job.created) {
+      if (job.created && !job.byokKey) {
         ok = await c.deps.keys.update(job.created, { enabled: false }).then(() => true, () => false);
       }
       return { next: rekeyKernel.recordCleanup(job, ok, now, Math.random()), written: () => undefined };
@@ -66,20 +67,30 @@ export function rekeyJob(c: RekeyContext): JobKind<Rekey, RekeyStep, RekeyResult
 }
 
 async function create(c: RekeyContext, { job, step, now, check }: StepRun<Rekey, RekeyStep>): Promise<RekeyResult> {
-  const { keys } = c.deps;
   const tenant = await c.service.get(job.tenantId);
+  if (tenant.state === 'revoked' && !job.afterRevoke) return { step: 'create', superseded: true };
+  if (job.byokKey) {
+    // BYOK: the customer's key version, pinned (never created or changed by Keyturn).
+    const key = await c.service.keysOf(tenant).get(job.byokKey);
+    if (!key) throw new Error(`rekey ${job.id}: the customer's key version is gone`);
+    return { step: 'create', created: versionOf(key, job.requestedBy, job.reason) };
+  }
+  const { keys } = c.deps;
   const from = tenantVersion(tenant, job.fromKid);
-  if (!from) throw new Error(`rekey ${job.id}: the version it replaces is not the tenant's`);
+  if (!from && !job.afterRevoke) throw new Error(`rekey ${job.id}: the version it replaces is not the tenant's`);
+  // After a revoke: a fresh key under a name derived from the job (the revoked key is deleted later).
+  const name = from?.name ?? `tenant-${job.tenantId}-${createHash('sha256').update(job.id).digest('hex').slice(0, 8)}`;
+  const vaultUrl = from?.vaultUrl ?? c.deps.settings.vaultUrl;
   // A version an earlier claim of this step imported is adopted, never made twice.
   const tokens = job.steps[step]?.tokens ?? [];
-  const earlier = (await keys.versions(from.vaultUrl, from.name)).find((p) => tokens.includes(p.tags[STEP_TOKEN_TAG] ?? ''));
+  const earlier = (await keys.versions(vaultUrl, name)).find((p) => tokens.includes(p.tags[STEP_TOKEN_TAG] ?? ''));
   if (earlier) {
-    const adopted = await keys.get({ vaultUrl: from.vaultUrl, name: from.name, version: earlier.version });
+    const adopted = await keys.get({ vaultUrl, name, version: earlier.version });
     if (adopted) return { step: 'create', created: versionOf(adopted, job.requestedBy, job.reason), adoptedToken: earlier.tags[STEP_TOKEN_TAG]! };
   }
   await check('import the new tenant key version');
   const token = job.lease!.token;
-  const key = await c.service.newServiceManagedKey(job.tenantId, now, from.name, { [STEP_TOKEN_TAG]: token });
+  const key = await c.service.generateTenantKey(job.tenantId, now, name, { [STEP_TOKEN_TAG]: token });
   return { step: 'create', created: versionOf(key, job.requestedBy, job.reason) };
 }
 
@@ -91,11 +102,19 @@ async function activate(c: RekeyContext, { job, now }: StepRun<Rekey, RekeyStep>
     const stored = await tenants.read(job.tenantId);
     if (!stored) throw new Error(`rekey ${job.id}: tenant ${job.tenantId} is gone`);
     const tenant = stored.doc;
-    if (tenantVersion(tenant, created.kid)) return { step: 'activate', archiveAfter: archiveAfter(tenant.changeoverUntil, now) };
-    const next = rekeyTenant(tenant, created, { fromKid: job.fromKid, compromised: job.compromised }, now, settings.changeoverMs);
+    if (tenantVersion(tenant, created.kid)) {
+      await rekeyed(c, job, tenant); // a crash after the write: the notice is (re)emitted, once
+      return { step: 'activate', archiveAfter: archiveAfter(tenant.changeoverUntil, now) };
+    }
+    // A revoke came first: this rekey stops (no retry against a revoked tenant).
+    if (tenant.state === 'revoked' && !job.afterRevoke) return { step: 'activate', superseded: true };
+    const next = job.afterRevoke
+      ? reinstateTenant(tenant, created, now)
+      : rekeyTenant(tenant, created, { fromKid: job.fromKid, compromised: job.compromised }, now, settings.changeoverMs);
     try {
       await tenants.replace(next, stored.etag);
       c.deps.log.info('Tenant rekeyed', { tenantId: job.tenantId, kid: created.kid, fromKid: job.fromKid, compromised: job.compromised });
+      await rekeyed(c, job, next);
       return { step: 'activate', archiveAfter: archiveAfter(next.changeoverUntil, now) };
     } catch (e) {
       if (!(e instanceof ConcurrencyConflict)) throw e;
@@ -106,23 +125,61 @@ async function activate(c: RekeyContext, { job, now }: StepRun<Rekey, RekeyStep>
 
 const archiveAfter = (changeoverUntil: string | undefined, now: Date) => changeoverUntil ?? now.toISOString();
 
+/** Keyturn.TenantKeyRekeyed, one per new version (its id derives from the kid). */
+function rekeyed(c: RekeyContext, job: Rekey, tenant: Tenant): Promise<void> | undefined {
+  const kid = job.created!.kid;
+  return c.deps.notices?.emit({
+    tenantId: job.tenantId,
+    transition: 'rekeyed',
+    version: kid,
+    data: {
+      topology: tenant.topology,
+      kid,
+      previousKid: job.afterRevoke ? null : job.fromKid,
+      compromised: job.compromised,
+      afterRevoke: job.afterRevoke ?? false,
+      changeoverUntil: tenant.changeoverUntil ?? null,
+      adminContacts: tenant.adminContacts,
+    },
+  });
+}
+
+function archived(c: RekeyContext, job: Rekey, tenant: Tenant): Promise<void> | undefined {
+  return c.deps.notices?.emit({
+    tenantId: job.tenantId,
+    transition: 'archived',
+    version: job.fromKid,
+    data: { topology: tenant.topology, kid: job.fromKid, compromised: job.compromised, activeKid: tenant.activeKid ?? null, adminContacts: tenant.adminContacts },
+  });
+}
+
 async function archive(c: RekeyContext, { job, now, check }: StepRun<Rekey, RekeyStep>): Promise<RekeyResult> {
-  const { tenants, keys } = c.deps;
+  const { tenants } = c.deps;
   const stored = await tenants.read(job.tenantId);
   const from = stored && tenantVersion(stored.doc, job.fromKid);
   if (!stored || !from || from.state === 'revoked') return { step: 'archive' };
-  await check('narrow the archived version');
-  // `exp` cleared: the JS CryptographyClient refuses an expired key on the client side,
-  // and an archived version must keep unwrapping old content keys after its expiry.
-  await keys.update({ vaultUrl: from.vaultUrl, name: from.name, version: from.version }, { keyOps: ARCHIVED_OPS, expiresOn: null });
-  if (from.state !== 'active') return { step: 'archive' }; // compromised: archived at activation
+  if (stored.doc.topology === 'service-managed') {
+    await check('narrow the archived version');
+    // `exp` cleared: the JS CryptographyClient refuses an expired key on the client side,
+    // and an archived version must keep unwrapping old content keys after its expiry.
+    await c.deps.keys.update({ vaultUrl: from.vaultUrl, name: from.name, version: from.version }, { keyOps: ARCHIVED_OPS, expiresOn: null });
+  } // BYOK: archiving is Keyturn no longer wrapping with it; the customer's key is not changed.
+  if (from.state !== 'active') {
+    await archived(c, job, stored.doc); // compromised: archived at activation
+    return { step: 'archive' };
+  }
   for (let attempt = 0; attempt < 5; attempt++) {
     const current = attempt === 0 ? stored : await tenants.read(job.tenantId);
     const v = current && tenantVersion(current.doc, job.fromKid);
-    if (!current || !v || v.state !== 'active' || current.doc.activeKid === job.fromKid) return { step: 'archive' };
+    if (!current || !v || v.state === 'revoked' || current.doc.activeKid === job.fromKid) return { step: 'archive' };
+    if (v.state === 'archived') {
+      await archived(c, job, current.doc);
+      return { step: 'archive' };
+    }
     try {
-      await tenants.replace(archiveVersion(current.doc, job.fromKid, now), current.etag);
+      const next = (await tenants.replace(archiveVersion(current.doc, job.fromKid, now), current.etag)).doc;
       c.deps.log.info('Tenant key version archived', { tenantId: job.tenantId, kid: job.fromKid });
+      await archived(c, job, next);
       return { step: 'archive' };
     } catch (e) {
       if (!(e instanceof ConcurrencyConflict)) throw e;

@@ -1,13 +1,15 @@
 /**
- * Revoke (service-managed): all use stops at once (the tenant document is `revoked`
- * before anything else), then every version is disabled in Key Vault. Idempotent:
- * posting it again finishes what is left and answers `{complete, remaining}`, so a
- * caller polls it until `complete`. (Deletion after the retention period is not built
- * yet; Key Vault's soft delete and purge protection would take it from there.)
+ * Revoke: all use stops at once, then the revoke job (`revokeJob.ts`) finishes the rest.
+ * Idempotent: posting it again drives the same job and answers `{complete, remaining}`,
+ * so a caller polls it until `complete` (BYOK: once the customer vault answers 403).
  */
-import { ConcurrencyConflict, ValidationError, describeError, notFound } from '../../errors';
-import { type Tenant, recordDisabled, revocationRemaining, revokeTenant } from '../../domain/tenantKeys';
-import type { TenantDeps } from './tenantService';
+import { ValidationError, notFound } from '../../errors';
+import { type Revoke, type RevokeResult, type RevokeStep, isComplete, newRevoke, pokeVerify, revokeId } from '../../domain/tenantRevoke';
+import type { Tenant } from '../../domain/tenantKeys';
+import type { Clock, Logger } from '../../ports';
+import type { JobKind, StepRunner } from '../jobs/runner';
+import type { RevokeStore, TenantStore } from './ports';
+import { revokeRemaining } from './revokeJob';
 
 export interface RevokeRequest {
   confirm: string;
@@ -15,40 +17,33 @@ export interface RevokeRequest {
   requestedBy: string;
 }
 
-export async function revokeTenantKeys(deps: TenantDeps, tenantId: string, request: RevokeRequest): Promise<{ tenant: Tenant; complete: boolean; remaining: string[] }> {
-  const { tenants, keys, clock, log } = deps;
+export interface RevokeDeps {
+  tenants: TenantStore;
+  revokes: RevokeStore;
+  runner: StepRunner;
+  kind: JobKind<Revoke, RevokeStep, RevokeResult>;
+  clock: Clock;
+  log: Logger;
+  verifyMs: number;
+}
+
+export async function revokeTenantKeys(deps: RevokeDeps, tenantId: string, request: RevokeRequest): Promise<{ tenant: Tenant; complete: boolean; remaining: string[] }> {
+  const { tenants, revokes, runner, kind, clock } = deps;
   if (request.confirm !== tenantId) throw new ValidationError('confirm', 'confirm: must equal the tenant id');
-  const write = async (change: (t: Tenant, now: Date) => Tenant): Promise<Tenant> => {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const stored = await tenants.read(tenantId);
-      if (!stored) throw notFound(`Tenant '${tenantId}'`, { tenantId });
-      const next = change(stored.doc, await clock.now());
-      if (next === stored.doc) return next;
-      try {
-        return (await tenants.replace(next, stored.etag)).doc;
-      } catch (e) {
-        if (!(e instanceof ConcurrencyConflict)) throw e;
-      }
-    }
-    throw new ConcurrencyConflict('changed', tenantId);
-  };
   const stored = await tenants.read(tenantId);
   if (!stored) throw notFound(`Tenant '${tenantId}'`, { tenantId });
-  if (stored.doc.topology === 'byok') throw new ValidationError('tenantId', 'tenantId: BYOK revoke is not available in this version yet');
-  let tenant = stored.doc.state === 'revoked' ? stored.doc : await write((t, now) => revokeTenant(t, now, request));
-  if (stored.doc.state !== 'revoked') log.warn('Tenant revoked: all use stopped', { tenantId, requestedBy: request.requestedBy });
-
-  const done = new Set(tenant.revocation?.disabledKids ?? []);
-  const disabled: string[] = [];
-  for (const v of tenant.versions.filter((x) => !done.has(x.kid))) {
-    try {
-      await keys.update({ vaultUrl: v.vaultUrl, name: v.name, version: v.version }, { enabled: false });
-      disabled.push(v.kid);
-    } catch (e) {
-      log.warn('Revoke: a version could not be disabled yet; posting revoke again retries', { tenantId, kid: v.kid, error: describeError(e) });
-    }
+  const t = stored.doc;
+  // One job per revoke round: derived from the version in use; a revoked tenant names its job.
+  const round = t.state === 'revoked' ? `legacy:${t.revocation?.at}` : `active:${t.activeKid ?? ''}`;
+  const id = (t.state === 'revoked' && t.revocation?.revokeId) || revokeId(tenantId, round);
+  const found = await revokes.read(id);
+  if (!found) {
+    await revokes.createOnly(newRevoke({ tenantId, topology: t.topology, round, reason: request.reason, requestedBy: request.requestedBy }, await clock.now()));
+  } else {
+    const poked = pokeVerify(found.doc, await clock.now(), deps.verifyMs);
+    if (poked) await revokes.replace(poked, found.etag).catch(() => undefined); // a lost race: another caller moved it
   }
-  if (disabled.length > 0) tenant = await write((t, now) => recordDisabled(t, disabled, now));
-  const remaining = revocationRemaining(tenant);
-  return { tenant, complete: remaining.length === 0, remaining };
+  const job = await runner.advance(kind, id);
+  const tenant = (await tenants.read(tenantId))!.doc;
+  return { tenant, complete: isComplete(job), remaining: revokeRemaining(job, tenant) };
 }

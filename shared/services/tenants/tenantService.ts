@@ -21,13 +21,15 @@ import {
   publishedVersions,
 } from '../../domain/tenantKeys';
 import type { Clock, ImportedJwk, KeyOperation, Logger, VaultKey, VaultKeys } from '../../ports';
+import { TENANT_TAG } from '../../domain/tenantByok';
+import { type ByokDeps, onboardByokKey } from './byok';
+import type { NoticeSink } from './notices';
 import type { KeyPolicyStore, TenantStore } from './ports';
 import type { TenantKeyEscrow } from './opsPorts';
 
 const generateRsa = promisify(generateKeyPair);
 
-/** The tag naming a key's tenant (service-managed: set by Keyturn; BYOK: the customer's proof of control). */
-export const TENANT_TAG = 'keyturn-tenant';
+export { TENANT_TAG };
 /** Every operation a version in use needs; archiving narrows it to unwrapKey/decrypt. */
 export const IN_USE_OPS: KeyOperation[] = ['wrapKey', 'unwrapKey', 'encrypt', 'decrypt'];
 
@@ -46,6 +48,10 @@ export interface TenantDeps {
   clock: Clock;
   log: Logger;
   settings: TenantSettings;
+  /** BYOK: claims, Key Vault per customer tenant; absent → BYOK refused (unit tests of service-managed keys). */
+  byok?: ByokDeps;
+  /** Notifications on Keyturn's topic (absent in unit tests that do not look at them). */
+  notices?: NoticeSink;
   /** Keeps an escrow copy of each generated key for export (tenant keys part 2; `escrow.ts`). */
   escrow?: TenantKeyEscrow;
 }
@@ -53,6 +59,9 @@ export interface TenantDeps {
 export interface CreateTenantInput {
   tenantId: string;
   topology: Topology;
+  /** BYOK: a key (no version) in the customer's vault. */
+  keyUrl?: string;
+  customerTenantId?: string;
   adminContacts?: string[];
   allowedCallers?: string[];
   requestedBy: string;
@@ -68,20 +77,47 @@ export class TenantService {
 
   async create(input: CreateTenantInput): Promise<Tenant> {
     const { tenants, clock, log } = this.deps;
-    if (input.topology === 'byok') throw new ValidationError('topology', 'topology: byok onboarding is not available in this version yet');
+    if (input.topology === 'service-managed' && (input.keyUrl !== undefined || input.customerTenantId !== undefined)) {
+      throw new ValidationError(input.keyUrl !== undefined ? 'keyUrl' : 'customerTenantId', 'keyUrl/customerTenantId: only for topology byok; Keyturn makes service-managed keys');
+    }
+    if (input.topology === 'byok' && input.keyUrl === undefined) throw new ValidationError('keyUrl', "keyUrl: required for topology byok (a key in the customer's vault)");
     if (await tenants.read(input.tenantId)) throw tenantExists(input.tenantId);
     const now = await clock.now();
-    const key = await this.newServiceManagedKey(input.tenantId, now);
+    const byok = input.topology === 'byok' ? await this.onboard(input.tenantId, input.keyUrl!, input.customerTenantId, now) : undefined;
+    const key = byok?.key ?? (await this.generateTenantKey(input.tenantId, now));
     const first = versionOf(key, input.requestedBy);
     const allowedCallers = input.allowedCallers?.map((c) => c.toLowerCase());
-    const outcome = await tenants.createOnly(newTenant({ ...input, ...(allowedCallers ? { allowedCallers } : {}) }, first, now));
+    const { keyUrl: _keyUrl, ...rest } = input;
+    void _keyUrl;
+    const outcome = await tenants.createOnly(newTenant({ ...rest, ...(allowedCallers ? { allowedCallers } : {}) }, first, now));
     if (!outcome.created) {
-      // Another request created the tenant first: this key is nobody's; disable it (best effort).
-      await this.deps.keys.update(key.properties, { enabled: false }).catch(() => undefined);
+      // Another request created the tenant first: this key is nobody's. Service-managed: disable
+      // it (best effort); BYOK: release the claim (never touch the customer's key).
+      if (byok) await this.deps.byok!.claims.release(byok.ref, input.tenantId, now).catch(() => undefined);
+      else await this.deps.keys.update(key.properties, { enabled: false }).catch(() => undefined);
       throw tenantExists(input.tenantId);
     }
-    log.info('Tenant created', { tenantId: input.tenantId, kid: first.kid });
+    log.info('Tenant created', { tenantId: input.tenantId, topology: input.topology, kid: first.kid });
     return outcome.value.doc;
+  }
+
+  /** BYOK onboarding checks (each refusal a 400 naming keyUrl); the key is claimed for the tenant. */
+  async onboard(tenantId: string, keyUrl: string, customerTenantId: string | undefined, now: Date) {
+    if (!this.deps.byok) throw new ValidationError('topology', 'topology: byok is not configured on this host');
+    return onboardByokKey(this.deps.byok, { tenantId, keyUrl, ...(customerTenantId ? { customerTenantId } : {}) }, now);
+  }
+
+  /** Key Vault as Keyturn for this tenant's key (BYOK in another Entra tenant: the cross-tenant credential). */
+  keysOf(tenant: Pick<Tenant, 'topology' | 'customerTenantId'>): VaultKeys {
+    return tenant.topology === 'byok' && this.deps.byok ? this.deps.byok.keysFor(tenant.customerTenantId) : this.deps.keys;
+  }
+
+  /**
+   * The one place a service-managed tenant key is generated (create, rekey, a new key
+   * after a revoke): a fresh name unless a new version of `name` is wanted.
+   */
+  generateTenantKey(tenantId: string, now: Date, name?: string, tags?: Record<string, string>): Promise<VaultKey> {
+    return this.newServiceManagedKey(tenantId, now, name, tags);
   }
 
   /**
@@ -137,7 +173,7 @@ export class TenantService {
     if (!version) throw jweInvalid("kid is not one of this tenant's key versions");
     let cek: Uint8Array;
     try {
-      cek = await this.deps.keys.unwrap({ vaultUrl: version.vaultUrl, name: version.name, version: version.version }, CONTENT_ALG, parsed.encryptedKey);
+      cek = await this.keysOf(tenant).unwrap({ vaultUrl: version.vaultUrl, name: version.name, version: version.version }, CONTENT_ALG, parsed.encryptedKey);
     } catch (e) {
       // Key Vault refusing the bytes (not a wrapped key for this version) is the caller's input.
       if (isRefusedInput(e)) throw jweInvalid('the encrypted key does not open with this version');

@@ -3,14 +3,18 @@
  * Key Vault that imports real RSA keys and unwraps with them, refusing (as Key Vault
  * does) expired or disabled versions and operations outside their keyOps.
  */
-import { type KeyObject, constants, createPrivateKey, createPublicKey, privateDecrypt, randomBytes } from 'node:crypto';
+import { type KeyObject, constants, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes } from 'node:crypto';
 import { ConcurrencyConflict, KeyturnError } from '../../../shared/errors';
 import { DEFAULT_KEY_POLICY } from '../../../shared/domain/tenantKeyPolicy';
 import type { Rekey } from '../../../shared/domain/tenantRekey';
+import type { Revoke } from '../../../shared/domain/tenantRevoke';
+import type { TenantNotice } from '../../../shared/domain/tenantNotice';
+import { type ByokKeyRef, claimId } from '../../../shared/domain/tenantByok';
 import type { Tenant } from '../../../shared/domain/tenantKeys';
 import { isDue, byDueAt } from '../../../shared/domain/stepKernel';
 import type { KeyAttributes, KeyOperation, KeyProperties, KeyRef, Logger, Versioned, VaultKey, VaultKeys } from '../../../shared/ports';
-import type { KeyPolicyStore, RekeyStore, TenantStore } from '../../../shared/services/tenants/ports';
+import type { KeyClaimStore, KeyPolicyStore, NoticeStore, RekeyStore, RevokeStore, TenantStore } from '../../../shared/services/tenants/ports';
+import type { Notifier } from '../../../shared/ports';
 
 export const VAULT = 'https://keyturn-test.vault.azure.net';
 export const silentLog: Logger = { info() {}, warn() {}, error() {} };
@@ -55,6 +59,38 @@ export class FakeTenants implements TenantStore {
   replace = async (t: Tenant, etag: string) => this.store.replace(t, etag);
 }
 
+class FakeJobs<J extends { id: string; dueAt?: string }> {
+  readonly store = new Docs<J>();
+  read = async (id: string) => this.store.read(id);
+  createOnly = async (j: J) => this.store.createOnly(j) !== undefined;
+  replace = async (j: J, etag: string) => this.store.replace(j, etag);
+  due = async (now: Date, limit: number) => [...this.store.docs.values()].map((d) => structuredClone(d.doc)).filter((j) => isDue(j, now)).sort(byDueAt).slice(0, limit);
+}
+export class FakeRevokes extends FakeJobs<Revoke> implements RevokeStore {}
+export class FakeNotices extends FakeJobs<TenantNotice> implements NoticeStore {}
+
+/** Keyturn's topic in memory: every published event, in order. */
+export class FakeNotifier implements Notifier {
+  readonly events: { id?: string; eventType: string; data: Record<string, unknown> }[] = [];
+  publish = async (e: { id?: string; eventType: string; subject: string; data: Record<string, unknown> }) => {
+    this.events.push({ ...(e.id ? { id: e.id } : {}), eventType: e.eventType, data: e.data });
+  };
+}
+
+export class FakeClaims implements KeyClaimStore {
+  readonly held = new Map<string, string>();
+  claim = async (key: ByokKeyRef, tenantId: string) => {
+    const id = claimId(key);
+    const holder = this.held.get(id);
+    if (holder === undefined) this.held.set(id, tenantId);
+    return (holder ?? tenantId) === tenantId;
+  };
+  holder = async (key: ByokKeyRef) => this.held.get(claimId(key));
+  release = async (key: ByokKeyRef, tenantId: string) => {
+    if (this.held.get(claimId(key)) === tenantId) this.held.delete(claimId(key));
+  };
+}
+
 export class FakeRekeys implements RekeyStore {
   readonly store = new Docs<Rekey>();
   read = async (id: string) => this.store.read(id);
@@ -74,8 +110,27 @@ interface Version {
 /** Key Vault in memory: versions per name, real RSA. Counts imports. */
 export class FakeVault {
   readonly versions = new Map<string, Version[]>();
+  /** Names Keyturn has no role on (every call answers 403). */
+  readonly denied = new Set<string>();
+  readonly deleted: string[] = [];
   imports = 0;
   constructor(private readonly clock: FakeClock) {}
+
+  /** A key the customer made (BYOK): a new version of `name` with its tags. */
+  async customerKey(vaultUrl: string, name: string, tags: Record<string, string>): Promise<KeyProperties> {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const version: Version = {
+      privateKey,
+      keyOps: ['wrapKey', 'unwrapKey', 'encrypt', 'decrypt', 'sign', 'verify'],
+      properties: { vaultUrl, name, version: randomBytes(16).toString('hex'), enabled: true, tags: { ...tags }, createdOn: await this.clock.now() },
+    };
+    this.versions.set(name, [...(this.versions.get(name) ?? []), version]);
+    return version.properties;
+  }
+
+  private guard(ref: { name: string }): void {
+    if (this.denied.has(ref.name)) throw new KeyturnError('ACCESS_DENIED', 'forbidden', { statusCode: 403 });
+  }
 
   private find(ref: KeyRef): Version | undefined {
     const list = this.versions.get(ref.name) ?? [];
@@ -111,6 +166,7 @@ export class FakeVault {
         return view(version);
       },
       get: async (ref) => {
+        this.guard(ref);
         const v = this.find(ref);
         return v ? view(v) : undefined;
       },
@@ -125,7 +181,19 @@ export class FakeVault {
         if (changes.tags) v.properties.tags = { ...changes.tags };
         return { ...v.properties };
       },
+      wrap: async (ref, _alg, key) => {
+        this.guard(ref);
+        const v = this.find(ref);
+        if (!v) throw new KeyturnError('NOT_FOUND', 'no such key');
+        if (!v.properties.enabled || !v.keyOps.includes('wrapKey')) throw new KeyturnError('ACCESS_DENIED', 'refused', { statusCode: 403 });
+        return publicEncrypt({ key: createPublicKey(v.privateKey), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, key);
+      },
+      delete: async (_url, name) => {
+        if (!this.versions.delete(name)) throw new KeyturnError('NOT_FOUND', 'no such key');
+        this.deleted.push(name);
+      },
       unwrap: async (ref, _alg, wrapped) => {
+        this.guard(ref);
         const v = this.find(ref);
         if (!v) throw new KeyturnError('NOT_FOUND', 'no such key');
         const now = await this.clock.now();
@@ -142,11 +210,9 @@ export class FakeVault {
       rotate: unsupported,
       backup: unsupported,
       restore: unsupported,
-      delete: unsupported,
       recover: unsupported,
       purge: unsupported,
       getDeleted: unsupported,
-      wrap: unsupported,
       sign: unsupported,
     };
   }

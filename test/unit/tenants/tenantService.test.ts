@@ -37,6 +37,7 @@ test('When the key policy asks for more bits than configured, then the tenant ke
   expect(Buffer.from(t.versions[0]!.publicJwk.n, 'base64url').length * 8).toBe(3072);
 });
 
-test('BYOK onboarding is refused with a 400 naming topology (not built yet)', async () => {
-  await expect(world().service.create({ tenantId: 'acme', topology: 'byok', requestedBy: 'ops' })).rejects.toMatchObject({ field: 'topology' });
+test('BYOK onboarding without a keyUrl is a 400 naming keyUrl; on a host without BYOK deps, naming topology', async () => {
+  await expect(world().service.create({ tenantId: 'acme', topology: 'byok', requestedBy: 'ops' })).rejects.toMatchObject({ field: 'keyUrl' });
+  await expect(world().service.create({ tenantId: 'acme', topology: 'byok', keyUrl: 'https://contoso.vault.azure.net/keys/k', requestedBy: 'ops' })).rejects.toMatchObject({ field: 'topology' });
 });

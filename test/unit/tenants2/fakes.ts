@@ -17,7 +17,7 @@ import { FakeClock, FakeVault } from '../tenants/fakes';
 type Entry = FakeVault['versions'] extends Map<string, infer V> ? V : never;
 
 export class OpsVault extends FakeVault {
-  readonly deleted = new Map<string, Entry>();
+  readonly softDeleted = new Map<string, Entry>();
   readonly backups = new Map<string, { name: string; versions: Entry }>();
   counts = { recover: 0, restore: 0, create: 0 };
 
@@ -47,7 +47,7 @@ export class OpsVault extends FakeVault {
         const id = Buffer.from(bytes).toString('utf8').replace(/^fake-backup:/, '');
         const b = this.backups.get(id);
         if (!b) throw new KeyturnError('DEPENDENCY_FAILED', 'not a backup', { statusCode: 400 });
-        if (this.versions.has(b.name) || this.deleted.has(b.name)) throw new KeyturnError('CONFLICT', 'name in use');
+        if (this.versions.has(b.name) || this.softDeleted.has(b.name)) throw new KeyturnError('CONFLICT', 'name in use');
         this.counts.restore++;
         this.versions.set(b.name, b.versions as never);
         return (await base.get({ vaultUrl: _vaultUrl, name: b.name }))!;
@@ -56,19 +56,19 @@ export class OpsVault extends FakeVault {
         const v = this.versions.get(name);
         if (!v) throw notFound();
         this.versions.delete(name);
-        this.deleted.set(name, v as never);
+        this.softDeleted.set(name, v as never);
       },
-      getDeleted: async (_vaultUrl, name) => (this.deleted.has(name) ? { name } : undefined),
+      getDeleted: async (_vaultUrl, name) => (this.softDeleted.has(name) ? { name } : undefined),
       recover: async (vaultUrl, name) => {
-        const v = this.deleted.get(name);
+        const v = this.softDeleted.get(name);
         if (!v) throw notFound();
         this.counts.recover++;
-        this.deleted.delete(name);
+        this.softDeleted.delete(name);
         this.versions.set(name, v as never);
         return (await base.get({ vaultUrl, name }))!;
       },
       purge: async (_vaultUrl, name) => {
-        if (!this.deleted.delete(name)) throw notFound();
+        if (!this.softDeleted.delete(name)) throw notFound();
       },
     };
   }
