@@ -116,7 +116,7 @@ describe('When a tenant key is backed up and restored', () => {
   });
 
   test('then a BYOK tenant whose customer granted no backup right is 409 BACKUP_NOT_PERMITTED naming the az command', async () => {
-    // BYOK onboarding is another part's (not in this branch yet): the BYOK tenant is written directly.
+    // A BYOK tenant written directly (quicker than onboarding; topology.test.ts onboards a real one).
     const byok = stack.vaults['contoso-byok']!;
     const key = await byok.keyClient('contoso-admin').createRsaKey('contoso-tenant-key', { keySize: 3072 });
     const client = new CosmosClient({ endpoint: stack.env.KEYTURN_COSMOS_ENDPOINT!, key: stack.env.KEYTURN_COSMOS_KEY!, agent: new Agent({ ca: stack.ca }), connectionPolicy: { enableEndpointDiscovery: false } });

@@ -11,7 +11,9 @@ import { CosmosClient } from '@azure/cosmos';
 import { Agent } from 'node:https';
 import { compactDecrypt, decodeProtectedHeader } from 'jose';
 import { createPrivateKey } from 'node:crypto';
-import { PROJECT_ROOT, type TestStack, startStack } from '../../helpers/stack';
+import { PROJECT_ROOT, type TestStack, call, startStack } from '../../helpers/stack';
+import { eventually } from '../../helpers/process';
+import { type Subscriber, startSubscriber } from '../../helpers/subscriber';
 import { api, workdir } from './helpers';
 
 const HOUR_S = 3600;
@@ -33,15 +35,23 @@ describe('When a service-managed tenant key is exported under dual control', () 
   let publicKeySha256: string;
   const jwes: string[] = [];
   let exportId: string;
+  let events: Subscriber;
 
   beforeAll(async () => {
     stack = await startStack();
     http = api(stack);
+    events = await startSubscriber();
+    const sub = await call('POST', `${stack.eventGrid.url}/management/subscriptions`, {
+      ca: stack.ca,
+      body: { name: 'export-notices', topic: '*', endpoint: events.url, includedEventTypes: ['Keyturn.TenantKeyExportRequested', 'Keyturn.TenantKeyExported'] },
+    });
+    expect(sub.status).toBe(201);
     tool.sh('openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out requester.key.pem 2>/dev/null && openssl pkey -in requester.key.pem -pubout -out requester.pub.pem');
     publicKeyPem = tool.read('requester.pub.pem');
     publicKeySha256 = tool.sh('openssl pkey -pubin -in requester.pub.pem -outform DER | openssl dgst -sha256 -r').split(' ')[0]!;
   });
   afterAll(async () => {
+    await events?.close();
     await stack?.stop();
     tool.remove();
   });
@@ -118,6 +128,21 @@ describe('When a service-managed tenant key is exported under dual control', () 
     expect(opened).toEqual(['before the rekey', 'after the rekey']);
   });
 
+  test('then the admins were told of the request and of the export, once each, with no key material', async () => {
+    type E = { id: string; eventType: string; data: Record<string, unknown> };
+    const got = await eventually(async () => {
+      const all = events.receivedEvents<E>();
+      return all.some((e) => e.eventType === 'Keyturn.TenantKeyExported') ? all : undefined;
+    }, 'the Exported notification', 30_000, 250);
+    const ours = got.filter((e) => e.data.exportId === exportId);
+    expect(ours.map((e) => [e.eventType, e.id])).toEqual([
+      ['Keyturn.TenantKeyExportRequested', `${exportId}:exportRequested`],
+      ['Keyturn.TenantKeyExported', `${exportId}:exported`],
+    ]);
+    expect(ours[1]!.data).toMatchObject({ tenantId: TENANT, adminContacts: ['sec@acme.example'], requestedBy: 'alice', approvedBy: 'bob' });
+    expect(JSON.stringify(ours)).not.toMatch(/PRIVATE KEY|encryptedPassword/);
+  });
+
   test('then no private key material is in Cosmos DB or the host logs', async () => {
     const { KEYTURN_COSMOS_ENDPOINT: endpoint, KEYTURN_COSMOS_KEY: key } = stack.env;
     const client = new CosmosClient({ endpoint: endpoint!, key: key!, agent: new Agent({ ca: stack.ca }), connectionPolicy: { enableEndpointDiscovery: false } });
@@ -138,7 +163,7 @@ describe('When a service-managed tenant key is exported under dual control', () 
   });
 
   test('then a BYOK tenant\'s export is 409 EXPORT_NOT_ALLOWED', async () => {
-    // BYOK onboarding is another part's (not in this branch yet): the BYOK tenant is written directly.
+    // A BYOK tenant written directly (quicker than onboarding; topology.test.ts onboards a real one).
     const { KEYTURN_COSMOS_ENDPOINT: endpoint, KEYTURN_COSMOS_KEY: key } = stack.env;
     const client = new CosmosClient({ endpoint: endpoint!, key: key!, agent: new Agent({ ca: stack.ca }), connectionPolicy: { enableEndpointDiscovery: false } });
     const container = client.database('keyturn').container('tenants');
