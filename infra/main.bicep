@@ -123,6 +123,10 @@ module storage 'modules/storage.bicep' = {
     containerNames: [
       deploymentContainerName
       deadLetterContainerName
+      // Tenant keys part 2: Key Vault backups, escrow copies, export packages.
+      'tenant-backups'
+      'tenant-escrow'
+      'tenant-exports'
     ]
   }
 }

@@ -187,6 +187,11 @@ export const settingsSchema = z.object({
   KEYTURN_INCIDENT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).max(1000).default(10),
   /** NCRONTAB (six fields) of the daily verification of every incident record. */
   KEYTURN_INCIDENT_VERIFY_SCHEDULE: z.string().min(1).default('0 0 3 * * *'),
+  // Tenant keys part 2 (backup, restore, export).
+  /** How long an export request waits for approval, and how long its package can be fetched after it (hours). */
+  KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: z.coerce.number().int().min(1).max(24).default(24),
+  /** The least time between an export request and its approval (minutes; 0: none). */
+  KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES: z.coerce.number().int().min(0).max(10_080).default(0),
 
   /** Test-only fault points (`step:when`, comma separated); never set in production. */
   KEYTURN_FAULTS: z.string().optional(),
@@ -253,6 +258,8 @@ export interface Config {
   };
   /** Incidents (issue 14). */
   incidents: { vault: string; checkpointEvery: number };
+  /** Tenant keys part 2: backup, restore, escrow and export. */
+  tenantOps: { exportExpiryHours: number; exportMinWaitMinutes: number };
   faults: string[];
 }
 
@@ -417,6 +424,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       vault: (s.KEYTURN_INCIDENT_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase(),
       checkpointEvery: s.KEYTURN_INCIDENT_CHECKPOINT_EVERY,
     },
+    tenantOps: { exportExpiryHours: s.KEYTURN_TENANT_EXPORT_EXPIRY_HOURS, exportMinWaitMinutes: s.KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES },
     faults: (s.KEYTURN_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean),
   };
 }

@@ -68,6 +68,21 @@ export const ERROR_CODES = [
   'SCOPE_NOT_FOUND',
   /** Incidents: a scope kind whose life cycle has not landed yet (key sets). */
   'SCOPE_KIND_UNSUPPORTED',
+  // Tenant keys part 2 (backup, restore, export, topology switch).
+  /** BYOK: the customer has not granted Keyturn the backup right on its key (the customer backs it up). */
+  'BACKUP_NOT_PERMITTED',
+  /** A backup blob whose SHA-256 is not the one recorded: nothing is restored. */
+  'BACKUP_CHECKSUM_MISMATCH',
+  /** Restore: the key is present in the vault (only a deleted or purged key is restored). */
+  'KEY_PRESENT',
+  /** Export: only a service-managed tenant's keys Keyturn generated can be exported (never BYOK). */
+  'EXPORT_NOT_ALLOWED',
+  /** Export: the package is fetched only after a second person approved the request. */
+  'EXPORT_NOT_APPROVED',
+  /** Export: the package (or the request) has expired. */
+  'EXPORT_EXPIRED',
+  /** Export: only the requester fetches the package. */
+  'EXPORT_REQUESTER_ONLY',
   /** One or more settings are missing or invalid (start-up stops). */
   'CONFIG_INVALID',
   /** Test only: an armed fault point (it must escape like a crash). */

@@ -96,6 +96,13 @@ export interface ImportedJwk {
   [member: string]: string | undefined;
 }
 
+/** A soft-deleted key as Key Vault reports it. */
+export interface DeletedKey {
+  name: string;
+  deletedOn?: Date;
+  scheduledPurgeDate?: Date;
+}
+
 /**
  * Key Vault keys: the private key never leaves the vault. Failures are KeyturnErrors
  * with fixed messages (`NOT_FOUND`, `CONFLICT`, `ACCESS_DENIED` or `DEPENDENCY_FAILED`;
@@ -123,6 +130,8 @@ export interface VaultKeys {
   restore(vaultUrl: string, backup: Uint8Array): Promise<VaultKey>;
   /** Soft delete; resolves once the key is deleted (recoverable until purged). */
   delete(vaultUrl: string, name: string): Promise<void>;
+  /** A soft-deleted key (recoverable until purged); undefined when it is live, purged or never was. */
+  getDeleted(vaultUrl: string, name: string): Promise<DeletedKey | undefined>;
   /** Undoes a soft delete; resolves once the key is back. */
   recover(vaultUrl: string, name: string): Promise<VaultKey>;
   /** Erases a soft-deleted key for good (refused while the vault has purge protection). */

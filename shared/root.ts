@@ -42,8 +42,9 @@ import { KeyturnError } from './errors';
 import { cosmosKeyPolicyStore } from './adapters/tenants/cosmosTenants';
 import { rsaBitsFor } from './domain/tenantKeyPolicy';
 import { type TenantsRoot, buildTenants } from './roots/tenants';
+import { type TenantOpsRoot, buildTenantOps } from './roots/tenantOps';
 
-export type { TenantsRoot };
+export type { TenantsRoot, TenantOpsRoot };
 import { type IncidentsRoot, buildIncidents } from './roots/incidents';
 
 export interface Root {
@@ -68,6 +69,8 @@ export interface Root {
   tenants: TenantsRoot;
   /** Breach incidents: the tamper-evident record, its checkpoints and runs (issue 14). */
   incidents: IncidentsRoot;
+  /** Tenant keys part 2: backup, restore, escrow, export. */
+  tenantOps: TenantOpsRoot;
 }
 
 /** Life cycle 4: signing-key rollover, JWKS and token signing. */
@@ -271,7 +274,8 @@ function build(env: NodeJS.ProcessEnv): Root {
   const roleAssignments = lazy(() =>
     armRoleAssignments({ endpoint: config.arm.endpoint, credential: keyVault.local ? localCredential(config.localPrincipal) : credential(), ca: readCa(config.arm.caFile) }),
   );
-  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, notifier, roleAssignments });
+  const tenantOps = buildTenantOps(config, { keyVault, keys, cosmos, blobs, notifier, clock, faults });
+  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, notifier, roleAssignments, escrow: tenantOps.escrow });
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
   const incidents = buildIncidents(config, { keyVault, cosmos, notifier, clock, faults });
   const jobs = buildJobs(config, [
@@ -280,11 +284,12 @@ function build(env: NodeJS.ProcessEnv): Root {
     (log) => tenants.revokeResumable(log),
     (log) => tenants.noticeResumable(log),
     (log) => incidents.resumable(log),
+    ...tenantOps.resumable,
   ]);
 
   let jobQueue: JobQueue | undefined;
   return {
-    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants, incidents,
+    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants, tenantOps, incidents,
     // `blobs` is a getter: the Blob client (and its SDK) is built when first asked for.
     get blobs() {
       return blobs();

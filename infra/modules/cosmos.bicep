@@ -22,6 +22,10 @@ var containers = [
   { name: 'incidents', partitionKey: '/incidentId' }
   { name: 'incidentEntries', partitionKey: '/incidentId' }
   { name: 'incidentJobs', partitionKey: '/incidentId' }
+  // Tenant keys part 2: backup records, restore jobs, export jobs (TTL on: each export carries its own `ttl`).
+  { name: 'tenantBackups', partitionKey: '/tenantId' }
+  { name: 'tenantRestores', partitionKey: '/tenantId' }
+  { name: 'tenantExports', partitionKey: '/tenantId', defaultTtl: -1 }
 ]
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {

@@ -32,6 +32,10 @@ param byokSelfUnassign string
 @description('Cross-tenant BYOK: client id of the multi-tenant app registration (federated credential = the managed identity); empty = none.')
 param crossTenantClientId string
 param incidentVerifySchedule string
+@description('Tenant-key export: hours a request waits for approval and its package can be fetched (the blob lifecycle rule deletes packages after two days).')
+@minValue(1)
+@maxValue(24)
+param tenantExportExpiryHours int = 24
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -142,6 +146,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // (Key Vault Secrets Officer, rbac.bicep; purge protection keeps deleted versions, keyVault.bicep).
     KEYTURN_INCIDENT_VERIFY_SCHEDULE: incidentVerifySchedule
     KEYTURN_INCIDENT_CHECKPOINT_EVERY: '10'
+    // Tenant keys part 2: export packages expire (the storage lifecycle rule removes them after two days).
+    KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: string(tenantExportExpiryHours)
   }
 }
 

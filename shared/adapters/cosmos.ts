@@ -30,10 +30,14 @@ export const CONTAINERS = {
   incidents: '/incidentId',
   incidentEntries: '/incidentId',
   incidentJobs: '/incidentId',
+  // Tenant keys part 2: backup records, restore jobs, export jobs (TTL per document).
+  tenantBackups: '/tenantId',
+  tenantRestores: '/tenantId',
+  tenantExports: '/tenantId',
 } as const;
 
 /** Containers with TTL on (`-1`: each document says when it expires, in its `ttl`). */
-export const CONTAINER_DEFAULT_TTL: Partial<Record<ContainerName, number>> = { idempotencyKeys: -1 };
+export const CONTAINER_DEFAULT_TTL: Partial<Record<ContainerName, number>> = { idempotencyKeys: -1, tenantExports: -1 };
 
 export type ContainerName = keyof typeof CONTAINERS;
 

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { invalidTransition } from '../errors';
 import { type FailurePolicy, type StepJob, type StepRecord, stepKernel } from './stepKernel';
-import type { NewVersion } from './tenantKeys';
+import type { NewVersion, Topology } from './tenantKeys';
 
 export const REKEY_STEPS = ['create', 'activate', 'archive'] as const;
 export type RekeyStep = (typeof REKEY_STEPS)[number];
@@ -24,6 +24,8 @@ export interface Rekey extends StepJob<RekeyStep> {
   byokKey?: { vaultUrl: string; name: string; version: string };
   /** A new key for a revoked tenant (it protects again; revoked versions stay revoked). */
   afterRevoke?: boolean;
+  /** A topology switch (tenant keys part 2, `tenantTopology.ts`): the tenant's topology once the new version is active. */
+  toTopology?: Topology;
   reason: string;
   compromised: boolean;
   requestedBy: string;
@@ -47,7 +49,7 @@ const kernel = stepKernel<Rekey, RekeyStep, 'completed' | 'failed' | 'superseded
 export const rekeyKernel = kernel;
 
 export function newRekey(
-  input: { tenantId: string; fromKid: string; reason: string; compromised: boolean; requestedBy: string; byokKey?: Rekey['byokKey']; afterRevoke?: boolean },
+  input: { tenantId: string; fromKid: string; reason: string; compromised: boolean; requestedBy: string; byokKey?: Rekey['byokKey']; afterRevoke?: boolean; toTopology?: Topology },
   now: Date,
 ): Rekey {
   const at = now.toISOString();

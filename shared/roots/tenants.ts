@@ -26,6 +26,7 @@ import { RekeyService } from '../services/tenants/rekeyService';
 import { type SelfUnassign, revokeJob } from '../services/tenants/revokeJob';
 import { type RevokeRequest, revokeTenantKeys } from '../services/tenants/revokeService';
 import { type TenantDeps, TenantService } from '../services/tenants/tenantService';
+import type { TenantKeyEscrow } from '../services/tenants/opsPorts';
 
 export interface TenantsRoot {
   /** One per invocation (it logs to its context). */
@@ -54,6 +55,8 @@ export interface TenantsRootDeps {
   faults: FaultPoints;
   notifier: Notifier;
   roleAssignments: () => RoleAssignments;
+  /** Tenant keys part 2: the escrow copy of each generated key (`roots/tenantOps.ts`). */
+  escrow?: TenantKeyEscrow;
 }
 
 export function buildTenants(config: Config, deps: TenantsRootDeps): TenantsRoot {
@@ -91,7 +94,7 @@ export function buildTenants(config: Config, deps: TenantsRootDeps): TenantsRoot
     const kind = noticeJob({ notices: noticeStore, notifier: deps.notifier, log, leaseMs });
     return { kind, sink: noticeSink({ notices: noticeStore, runner: runner(log), kind, clock: deps.clock, log }) };
   };
-  const tenantDeps = (log: Logger): TenantDeps => ({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings, byok, notices: notices(log).sink });
+  const tenantDeps = (log: Logger): TenantDeps => ({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings, byok, notices: notices(log).sink, escrow: deps.escrow });
   const service = (log: Logger) => new TenantService(tenantDeps(log));
   const rekeyKind = (log: Logger) =>
     rekeyJob({ deps: tenantDeps(log), service: service(log), rekeys: rekeyStore, leaseMs, maxAttempts: config.renewal.maxAttempts });

@@ -21,6 +21,7 @@ const VERBS = {
   backup: 'back up',
   restore: 'restore',
   delete: 'delete',
+  getDeleted: 'read the deleted',
   recover: 'recover',
   purge: 'purge',
   wrap: 'wrap with',
@@ -205,6 +206,16 @@ export function vaultKeys(clients: KeyVaultClients, options: { customerTenantId?
         forget({ vaultUrl, name });
         await (await keys(vaultUrl).beginDeleteKey(name, POLL)).pollUntilDone();
       }),
+
+    getDeleted: async (vaultUrl, name) => {
+      try {
+        const d = await keys(vaultUrl).getDeletedKey(name);
+        return { name: d.name, ...(d.properties.deletedOn ? { deletedOn: d.properties.deletedOn } : {}), ...(d.properties.scheduledPurgeDate ? { scheduledPurgeDate: d.properties.scheduledPurgeDate } : {}) };
+      } catch (e) {
+        if (failureKind(e) === 'not-found') return undefined;
+        throw keyFailure('getDeleted', e);
+      }
+    },
 
     recover: (vaultUrl, name) =>
       attempt('recover', async () => {

@@ -9,6 +9,7 @@
  *              `exp` cleared in Key Vault, then it is archived in the tenant document.
  */
 import { createHash } from 'node:crypto';
+import { withTopology } from '../../domain/tenantTopology';
 import { ConcurrencyConflict, describeError } from '../../errors';
 import { type Rekey, type RekeyResult, type RekeyStep, completeRekeyStep, rekeyFailurePolicy, rekeyKernel } from '../../domain/tenantRekey';
 import { type Tenant, archiveVersion, reinstateTenant, rekeyTenant, versionOf as tenantVersion } from '../../domain/tenantKeys';
@@ -79,8 +80,10 @@ async function create(c: RekeyContext, { job, step, now, check }: StepRun<Rekey,
   const from = tenantVersion(tenant, job.fromKid);
   if (!from && !job.afterRevoke) throw new Error(`rekey ${job.id}: the version it replaces is not the tenant's`);
   // After a revoke: a fresh key under a name derived from the job (the revoked key is deleted later).
-  const name = from?.name ?? `tenant-${job.tenantId}-${createHash('sha256').update(job.id).digest('hex').slice(0, 8)}`;
-  const vaultUrl = from?.vaultUrl ?? c.deps.settings.vaultUrl;
+  // A switch from BYOK (tenantTopology.ts) also makes a fresh key in Keyturn's vault.
+  const fresh = !from || (job.toTopology === 'service-managed' && from.vaultUrl !== c.deps.settings.vaultUrl);
+  const name = !fresh && from ? from.name : `tenant-${job.tenantId}-${createHash('sha256').update(job.id).digest('hex').slice(0, 8)}`;
+  const vaultUrl = !fresh && from ? from.vaultUrl : c.deps.settings.vaultUrl;
   // A version an earlier claim of this step imported is adopted, never made twice.
   const tokens = job.steps[step]?.tokens ?? [];
   const earlier = (await keys.versions(vaultUrl, name)).find((p) => tokens.includes(p.tags[STEP_TOKEN_TAG] ?? ''));
@@ -108,9 +111,9 @@ async function activate(c: RekeyContext, { job, now }: StepRun<Rekey, RekeyStep>
     }
     // A revoke came first: this rekey stops (no retry against a revoked tenant).
     if (tenant.state === 'revoked' && !job.afterRevoke) return { step: 'activate', superseded: true };
-    const next = job.afterRevoke
+    const next = withTopology(job.afterRevoke
       ? reinstateTenant(tenant, created, now)
-      : rekeyTenant(tenant, created, { fromKid: job.fromKid, compromised: job.compromised }, now, settings.changeoverMs);
+      : rekeyTenant(tenant, created, { fromKid: job.fromKid, compromised: job.compromised }, now, settings.changeoverMs), job.toTopology);
     try {
       await tenants.replace(next, stored.etag);
       c.deps.log.info('Tenant rekeyed', { tenantId: job.tenantId, kid: created.kid, fromKid: job.fromKid, compromised: job.compromised });
@@ -158,7 +161,8 @@ async function archive(c: RekeyContext, { job, now, check }: StepRun<Rekey, Reke
   const stored = await tenants.read(job.tenantId);
   const from = stored && tenantVersion(stored.doc, job.fromKid);
   if (!stored || !from || from.state === 'revoked') return { step: 'archive' };
-  if (stored.doc.topology === 'service-managed') {
+  // Keyturn's own key is narrowed; a customer's is not (after a topology switch the tenant's topology is the new one's).
+  if (job.toTopology === undefined ? stored.doc.topology === 'service-managed' : from.vaultUrl === c.deps.settings.vaultUrl) {
     await check('narrow the archived version');
     // `exp` cleared: the JS CryptographyClient refuses an expired key on the client side,
     // and an archived version must keep unwrapping old content keys after its expiry.

@@ -12,7 +12,7 @@
 import { ConcurrencyConflict, KeyturnError, ValidationError } from '../../errors';
 import { requireRekey } from '../../domain/tenantByok';
 import { type Rekey, type RekeyResult, type RekeyStep, newRekey, rekeyAfterRevokeId, rekeyId } from '../../domain/tenantRekey';
-import { type Tenant, markCompromised, versionOf } from '../../domain/tenantKeys';
+import { type Tenant, type Topology, markCompromised, versionOf } from '../../domain/tenantKeys';
 import type { Clock, Logger } from '../../ports';
 import type { JobKind, StepRunner } from '../jobs/runner';
 import type { RekeyStore, TenantStore } from './ports';
@@ -26,6 +26,8 @@ export interface RekeyRequest {
   /** BYOK's new key; a service-managed rekey makes its own. */
   keyUrl?: string;
   requestedBy: string;
+  /** A topology switch (`topology.ts`): a rekey to a key of the other kind. */
+  toTopology?: Topology;
 }
 
 export interface RekeyOutcome {
@@ -51,7 +53,8 @@ export class RekeyService {
   async rekey(tenantId: string, request: RekeyRequest): Promise<RekeyOutcome> {
     const { tenants, clock } = this.deps;
     const tenant = await tenants.get(tenantId);
-    if (tenant.topology === 'service-managed' && request.keyUrl !== undefined) {
+    const switching = request.toTopology !== undefined && request.toTopology !== tenant.topology;
+    if (tenant.topology === 'service-managed' && request.keyUrl !== undefined && !switching) {
       throw new ValidationError('keyUrl', "keyUrl: a service-managed tenant's rekey makes its own key");
     }
     if (request.fromKid !== undefined && !versionOf(tenant, request.fromKid)) {
@@ -63,7 +66,7 @@ export class RekeyService {
     if (request.compromised && fromKid && fromKid !== tenant.activeKid) {
       return { tenant: await this.change(tenantId, async (t) => markCompromised(t, fromKid, await clock.now())), rekeyId: rekeyId(tenantId, fromKid), started: false };
     }
-    if (tenant.topology === 'byok' && request.keyUrl === undefined) {
+    if (tenant.topology === 'byok' && request.keyUrl === undefined && !switching) {
       if (!request.compromised) throw new ValidationError('keyUrl', "keyUrl: a BYOK tenant is rekeyed by naming the customer's new key");
       // Compromised, no new key yet: no new content until the customer names one.
       return { tenant: await this.change(tenantId, async (t) => requireRekey(t, await clock.now())), started: false };
@@ -79,7 +82,8 @@ export class RekeyService {
       throw new ValidationError('keyUrl', 'keyUrl: names the key version in use; create a new version or name another key');
     }
     const compromised = request.compromised ?? tenant.state === 'rekey-required';
-    return this.start(newRekey({ tenantId, fromKid, reason: request.reason, compromised, requestedBy: request.requestedBy, ...(byokKey ? { byokKey } : {}) }, await clock.now()));
+    const toTopology = switching ? { toTopology: request.toTopology } : {};
+    return this.start(newRekey({ tenantId, fromKid, reason: request.reason, compromised, requestedBy: request.requestedBy, ...(byokKey ? { byokKey } : {}), ...toTopology }, await clock.now()));
   }
 
   /** A new key for a revoked tenant: one rekey per revoke (its id derives from the revocation). */

@@ -171,6 +171,7 @@ async function retain(c: RevokeContext, { job, check }: StepRun<Revoke, RevokeSt
     await c.deps.keys.delete(v.vaultUrl, v.name).catch((e: unknown) => {
       if (!isKeyturnError(e, 'NOT_FOUND')) throw e;
     });
+    for (const x of tenant.versions.filter((y) => y.vaultUrl === v.vaultUrl && y.name === v.name)) await c.deps.escrow?.destroy(job.tenantId, x.version); // the escrow goes with the key
     c.deps.log.warn('Revoked tenant key deleted after its retention (soft delete; purge protection keeps it recoverable)', { tenantId: job.tenantId, name: v.name });
   }
   return { step: 'retain' };

@@ -25,6 +25,7 @@ import { TENANT_TAG } from '../../domain/tenantByok';
 import { type ByokDeps, onboardByokKey } from './byok';
 import type { NoticeSink } from './notices';
 import type { KeyPolicyStore, TenantStore } from './ports';
+import type { TenantKeyEscrow } from './opsPorts';
 
 const generateRsa = promisify(generateKeyPair);
 
@@ -51,6 +52,8 @@ export interface TenantDeps {
   byok?: ByokDeps;
   /** Notifications on Keyturn's topic (absent in unit tests that do not look at them). */
   notices?: NoticeSink;
+  /** Keeps an escrow copy of each generated key for export (tenant keys part 2; `escrow.ts`). */
+  escrow?: TenantKeyEscrow;
 }
 
 export interface CreateTenantInput {
@@ -128,11 +131,13 @@ export class TenantService {
     const bits = rsaBitsFor(settings.keyBits, await policies.current());
     const { privateKey } = await generateRsa('rsa', { modulusLength: bits });
     const jwk = privateKey.export({ format: 'jwk' }) as ImportedJwk;
-    return keys.import(settings.vaultUrl, name, jwk, {
+    const key = await keys.import(settings.vaultUrl, name, jwk, {
       keyOps: IN_USE_OPS,
       expiresOn: new Date(now.getTime() + settings.validityMs),
       tags: { ...tags, [TENANT_TAG]: tenantId },
     });
+    await this.deps.escrow?.keep(tenantId, key, privateKey); // before the version is recorded
+    return key;
   }
 
   async get(tenantId: string): Promise<Tenant> {

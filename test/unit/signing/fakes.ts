@@ -94,6 +94,7 @@ export class FakeVaultKeys {
       delete: unused,
       recover: unused,
       purge: unused,
+      getDeleted: unused,
       wrap: unused,
       unwrap: unused,
     };

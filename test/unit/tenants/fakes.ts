@@ -212,6 +212,7 @@ export class FakeVault {
       restore: unsupported,
       recover: unsupported,
       purge: unsupported,
+      getDeleted: unsupported,
       sign: unsupported,
     };
   }
