@@ -53,10 +53,10 @@ describe('When a BYOK tenant uses a key in the customer vault contoso-byok', () 
     const key = await admin().createRsaKey(name, { keySize: 2048, tags });
     return { key, url: `${byok().url}/keys/${name}` };
   }
-  async function grant(name: string): Promise<string> {
+  async function grant(name: string, role: { id: string } = ROLES.keyVaultCryptoServiceEncryptionUser): Promise<string> {
     const assignment = randomUUID();
     await arm().roleAssignments.create(`${byok().scope}/keys/${name}`, assignment, {
-      roleDefinitionId: roleDefinitionIdFor(ROLES.keyVaultCryptoServiceEncryptionUser.id),
+      roleDefinitionId: roleDefinitionIdFor(role.id),
       principalId: resolveObjectId('keyturn-app') as string,
       principalType: 'ServicePrincipal',
     });
@@ -215,5 +215,25 @@ describe('When a BYOK tenant uses a key in the customer vault contoso-byok', () 
     const now = await joseProtect('under the new key');
     await opens(now, 'under the new key');
     expect((await unprotect(before)).json().code).toBe('JWE_INVALID');
+  });
+
+  test('then, where Keyturn was given the right (KEYTURN_BYOK_SELF_UNASSIGN), a revoke removes its own assignment and completes at once', async () => {
+    const other = await stack.startSecondHost({ KEYTURN_BYOK_SELF_UNASSIGN: `contoso-byok=${byok().scope}` });
+    try {
+      const at = (path: string, body: unknown) => call('POST', `${other.url}/api/${path}`, { body });
+      const k = await customerKey('self-tk', { 'keyturn-tenant': 'selfco' });
+      await grant('self-tk');
+      await grant('self-tk', ROLES.roleBasedAccessControlAdministrator);
+      expect((await at('tenants', { tenantId: 'selfco', topology: 'byok', keyUrl: k.url })).status).toBe(201);
+      const res = await at('tenants/selfco/revoke', { confirm: 'selfco', reason: 'contract ended' });
+      expect(res.json()).toMatchObject({ complete: true, remaining: [], tenant: { state: 'revoked' } });
+      const left = [];
+      for await (const a of arm().roleAssignments.listForScope(`${byok().scope}/keys/self-tk`, { filter: `assignedTo('${resolveObjectId('keyturn-app')}')` })) left.push(a);
+      expect(left).toEqual([]);
+      // The customer's key itself is untouched.
+      expect((await admin().getKey('self-tk')).properties).toMatchObject({ enabled: true, version: k.key.properties.version });
+    } finally {
+      await other.stop();
+    }
   });
 });

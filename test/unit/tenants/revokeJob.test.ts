@@ -161,4 +161,23 @@ describe('tenant revoke job (step kernel, in-memory ports)', () => {
     expect((await h.service.unprotect('acme', fresh.jwe)).plaintext.toString()).toBe('new');
     await expect(h.service.unprotect('acme', old.jwe)).rejects.toMatchObject({ code: 'JWE_INVALID' });
   });
+
+  test('When a version in its changeover is named compromised, then it leaves /keys at once, opens old content, and the archive still narrows it', async () => {
+    const w = world();
+    const h = w.host();
+    const t = await h.service.create({ tenantId: 'acme', topology: 'service-managed', requestedBy: 'ops' });
+    const old = await h.service.protect('acme', Buffer.from('old'));
+    const { tenant } = await h.rekey.rekey('acme', { reason: 'yearly', requestedBy: 'ops' });
+    expect((await h.service.publishedKeys('acme')).keys).toHaveLength(2);
+    const after = await h.rekey.rekey('acme', { reason: 'leaked', fromKid: t.activeKid!, compromised: true, requestedBy: 'ops' });
+    expect(after.tenant).toMatchObject({ state: 'active' });
+    expect(after.tenant.versions[0]).toMatchObject({ state: 'archived', compromised: true });
+    expect((await h.service.publishedKeys('acme')).keys.map((k) => k.kid)).toEqual([tenant.activeKid]);
+    expect((await h.service.unprotect('acme', old.jwe)).plaintext.toString()).toBe('old');
+    w.clock.advance(DAY + 1);
+    await w.host().runner.resumeDue(h.rekeyKind);
+    expect(w.vault.versions.get(t.versions[0]!.name)![0]!.keyOps.sort()).toEqual(['decrypt', 'unwrapKey']);
+    await w.host().runner.resumeDue(h.noticeKind);
+    expect(w.notifier.events.map((e) => e.eventType)).toEqual(['Keyturn.TenantKeyRekeyed', 'Keyturn.TenantKeyArchived']);
+  });
 });
