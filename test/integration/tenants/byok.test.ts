@@ -9,13 +9,15 @@
  * assignment, `complete` becomes true; a new key after the revoke protects again.
  * Notifications arrive at a subscriber on Keyturn's topic.
  */
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { CompactEncrypt, importJWK } from 'jose';
 import { roleDefinitionIdFor } from '../../../local/arm/client';
 import { resolveObjectId } from '../../../local/keyvault/principals';
 import { ROLES } from '../../../local/keyvault/rbac';
 import { eventually } from '../../helpers/process';
-import { type TestStack, call, startStack } from '../../helpers/stack';
+import { PROJECT_ROOT, type TestStack, call, startStack } from '../../helpers/stack';
 import { type Subscriber, startSubscriber } from '../../helpers/subscriber';
 
 const MINUTE_S = 60;
@@ -235,5 +237,28 @@ describe('When a BYOK tenant uses a key in the customer vault contoso-byok', () 
     } finally {
       await other.stop();
     }
+  });
+
+  // Last: it moves the emulator's clock a day (and makes its own tenants).
+  test('then `npm run demo:tenant-keys` walks both topologies against the running stack', () => {
+    const run = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', 'local', 'demoTenantKeys.js')], {
+      cwd: PROJECT_ROOT,
+      env: {
+        ...process.env,
+        KEYTURN_DEMO_APP_URL: stack.host!.url,
+        KEYTURN_DEMO_VAULT_URL: stack.keyVault.url,
+        KEYTURN_DEMO_BYOK_URL: byok().url,
+        KEYTURN_DEMO_ARM_URL: stack.arm.url,
+        KEYTURN_DEMO_CA_FILE: stack.caFile,
+      },
+      encoding: 'utf8',
+      timeout: 150_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/old content opens: "written before the rekey"/);
+    expect(run.stdout).toMatch(/changeover over: state active; versions archived, active; \/keys publishes 1 key/);
+    expect(run.stdout).toMatch(/all use stopped at once: the content refused: 409 TENANT_REVOKED/);
+    expect(run.stdout).toMatch(/complete true/);
   });
 });
