@@ -1,7 +1,7 @@
 /** BYOK rules (pure): the key URL a customer may name, the proof-of-control tag, the access-probe window; the credential selection per vault + customer tenant. */
 import { credentialSelection } from '../../../shared/adapters/keyVault/clients';
 import { applyProbe, checkTenantTag, parseByokKeyUrl, requireRekey } from '../../../shared/domain/tenantByok';
-import { type Tenant, newTenant } from '../../../shared/domain/tenantKeys';
+import { type Tenant, archiveVersion, newTenant, rekeyTenant } from '../../../shared/domain/tenantKeys';
 
 const MIN = 60_000;
 const T0 = new Date('2026-03-01T00:00:00Z');
@@ -75,6 +75,19 @@ describe('BYOK access probes', () => {
     expect(t.access).toEqual({ failures: 0, lastProbeAt: at(12 * MIN).toISOString() });
     // A healthy tenant is not rewritten by every probe.
     expect(applyProbe(t, 'ok', at(13 * MIN), 10 * MIN)).toBe(t);
+  });
+
+  test('When access was lost during a changeover that ended meanwhile, then access back is active (not a stuck changeover)', () => {
+    const t0 = byokTenant();
+    const next = { ...t0.versions[0]!, kid: `${t0.versions[0]!.kid}x`, version: 'x' };
+    let t = rekeyTenant(t0, next, { fromKid: t0.activeKid!, compromised: false }, at(0), 60 * MIN);
+    expect(t.state).toBe('changeover');
+    t = applyProbe(applyProbe(t, 'forbidden', at(MIN), 10 * MIN), 'forbidden', at(12 * MIN), 10 * MIN);
+    expect(t.state).toBe('access-lost');
+    t = archiveVersion(t, t0.activeKid!, at(61 * MIN));
+    t = applyProbe(t, 'ok', at(62 * MIN), 10 * MIN);
+    expect(t.state).toBe('active');
+    expect(t.changeoverUntil).toBeUndefined();
   });
 
   test('When a BYOK key is compromised without a new one, then the tenant is rekey-required and its version flagged', () => {
