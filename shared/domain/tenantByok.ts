@@ -81,7 +81,12 @@ export function applyProbe(tenant: Tenant, outcome: ProbeOutcome, now: Date, win
   if (outcome === 'ok') {
     if (tenant.state !== 'access-lost' && access.failures === 0) return tenant; // nothing to write
     const next: Tenant = { ...tenant, access: { failures: 0, lastProbeAt: at }, updatedAt: at };
-    if (tenant.state === 'access-lost') next.state = access.stateBeforeLoss ?? (tenant.changeoverUntil ? 'changeover' : 'active');
+    if (tenant.state === 'access-lost') {
+      // A changeover that ended while access was lost (its archive ran) is over.
+      const inChangeover = tenant.versions.some((v) => v.state === 'active' && v.kid !== tenant.activeKid);
+      next.state = access.stateBeforeLoss === 'rekey-required' ? 'rekey-required' : inChangeover ? 'changeover' : 'active';
+      if (next.state === 'active') delete next.changeoverUntil;
+    }
     return next;
   }
   const failingSince = access.failingSince ?? at;

@@ -35,6 +35,10 @@ export interface RevokeContext {
   selfUnassign?: SelfUnassign;
 }
 
+/** Roles that manage access (Owner, User Access Administrator, Role Based Access Control Administrator): removed last, they allow the other removals. */
+const ACCESS_ADMIN_ROLES = ['8e3af657-a8ff-443c-a75c-2fe8c4bcb635', '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9', 'f58310d9-a9f6-439a-9e8d-f62e7b41a168'];
+const managesAccess = (roleDefinitionId: string) => ACCESS_ADMIN_ROLES.some((id) => roleDefinitionId.toLowerCase().endsWith(id));
+
 /** Not revoked in the vault yet: the verify step fails and is retried with backoff. */
 class StillReachable extends KeyturnError {
   constructor(keys: string[]) {
@@ -132,9 +136,9 @@ async function disable(c: RevokeContext, { job, check }: StepRun<Revoke, RevokeS
     if (!self || !vaultScope) continue;
     const scope = `${vaultScope}/keys/${v.name}`;
     const arm = self.roleAssignments();
-    const mine = (await arm.listForScope(scope, { assignedTo: self.principalId })).filter(
-      (a) => a.scope.toLowerCase() === scope.toLowerCase() && a.principalId.toLowerCase() === self.principalId.toLowerCase(),
-    );
+    const mine = (await arm.listForScope(scope, { assignedTo: self.principalId }))
+      .filter((a) => a.scope.toLowerCase() === scope.toLowerCase() && a.principalId.toLowerCase() === self.principalId.toLowerCase())
+      .sort((a, b) => Number(managesAccess(a.roleDefinitionId)) - Number(managesAccess(b.roleDefinitionId)));
     for (const a of mine) {
       await check('remove Keyturn’s role assignment');
       await arm.delete(a.scope, a.name);

@@ -9,13 +9,15 @@
  * assignment, `complete` becomes true; a new key after the revoke protects again.
  * Notifications arrive at a subscriber on Keyturn's topic.
  */
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { CompactEncrypt, importJWK } from 'jose';
 import { roleDefinitionIdFor } from '../../../local/arm/client';
 import { resolveObjectId } from '../../../local/keyvault/principals';
 import { ROLES } from '../../../local/keyvault/rbac';
 import { eventually } from '../../helpers/process';
-import { type TestStack, call, startStack } from '../../helpers/stack';
+import { PROJECT_ROOT, type TestStack, call, startStack } from '../../helpers/stack';
 import { type Subscriber, startSubscriber } from '../../helpers/subscriber';
 
 const MINUTE_S = 60;
@@ -53,10 +55,10 @@ describe('When a BYOK tenant uses a key in the customer vault contoso-byok', () 
     const key = await admin().createRsaKey(name, { keySize: 2048, tags });
     return { key, url: `${byok().url}/keys/${name}` };
   }
-  async function grant(name: string): Promise<string> {
+  async function grant(name: string, role: { id: string } = ROLES.keyVaultCryptoServiceEncryptionUser): Promise<string> {
     const assignment = randomUUID();
     await arm().roleAssignments.create(`${byok().scope}/keys/${name}`, assignment, {
-      roleDefinitionId: roleDefinitionIdFor(ROLES.keyVaultCryptoServiceEncryptionUser.id),
+      roleDefinitionId: roleDefinitionIdFor(role.id),
       principalId: resolveObjectId('keyturn-app') as string,
       principalType: 'ServicePrincipal',
     });
@@ -215,5 +217,48 @@ describe('When a BYOK tenant uses a key in the customer vault contoso-byok', () 
     const now = await joseProtect('under the new key');
     await opens(now, 'under the new key');
     expect((await unprotect(before)).json().code).toBe('JWE_INVALID');
+  });
+
+  test('then, where Keyturn was given the right (KEYTURN_BYOK_SELF_UNASSIGN), a revoke removes its own assignment and completes at once', async () => {
+    const other = await stack.startSecondHost({ KEYTURN_BYOK_SELF_UNASSIGN: `contoso-byok=${byok().scope}` });
+    try {
+      const at = (path: string, body: unknown) => call('POST', `${other.url}/api/${path}`, { body });
+      const k = await customerKey('self-tk', { 'keyturn-tenant': 'selfco' });
+      await grant('self-tk');
+      await grant('self-tk', ROLES.roleBasedAccessControlAdministrator);
+      expect((await at('tenants', { tenantId: 'selfco', topology: 'byok', keyUrl: k.url })).status).toBe(201);
+      const res = await at('tenants/selfco/revoke', { confirm: 'selfco', reason: 'contract ended' });
+      expect(res.json()).toMatchObject({ complete: true, remaining: [], tenant: { state: 'revoked' } });
+      const left = [];
+      for await (const a of arm().roleAssignments.listForScope(`${byok().scope}/keys/self-tk`, { filter: `assignedTo('${resolveObjectId('keyturn-app')}')` })) left.push(a);
+      expect(left).toEqual([]);
+      // The customer's key itself is untouched.
+      expect((await admin().getKey('self-tk')).properties).toMatchObject({ enabled: true, version: k.key.properties.version });
+    } finally {
+      await other.stop();
+    }
+  });
+
+  // Last: it moves the emulator's clock a day (and makes its own tenants).
+  test('then `npm run demo:tenant-keys` walks both topologies against the running stack', () => {
+    const run = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', 'local', 'demoTenantKeys.js')], {
+      cwd: PROJECT_ROOT,
+      env: {
+        ...process.env,
+        KEYTURN_DEMO_APP_URL: stack.host!.url,
+        KEYTURN_DEMO_VAULT_URL: stack.keyVault.url,
+        KEYTURN_DEMO_BYOK_URL: byok().url,
+        KEYTURN_DEMO_ARM_URL: stack.arm.url,
+        KEYTURN_DEMO_CA_FILE: stack.caFile,
+      },
+      encoding: 'utf8',
+      timeout: 150_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/old content opens: "written before the rekey"/);
+    expect(run.stdout).toMatch(/changeover over: state active; versions archived, active; \/keys publishes 1 key/);
+    expect(run.stdout).toMatch(/all use stopped at once: the content refused: 409 TENANT_REVOKED/);
+    expect(run.stdout).toMatch(/complete true/);
   });
 });
