@@ -7,7 +7,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { expectStatus, fmt, httpClient, scaled, sleep, table } from './lib';
-import { keyVaultClientOptions, staticCredential, startApp } from './stack';
+import { countCosmosRequests, keyVaultClientOptions, staticCredential, startApp } from './stack';
 
 const SECRETS = scaled(20, 2);
 const POLL_MS = 250;
@@ -39,6 +39,7 @@ export async function run(): Promise<void> {
     ownRequests = 0;
 
     const kvStart = app.kvRequests.length;
+    const cosmos = countCosmosRequests(app);
     const t0 = performance.now();
     // Seeded together, so the renewals overlap as they would after a bulk import.
     await Promise.all(
@@ -65,6 +66,15 @@ export async function run(): Promise<void> {
 
     // Late work (e.g. the events for the promoted versions) still belongs to the renewals.
     await quiet(app.kvRequests);
+    const cosmosInWindow = cosmos.requests.length;
+    // What one poll costs in Cosmos DB requests (its rotation query), measured now that the renewals are done.
+    const pollStart = cosmos.requests.length;
+    expectStatus(await http.call('GET', `${app.url}/api/credentials`), 200, 'GET /api/credentials');
+    const cosmosPerPoll = cosmos.requests.length - pollStart;
+    cosmos.restore();
+    const cosmosPerRenewal = (cosmosInWindow - polls * cosmosPerPoll) / SECRETS;
+    // The step kernel's floor until grace: the rotation's creation, then a claim and a record for each of create, verify, promote, notify.
+    const cosmosMinimum = 1 + 2 * 4;
     // Renewals touch secrets only (anything on /keys is the signing timer's). Take out the
     // seeding (all PUTs) and the polls: each costs the list pages plus one getSecret per
     // managed secret (all GETs).
@@ -92,6 +102,10 @@ export async function run(): Promise<void> {
     console.log(
       `  renewals/s: ${fmt((SECRETS * 1000) / allMs)}; Key Vault requests per renewal ≈ ${fmt(perRenewal, 1)} (${breakdown}; ` +
         `${window.length} in all, less ${ownRequests} seeding and ${pollRequests} for ${polls} polls)`,
+    );
+    console.log(
+      `  Cosmos DB requests per renewal ≈ ${fmt(cosmosPerRenewal, 1)} (${cosmosInWindow} in all, less ${polls} polls x ${cosmosPerPoll}); ` +
+        `the step kernel's minimum ${cosmosMinimum} (create the rotation, then a claim and a record per step until grace); ratio ${fmt(cosmosPerRenewal / cosmosMinimum)}x`,
     );
     // Baseline: the minimal create → verify → promote → retire sequence, the same SDK calls made directly.
     const bare = await bareSequence(secrets, app.kvRequests, expiresOn);
