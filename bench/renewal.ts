@@ -66,7 +66,9 @@ export async function run(): Promise<void> {
 
     // Late work (e.g. the events for the promoted versions) still belongs to the renewals.
     await quiet(app.kvRequests);
+    const kvEnd = app.kvRequests.length;
     const cosmosInWindow = cosmos.requests.length;
+    const cosmosKinds = cosmosBreakdown(cosmos.requests.slice(0, cosmosInWindow));
     // What one poll costs in Cosmos DB requests (its rotation query), measured now that the renewals are done.
     const pollStart = cosmos.requests.length;
     expectStatus(await http.call('GET', `${app.url}/api/credentials`), 200, 'GET /api/credentials');
@@ -78,7 +80,7 @@ export async function run(): Promise<void> {
     // Renewals touch secrets only (anything on /keys is the signing timer's). Take out the
     // seeding (all PUTs) and the polls: each costs the list pages plus one getSecret per
     // managed secret (all GETs).
-    const window = app.kvRequests.slice(kvStart).filter((r) => r.path.startsWith('/secrets'));
+    const window = app.kvRequests.slice(kvStart, kvEnd).filter((r) => r.path.startsWith('/secrets'));
     const listPages = window.filter((r) => r.method === 'GET' && r.path === '/secrets').length;
     const pollRequests = listPages + polls * SECRETS;
     const byMethod = new Map<string, number>();
@@ -104,7 +106,7 @@ export async function run(): Promise<void> {
         `${window.length} in all, less ${ownRequests} seeding and ${pollRequests} for ${polls} polls)`,
     );
     console.log(
-      `  Cosmos DB requests per renewal ≈ ${fmt(cosmosPerRenewal, 1)} (${cosmosInWindow} in all, less ${polls} polls x ${cosmosPerPoll}); ` +
+      `  Cosmos DB requests per renewal ≈ ${fmt(cosmosPerRenewal, 1)} (${cosmosInWindow} in all: ${cosmosKinds}; less ${polls} polls x ${cosmosPerPoll}); ` +
         `the step kernel's minimum ${cosmosMinimum} (create the rotation, then a claim and a record per step until grace); ratio ${fmt(cosmosPerRenewal / cosmosMinimum)}x`,
     );
     // Baseline: the minimal create → verify → promote → retire sequence, the same SDK calls made directly.
@@ -141,6 +143,17 @@ async function bareSequence(secrets: SecretClient, requests: { method: string; p
   await quiet(requests);
   const window = requests.slice(start).filter((r) => r.path.startsWith('/secrets/bench-bare-'));
   return { perRenewal: window.length / SECRETS, ms };
+}
+
+/** Cosmos DB requests by kind: document reads, creates, replaces (claims and records), queries, anything else. */
+function cosmosBreakdown(requests: { method: string; url: string; query: boolean }[]): string {
+  const kinds = new Map<string, number>();
+  for (const r of requests) {
+    const doc = /\/docs(\/|$)/.test(r.url);
+    const kind = r.query ? 'query' : !doc ? `${r.method} other` : r.method === 'GET' ? 'read' : r.method === 'POST' ? 'create' : r.method === 'PUT' ? 'replace' : `${r.method} doc`;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return [...kinds].map(([k, n]) => `${k} ${n}`).join(', ');
 }
 
 /** Waits until no Key Vault request has been logged for a second (at most 5 s). */
