@@ -6,11 +6,9 @@
  */
 import { SecretClient } from '@azure/keyvault-secrets';
 import { randomBytes } from 'node:crypto';
-import { Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { expectStatus, fmt, httpClient, percentile, scaled, sleep, table } from './lib';
-import { keyVaultClientOptions, staticCredential, startApp } from './stack';
+import { countCosmosRequests, keyVaultClientOptions, staticCredential, startApp } from './stack';
 
 const SECRETS = scaled(1000, 30);
 const TOP = scaled(100, 10);
@@ -18,20 +16,6 @@ const CONCURRENT = 6;
 const SEED_AT_ONCE = 8;
 const MAX_WALK_MS = 120_000;
 const DAY_MS = 86_400_000;
-
-/** Counts the requests an in-process HTTPS server on `port` receives (the stack's Cosmos DB). */
-function countRequests(port: number) {
-  const requests: string[] = [];
-  const emit = Server.prototype.emit;
-  Server.prototype.emit = function (this: Server, event: string, ...args: unknown[]) {
-    if (event === 'request' && (this.address() as AddressInfo | null)?.port === port) {
-      const req = args[0] as { method?: string; url?: string };
-      requests.push(`${req.method} ${req.url}`);
-    }
-    return emit.apply(this, [event, ...args] as Parameters<typeof emit>);
-  } as typeof emit;
-  return { requests, restore: () => void (Server.prototype.emit = emit) };
-}
 
 interface Walk {
   pageMs: number[];
@@ -42,7 +26,7 @@ interface Walk {
 
 export async function run(): Promise<void> {
   const app = await startApp();
-  const cosmos = countRequests(app.stack.cosmos.port);
+  const cosmos = countCosmosRequests(app);
   const http = httpClient({ maxSockets: CONCURRENT });
   try {
     const secrets = new SecretClient(app.stack.keyVault.url, staticCredential, keyVaultClientOptions(app.ca));

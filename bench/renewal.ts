@@ -7,7 +7,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { expectStatus, fmt, httpClient, scaled, sleep, table } from './lib';
-import { keyVaultClientOptions, staticCredential, startApp } from './stack';
+import { countCosmosRequests, keyVaultClientOptions, staticCredential, startApp } from './stack';
 
 const SECRETS = scaled(20, 2);
 const POLL_MS = 250;
@@ -39,6 +39,7 @@ export async function run(): Promise<void> {
     ownRequests = 0;
 
     const kvStart = app.kvRequests.length;
+    const cosmos = countCosmosRequests(app);
     const t0 = performance.now();
     // Seeded together, so the renewals overlap as they would after a bulk import.
     await Promise.all(
@@ -65,10 +66,21 @@ export async function run(): Promise<void> {
 
     // Late work (e.g. the events for the promoted versions) still belongs to the renewals.
     await quiet(app.kvRequests);
+    const kvEnd = app.kvRequests.length;
+    const cosmosInWindow = cosmos.requests.length;
+    const cosmosKinds = cosmosBreakdown(cosmos.requests.slice(0, cosmosInWindow));
+    // What one poll costs in Cosmos DB requests (its rotation query), measured now that the renewals are done.
+    const pollStart = cosmos.requests.length;
+    expectStatus(await http.call('GET', `${app.url}/api/credentials`), 200, 'GET /api/credentials');
+    const cosmosPerPoll = cosmos.requests.length - pollStart;
+    cosmos.restore();
+    const cosmosPerRenewal = (cosmosInWindow - polls * cosmosPerPoll) / SECRETS;
+    // The step kernel's floor until grace: the rotation's creation, then a claim and a record for each of create, verify, promote, notify.
+    const cosmosMinimum = 1 + 2 * 4;
     // Renewals touch secrets only (anything on /keys is the signing timer's). Take out the
     // seeding (all PUTs) and the polls: each costs the list pages plus one getSecret per
     // managed secret (all GETs).
-    const window = app.kvRequests.slice(kvStart).filter((r) => r.path.startsWith('/secrets'));
+    const window = app.kvRequests.slice(kvStart, kvEnd).filter((r) => r.path.startsWith('/secrets'));
     const listPages = window.filter((r) => r.method === 'GET' && r.path === '/secrets').length;
     const pollRequests = listPages + polls * SECRETS;
     const byMethod = new Map<string, number>();
@@ -92,6 +104,10 @@ export async function run(): Promise<void> {
     console.log(
       `  renewals/s: ${fmt((SECRETS * 1000) / allMs)}; Key Vault requests per renewal ≈ ${fmt(perRenewal, 1)} (${breakdown}; ` +
         `${window.length} in all, less ${ownRequests} seeding and ${pollRequests} for ${polls} polls)`,
+    );
+    console.log(
+      `  Cosmos DB requests per renewal ≈ ${fmt(cosmosPerRenewal, 1)} (${cosmosInWindow} in all: ${cosmosKinds}; less ${polls} polls x ${cosmosPerPoll}); ` +
+        `the step kernel's minimum ${cosmosMinimum} (create the rotation, then a claim and a record per step until grace); ratio ${fmt(cosmosPerRenewal / cosmosMinimum)}x`,
     );
     // Baseline: the minimal create → verify → promote → retire sequence, the same SDK calls made directly.
     const bare = await bareSequence(secrets, app.kvRequests, expiresOn);
@@ -127,6 +143,17 @@ async function bareSequence(secrets: SecretClient, requests: { method: string; p
   await quiet(requests);
   const window = requests.slice(start).filter((r) => r.path.startsWith('/secrets/bench-bare-'));
   return { perRenewal: window.length / SECRETS, ms };
+}
+
+/** Cosmos DB requests by kind: document reads, creates, replaces (claims and records), queries, anything else. */
+function cosmosBreakdown(requests: { method: string; url: string; query: boolean }[]): string {
+  const kinds = new Map<string, number>();
+  for (const r of requests) {
+    const doc = /\/docs(\/|$)/.test(r.url);
+    const kind = r.query ? 'query' : !doc ? `${r.method} other` : r.method === 'GET' ? 'read' : r.method === 'POST' ? 'create' : r.method === 'PUT' ? 'replace' : `${r.method} doc`;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return [...kinds].map(([k, n]) => `${k} ${n}`).join(', ');
 }
 
 /** Waits until no Key Vault request has been logged for a second (at most 5 s). */

@@ -4,6 +4,7 @@
  * child process, as `npm start` runs it. Mirrors test/helpers/stack.ts without
  * importing from test/.
  */
+import type { CosmosRequest } from '../local/cosmos';
 import { CosmosClient } from '@azure/cosmos';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Agent as HttpsAgent } from 'node:https';
@@ -257,4 +258,11 @@ export function cosmosClient(app: BenchApp): CosmosClient {
     agent: new HttpsAgent({ ca: app.ca, keepAlive: true }),
     connectionPolicy: { enableEndpointDiscovery: false },
   });
+}
+
+/** Every request the stack's in-process Cosmos DB server receives from now on (the app's, and a baseline's), by the server's request hook. */
+export function countCosmosRequests(app: BenchApp): { requests: CosmosRequest[]; restore(): void } {
+  const requests: CosmosRequest[] = [];
+  const restore = app.stack.cosmos.onRequest((r) => requests.push(r));
+  return { requests, restore };
 }

@@ -1,20 +1,27 @@
 import { type HttpRequest, type InvocationContext, app } from '@azure/functions';
 import { z } from 'zod';
+import { lazySchema } from '../shared/domain/lazySchema';
 import { httpHandler, parseWith, readJsonBody } from '../shared/http/problem';
 import { type RenewalRoot, root, contextLogger } from '../shared/root';
 
-const paramsSchema = z.object({
-  vault: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'expected a vault key from KEYTURN_VAULTS'),
-  name: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'expected a Key Vault secret name'),
-});
+const paramsSchema = lazySchema(() =>
+  z.object({
+    vault: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'expected a vault key from KEYTURN_VAULTS'),
+    name: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'expected a Key Vault secret name'),
+  }),
+);
 /** No body is needed (an empty one renews the current version); `fromVersion` renews only that version. */
-const bodySchema = z.strictObject({
-  fromVersion: z.string().regex(/^[0-9a-zA-Z]{1,64}$/, 'expected a Key Vault secret version').optional(),
-});
+const bodySchema = lazySchema(() =>
+  z.strictObject({
+    fromVersion: z.string().regex(/^[0-9a-zA-Z]{1,64}$/, 'expected a Key Vault secret version').optional(),
+  }),
+);
 /** Printable ASCII, as in the IETF Idempotency-Key draft's examples (a UUID fits). */
-const headersSchema = z.object({
-  'idempotency-key': z.string().regex(/^[\x21-\x7e]{1,255}$/, 'expected 1 to 255 printable ASCII characters').optional(),
-});
+const headersSchema = lazySchema(() =>
+  z.object({
+    'idempotency-key': z.string().regex(/^[\x21-\x7e]{1,255}$/, 'expected 1 to 255 printable ASCII characters').optional(),
+  }),
+);
 
 /**
  * POST /api/credentials/{vault}/{name}/renew: 202 with a rotation it started, 200 with

@@ -1,17 +1,20 @@
 import { type HttpRequest, type InvocationContext, app } from '@azure/functions';
 import { z } from 'zod';
+import { lazySchema } from '../shared/domain/lazySchema';
 import { kidSchema, requesterSchema } from '../shared/domain/signingKeys';
 import { httpHandler, readJsonBody } from '../shared/http/problem';
 import { PRINCIPAL_NAME_HEADER, resolveRequester } from '../shared/http/requester';
 import { type SigningRoot, root, contextLogger } from '../shared/root';
 
-const bodySchema = z.strictObject({
-  reason: z.string().trim().min(1).max(500),
-  compromised: z.boolean(),
-  requestedBy: requesterSchema.optional(),
-  /** The signing key to roll away from (the `signingKid` seen before): makes a retry a no-op. */
-  kid: kidSchema.optional(),
-});
+const bodySchema = lazySchema(() =>
+  z.strictObject({
+    reason: z.string().trim().min(1).max(500),
+    compromised: z.boolean(),
+    requestedBy: requesterSchema.optional(),
+    /** The signing key to roll away from (the `signingKid` seen before): makes a retry a no-op. */
+    kid: kidSchema.optional(),
+  }),
+);
 
 /**
  * POST /api/signing-keys/rollover: promote the published next key now; a compromised key

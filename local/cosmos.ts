@@ -8,6 +8,7 @@ import { CosmosClient } from '@azure/cosmos';
 import { createHttpsServer } from '@vercel/cosmosdb-server';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { LocalTls } from './tls';
@@ -20,7 +21,17 @@ export interface RunningCosmos {
   endpoint: string;
   port: number;
   key: string;
+  /** Calls `listener` for every request the server receives (benchmarks count them); returns its removal. */
+  onRequest(listener: (request: CosmosRequest) => void): () => void;
   close(): Promise<void>;
+}
+
+/** One request to the local Cosmos DB server, as a request hook sees it. */
+export interface CosmosRequest {
+  method: string;
+  url: string;
+  /** True for a query (a POST with `x-ms-documentdb-isquery`). */
+  query: boolean;
 }
 
 interface Snapshot {
@@ -72,6 +83,11 @@ export async function startCosmos(options: {
     endpoint,
     port,
     key: COSMOS_EMULATOR_KEY,
+    onRequest(listener) {
+      const hook = (req: IncomingMessage) => listener({ method: req.method ?? '', url: req.url ?? '', query: req.headers['x-ms-documentdb-isquery'] === 'true' });
+      server.on('request', hook);
+      return () => void server.off('request', hook);
+    },
     async close() {
       await persist?.();
       client.dispose();

@@ -344,7 +344,8 @@ function crossFieldProblems(s: Partial<Settings>): { setting: string; message: s
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const raw = withoutEmpty(env);
-  const parsed = settingsSchema.safeParse(raw);
+  // Parsed once per process: zod's compiled fast path (jit) costs more to build than this one parse saves.
+  const parsed = settingsSchema.safeParse(raw, { jitless: true });
   // Every problem in one message: per setting first, then the rules across settings.
   const problems = parsed.success
     ? crossFieldProblems(parsed.data)

@@ -1,8 +1,10 @@
 /**
  * Bundles the app for deployment: every function file (functions/*.ts) in one CommonJS
- * file, `dist/app/main.js`, with a source map, as Azure's guidance for Node function
+ * file, `dist/app/app.js`, with a source map, as Azure's guidance for Node function
  * apps advises (fewer files to resolve and read at each cold start). package.json
- * `main` points at it, so `func start`, Azure and the local host load the same bundle.
+ * `main` is `dist/app/main.js`, a tiny loader (codeCacheLoader.ts) that runs app.js with
+ * the V8 code cache made here (`app.js.cache`: the bundle compiled, and the functions
+ * module load runs), so `func start`, Azure and the local host load the same bundle.
  * `@azure/functions-core` stays external: the worker provides it.
  *
  * Each Azure SDK goes into its own file, `dist/app/sdk/<name>.js`, which main.js
@@ -11,6 +13,7 @@
  * whole start); the first Cosmos DB call loads only the Cosmos DB SDK.
  */
 import { type Plugin, build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -71,11 +74,28 @@ const common = {
   keepNames: true,
 } as const;
 
+/**
+ * Loads the app once through the loader with the sample settings (no service is called at
+ * load) and writes the code V8 compiled to `app.js.cache`. Settings naming files (CAs)
+ * are left out: they need not exist at build time, and the cache only gets less complete.
+ */
+function writeCodeCache(main: string): void {
+  const sample = JSON.parse(readFileSync(join(ROOT, 'local.settings.sample.json'), 'utf8')) as { Values: Record<string, string> };
+  const settings = Object.fromEntries(Object.entries(sample.Values).filter(([name]) => !/_FILE$/.test(name)));
+  const run = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(main)}); process.exit(0);`], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...settings, KEYTURN_WRITE_CODE_CACHE: '1' },
+    encoding: 'utf8',
+  });
+  if (run.status !== 0) throw new Error(`writing the code cache failed: ${run.stderr.slice(-1000)}`);
+}
+
 export async function bundle(): Promise<string> {
   const functions = readdirSync(join(ROOT, 'functions'))
     .filter((f) => f.endsWith('.ts'))
     .sort();
-  const outfile = join(OUT_DIR, 'main.js');
+  const outfile = join(OUT_DIR, 'app.js');
+  const main = join(OUT_DIR, 'main.js');
   const sdks = sdkPackages();
   rmSync(join(OUT_DIR, 'sdk'), { recursive: true, force: true });
   await build({
@@ -101,12 +121,25 @@ export async function bundle(): Promise<string> {
       }),
     ),
   );
-  return outfile;
+  // The loader is package.json `main`; it needs nothing but Node.
+  await build({
+    ...common,
+    stdin: {
+      contents: `module.exports = require('./local/build/codeCacheLoader').loadApp(require('node:path').join(__dirname, 'app.js'), module);`,
+      resolveDir: ROOT,
+      sourcefile: 'main-entry.js',
+      loader: 'js',
+    },
+    outfile: main,
+  });
+  rmSync(`${outfile}.cache`, { force: true });
+  writeCodeCache(main);
+  return main;
 }
 
 if (require.main === module) {
   bundle().then(
-    (out) => console.log(`bundled the app into ${out} (the Azure SDKs beside it in sdk/, loaded on first use)`),
+    (out) => console.log(`bundled the app into ${out} (loader), app.js with its code cache, and the Azure SDKs in sdk/, loaded on first use`),
     (e: unknown) => {
       console.error(`bundle: ${e instanceof Error ? e.message : String(e)}`);
       process.exit(1);

@@ -8,6 +8,7 @@
  * compared case-insensitively, and times accept all three forms.
  */
 import { z } from 'zod';
+import { lazySchema } from './lazySchema';
 
 export const MAX_EVENT_BYTES = 64 * 1024;
 
@@ -36,42 +37,50 @@ export type EventReading =
   | { ok: true; ignored: true; type: string; topic: string; id: string }
   | { ok: false; reason: 'malformed' | 'oversized' | 'unsupported'; detail: string };
 
-const name = z.string().trim().regex(/^[0-9a-zA-Z-]{1,127}$/, 'expected a Key Vault object name');
-const nonEmpty = z.string().trim().min(1);
+const name = lazySchema(() => z.string().trim().regex(/^[0-9a-zA-Z-]{1,127}$/, 'expected a Key Vault object name'));
+const nonEmpty = lazySchema(() => z.string().trim().min(1));
 
-const eventGridEnvelope = z.object({
-  id: nonEmpty,
-  topic: nonEmpty,
-  subject: z.string().trim().optional(),
-  eventType: nonEmpty,
-  eventTime: z.string().optional(),
-  data: z.record(z.string(), z.unknown()),
-});
+const eventGridEnvelope = lazySchema(() =>
+  z.object({
+    id: nonEmpty,
+    topic: nonEmpty,
+    subject: z.string().trim().optional(),
+    eventType: nonEmpty,
+    eventTime: z.string().optional(),
+    data: z.record(z.string(), z.unknown()),
+  }),
+);
 
-const cloudEventEnvelope = z.object({
-  specversion: z.literal('1.0'),
-  id: nonEmpty,
-  source: nonEmpty,
-  type: nonEmpty,
-  subject: z.string().trim().optional(),
-  time: z.string().optional(),
-  data: z.record(z.string(), z.unknown()),
-});
+const cloudEventEnvelope = lazySchema(() =>
+  z.object({
+    specversion: z.literal('1.0'),
+    id: nonEmpty,
+    source: nonEmpty,
+    type: nonEmpty,
+    subject: z.string().trim().optional(),
+    time: z.string().optional(),
+    data: z.record(z.string(), z.unknown()),
+  }),
+);
 
 /** Unix seconds as a number, a numeric string or null. */
-const epoch = z
-  .union([z.number().int().nonnegative(), z.string().trim().regex(/^\d+$/, 'expected Unix seconds').transform(Number), z.null()])
-  .optional()
-  .transform((s) => (s === undefined || s === null || s === 0 ? null : new Date(s * 1000)));
+const epoch = lazySchema(() =>
+  z
+    .union([z.number().int().nonnegative(), z.string().trim().regex(/^\d+$/, 'expected Unix seconds').transform(Number), z.null()])
+    .optional()
+    .transform((s) => (s === undefined || s === null || s === 0 ? null : new Date(s * 1000))),
+);
 
-const objectData = z.object({
-  vaultname: nonEmpty.optional(),
-  objecttype: z.enum(['Secret', 'Key', 'Certificate']),
-  objectname: name,
-  version: z.string().trim().regex(/^[0-9a-zA-Z]{1,64}$/, 'expected a version id'),
-  nbf: epoch,
-  exp: epoch,
-});
+const objectData = lazySchema(() =>
+  z.object({
+    vaultname: nonEmpty.optional(),
+    objecttype: z.enum(['Secret', 'Key', 'Certificate']),
+    objectname: name,
+    version: z.string().trim().regex(/^[0-9a-zA-Z]{1,64}$/, 'expected a version id'),
+    nbf: epoch,
+    exp: epoch,
+  }),
+);
 
 /** `/subscriptions/…/providers/Microsoft.KeyVault/vaults/{name}` → name. */
 export function vaultNameOfTopic(topic: string): string | undefined {

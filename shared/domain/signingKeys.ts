@@ -8,6 +8,7 @@
  * guarded by the key set's ETag; a lost race re-reads and re-plans.
  */
 import { z } from 'zod';
+import { lazySchema } from './lazySchema';
 
 export type KeyState = 'next' | 'current' | 'previous' | 'retired';
 export type SigningKeyType = 'RSA-2048' | 'EC-P256';
@@ -87,7 +88,7 @@ export interface RolloverPolicy {
 }
 
 /** A `kid` as Keyturn makes it: the base64url SHA-256 RFC 7638 thumbprint (43 characters). */
-export const kidSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/, { error: 'must be a key id (kid) from the JWKS' });
+export const kidSchema = lazySchema(() => z.string().regex(/^[A-Za-z0-9_-]{43}$/, { error: 'must be a key id (kid) from the JWKS' }));
 
 /** `policy`: the key policy's minimum rose above a key's size (the algorithm-weakness playbook). */
 export type Trigger = 'bootstrap' | 'schedule' | 'expiry' | 'emergency' | 'policy';
@@ -113,12 +114,14 @@ export interface RolloverRequest {
 }
 
 /** A requester name as recorded: 1–200 characters after trimming, none of them control or invisible format characters. */
-export const requesterSchema = z
-  .string()
-  .trim()
-  .min(1)
-  .max(200)
-  .regex(/^[^\p{C}]+$/u, { error: 'must be printable text (no control or invisible characters)' });
+export const requesterSchema = lazySchema(() =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
+    .regex(/^[^\p{C}]+$/u, { error: 'must be printable text (no control or invisible characters)' }),
+);
 
 export interface RolloverRecord {
   id: string;

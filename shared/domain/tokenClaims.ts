@@ -4,6 +4,7 @@
  * `iat` and `exp` belong to Keyturn and are refused.
  */
 import { z } from 'zod';
+import { lazySchema } from './lazySchema';
 
 export type ClaimValue = string | number | boolean | ClaimValue[] | { [name: string]: ClaimValue };
 
@@ -11,24 +12,28 @@ export type ClaimValue = string | number | boolean | ClaimValue[] | { [name: str
  * zod copies a record key by assignment, so a `__proto__` key would vanish unvalidated (or
  * swap the prototype): it is refused before a record schema sees it.
  */
-const noPrototypeKey = z.unknown().superRefine((raw, ctx) => {
-  if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, '__proto__')) {
-    ctx.addIssue({ code: 'custom', path: ['__proto__'], message: "'__proto__' is not a valid name" });
-  }
-});
-
-/** JSON values except null: an absent claim is the way to say "no value". */
-const claimValue: z.ZodType<ClaimValue> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.array(claimValue), noPrototypeKey.pipe(z.record(z.string(), claimValue))], {
-    error: 'unsupported claim type: use a string, number, boolean, array or object',
+const noPrototypeKey = lazySchema(() =>
+  z.unknown().superRefine((raw, ctx) => {
+    if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, '__proto__')) {
+      ctx.addIssue({ code: 'custom', path: ['__proto__'], message: "'__proto__' is not a valid name" });
+    }
   }),
 );
 
-const numericDate = z.number().int().nonnegative();
-const text = z.string().min(1).max(2048);
+/** JSON values except null: an absent claim is the way to say "no value". */
+const claimValue: z.ZodType<ClaimValue> = lazySchema(() =>
+  z.lazy(() =>
+    z.union([z.string(), z.number(), z.boolean(), z.array(claimValue), noPrototypeKey.pipe(z.record(z.string(), claimValue))], {
+      error: 'unsupported claim type: use a string, number, boolean, array or object',
+    }),
+  ),
+);
+
+const numericDate = lazySchema(() => z.number().int().nonnegative());
+const text = lazySchema(() => z.string().min(1).max(2048));
 
 /** RFC 7519 §4.1 and the OpenID Connect claims callers commonly set, with their types. */
-const registered = {
+const registered = lazySchema(() => ({
   sub: text,
   aud: z.union([text, z.array(text).min(1)]),
   nbf: numericDate,
@@ -46,30 +51,32 @@ const registered = {
   oid: text,
   roles: z.array(text),
   groups: z.array(text),
-} satisfies Record<string, z.ZodType>;
+} satisfies Record<string, z.ZodType>));
 
 const KEYTURN_OWNED = ['iss', 'iat', 'exp'] as const;
 
-const claimsSchema = z
-  .record(z.string().min(1).max(256), z.unknown())
-  .superRefine((claims, ctx) => {
-    for (const [name, value] of Object.entries(claims)) {
-      if ((KEYTURN_OWNED as readonly string[]).includes(name)) {
-        ctx.addIssue({ code: 'custom', path: [name], message: `'${name}' is set by Keyturn` });
-        continue;
+const claimsSchema = lazySchema(() =>
+  z
+    .record(z.string().min(1).max(256), z.unknown())
+    .superRefine((claims, ctx) => {
+      for (const [name, value] of Object.entries(claims)) {
+        if ((KEYTURN_OWNED as readonly string[]).includes(name)) {
+          ctx.addIssue({ code: 'custom', path: [name], message: `'${name}' is set by Keyturn` });
+          continue;
+        }
+        // Own keys only: a claim named `toString` or `constructor` is a custom claim, not Object.prototype's.
+        const schema: z.ZodType = Object.hasOwn(registered, name) ? (registered as Record<string, z.ZodType>)[name]! : claimValue;
+        const parsed = schema.safeParse(value);
+        for (const issue of parsed.error?.issues ?? []) {
+          ctx.addIssue({ code: 'custom', path: [name, ...issue.path], message: issue.message });
+        }
       }
-      // Own keys only: a claim named `toString` or `constructor` is a custom claim, not Object.prototype's.
-      const schema: z.ZodType = Object.hasOwn(registered, name) ? (registered as Record<string, z.ZodType>)[name]! : claimValue;
-      const parsed = schema.safeParse(value);
-      for (const issue of parsed.error?.issues ?? []) {
-        ctx.addIssue({ code: 'custom', path: [name, ...issue.path], message: issue.message });
+      for (const required of ['sub', 'aud'] as const) {
+        if (!Object.hasOwn(claims, required)) ctx.addIssue({ code: 'custom', path: [required], message: `'${required}' is required` });
       }
-    }
-    for (const required of ['sub', 'aud'] as const) {
-      if (!Object.hasOwn(claims, required)) ctx.addIssue({ code: 'custom', path: [required], message: `'${required}' is required` });
-    }
-  })
-  .transform((claims) => claims as TokenClaims);
+    })
+    .transform((claims) => claims as TokenClaims),
+);
 
 export interface TokenClaims {
   sub: string;

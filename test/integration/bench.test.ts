@@ -11,9 +11,10 @@ import { PROJECT_ROOT } from '../helpers/stack';
 const EXPECTED: Record<string, RegExp[]> = {
   coldstart: [/^coldstart: /m, /ratios: module load Keyturn \/ bare = [\d.]+x .* first response Keyturn \/ bare = [\d.]+x/],
   jwks: [/^jwks: /m, /vs baselines: JWKS 200 keep-alive \/ static JSON function = [\d.]+x .* relying party remote \/ local JWKS = [\d.]+x/],
-  renewal: [/^renewal: /m, /ratios: .*Key Vault requests Keyturn \/ minimal = [\d.]+x/],
+  renewal: [/^renewal: /m, /Cosmos DB requests per renewal ≈ [\d.]+ .* ratio [\d.]+x/, /ratios: .*Key Vault requests Keyturn \/ minimal = [\d.]+x/],
   duplicates: [/^duplicates: /m, /vs baseline: webhook duplicates \/ bare Cosmos 409s = [\d.]+x/],
   listing: [/^listing: /m, /ratios: page p50 with \d+ callers \/ 1 caller = [\d.]+x/],
+  tenantKeys: [/^tenantKeys: /m, /ratios: unprotect throughput app \/ bare = [\d.]+x/],
   keyvault: [/^keyvault: /m, /ratios: RS256 \/ ES256 throughput = [\d.]+x/],
 };
 

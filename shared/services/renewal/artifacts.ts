@@ -9,7 +9,7 @@ import { SAMPLE_TAG, TAG, pendingSecretName, tagValue, withStage } from '../../d
 import type { Leftovers, Rotation, StepResult } from '../../domain/rotation';
 import { isInjectedCrash } from '../jobs/runner';
 import { type RenewalContext, providerContext, providerOf } from './context';
-import { newestVersion } from './ports';
+import { type SecretProps, newestVersion } from './ports';
 
 /** Artifacts a clean-up must not touch: the recorded pending version and credentials in use. */
 export interface Keep {
@@ -30,16 +30,23 @@ export async function disableDuplicates(c: RenewalContext, r: Rotation, tokens: 
   }
 }
 
-export async function disablePending(c: RenewalContext, r: Rotation, version: string): Promise<void> {
+/** `listed`: that version as a listing of this invocation showed it (verify's), which spares listing it again. */
+export async function disablePending(c: RenewalContext, r: Rotation, version: string, listed?: SecretProps): Promise<void> {
   const pendingName = pendingSecretName(r.name);
-  const v = (await c.deps.secrets.versions(r.vault, pendingName)).find((p) => p.version === version);
+  const v = listed?.version === version ? listed : (await c.deps.secrets.versions(r.vault, pendingName)).find((p) => p.version === version);
   if (v?.enabled) await c.deps.secrets.update(r.vault, pendingName, version, { enabled: false, tags: withStage(v.tags, 'retired') });
 }
 
-/** What create claims made besides the recorded artifact (an expired lease, a crash) is removed. */
-export async function removeOrphans(c: RenewalContext, r: Rotation): Promise<void> {
+/**
+ * What create claims made besides the recorded artifact (an expired lease, a crash) is
+ * removed. Returns the recorded pending version as the listing showed it (left untouched).
+ */
+export async function removeOrphans(c: RenewalContext, r: Rotation): Promise<SecretProps | undefined> {
   const tokens = r.steps.create?.tokens ?? [];
-  if (tokens.length > 0) await removeArtifacts(c, r, tokens, {}, recorded(r));
+  if (tokens.length === 0) return undefined;
+  const kept = recorded(r);
+  const listed = await removeArtifacts(c, r, tokens, {}, kept);
+  return listed.find((v) => v.version === kept.pendingVersion);
 }
 
 /** The artifact a rotation recorded: never removed as an orphan. */
@@ -78,14 +85,14 @@ export async function cleanUp(c: RenewalContext, r: Rotation): Promise<boolean> 
 }
 
 /** A failed attempt's artifacts, removed at the provider and application they were created on. */
-export function removeLeftovers(c: RenewalContext, r: Rotation, leftovers: Leftovers, keep: Keep): Promise<void> {
+export async function removeLeftovers(c: RenewalContext, r: Rotation, leftovers: Leftovers, keep: Keep): Promise<void> {
   // Leftovers recorded before `provider` was kept in them were made with the attempt's own settings.
   const known = leftovers.provider !== undefined;
   const at: Rotation = { ...r, provider: leftovers.provider ?? r.provider };
   delete at.appObjectId;
   const appObjectId = known ? leftovers.appObjectId : r.appObjectId;
   if (appObjectId) at.appObjectId = appObjectId;
-  return removeArtifacts(c, at, leftovers.tokens, leftovers, keep);
+  await removeArtifacts(c, at, leftovers.tokens, leftovers, keep);
 }
 
 /** Disables pending versions and removes provider credentials carrying `tokens` (or named), except `keep`. */
@@ -95,13 +102,14 @@ export async function removeArtifacts(
   tokens: string[],
   named: { pendingVersion?: string; credentialRef?: string },
   keep: Keep,
-): Promise<void> {
+): Promise<SecretProps[]> {
   const { secrets } = c.deps;
   const ctx = providerContext(r);
   const provider = providerOf(c, r);
   const pendingName = pendingSecretName(r.name);
   const refs = new Set<string>(named.credentialRef ? [named.credentialRef] : []);
-  for (const v of await secrets.versions(r.vault, pendingName)) {
+  const listed = await secrets.versions(r.vault, pendingName);
+  for (const v of listed) {
     const ours = v.version === named.pendingVersion || tokens.includes(tagValue(v.tags, TAG.stepToken) ?? '');
     if (!ours || v.version === keep.pendingVersion) continue;
     const ref = tagValue(v.tags, TAG.credentialId);
@@ -110,6 +118,7 @@ export async function removeArtifacts(
   }
   if (tokens.length > 0) for (const found of await provider.findTagged(ctx, tokens)) refs.add(found.ref);
   for (const ref of refs) if (!keep.refs.has(ref)) await provider.remove(ctx, ref);
+  return listed;
 }
 
 /**

@@ -54,8 +54,12 @@ export interface RenewalContext {
    * the version is still current before it writes, so a stale read cannot promote.
    */
   justRead?: { rotationId: string; latest: SecretProps };
-  /** The pending value verify just confirmed (the same immutable version): promote writes it without reading it again. */
-  justVerified?: { rotationId: string; version: string; value: SecretValue };
+  /**
+   * The pending value verify just confirmed (the same immutable version): promote writes it
+   * without reading it again; `listed` is that version as verify's orphan listing showed it,
+   * so promote disables the pending copy without listing it again.
+   */
+  justVerified?: { rotationId: string; version: string; value: SecretValue; listed?: SecretProps };
 }
 
 export const ROTATED_EVENT = 'Keyturn.CredentialRotated';

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { lazySchema } from '../../domain/lazySchema';
 import { ValidationError } from '../../errors';
 
 export interface ListingCursor {
@@ -20,9 +21,11 @@ export interface ListingCursor {
 
 export const MAX_TOKEN_CHARS = 4096;
 
-const cursorSchema = z
-  .object({ v: z.string().min(1).max(200), k: z.string().min(1).max(3000).optional(), s: z.number().int().min(0).max(1000) })
-  .strict();
+const cursorSchema = lazySchema(() =>
+  z
+    .object({ v: z.string().min(1).max(200), k: z.string().min(1).max(3000).optional(), s: z.number().int().min(0).max(1000) })
+    .strict(),
+);
 
 const check = (payload: string) => createHash('sha256').update(`keyturn-listing:${payload}`).digest('base64url').slice(0, 16);
 

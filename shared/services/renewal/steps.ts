@@ -97,9 +97,9 @@ async function create(c: RenewalContext, r: Rotation, token: string, now: Date, 
 async function verify(c: RenewalContext, r: Rotation, now: Date, check: LeaseCheck): Promise<Performed> {
   const value = await c.deps.secrets.read(r.vault, pendingSecretName(r.name), r.pending!.version);
   await providerOf(c, r).verify(providerContext(r), value, r.pending!.credentialRef, now);
-  c.justVerified = { rotationId: r.id, version: r.pending!.version, value };
   await check('removing orphans');
-  await removeOrphans(c, r);
+  const listed = await removeOrphans(c, r);
+  c.justVerified = { rotationId: r.id, version: r.pending!.version, value, ...(listed ? { listed } : {}) };
   return { step: 'verify' };
 }
 
@@ -146,6 +146,9 @@ async function promote(c: RenewalContext, r: Rotation, token: string, check: Lea
   const { secrets } = c.deps;
   const pending = r.pending!;
   const tokens = promoteTokens(r, token);
+  const justVerified = c.justVerified;
+  c.justVerified = undefined;
+  const verified = justVerified?.rotationId === r.id && justVerified.version === pending.version ? justVerified : undefined;
   const state = await promotionState(c, r, tokens, { firstTry: tokens.length === 1 });
   let promoted = state.promoted;
   if (!promoted) {
@@ -153,10 +156,7 @@ async function promote(c: RenewalContext, r: Rotation, token: string, check: Lea
     if (!latest || latest.version.toLowerCase() !== r.fromVersion || !old) {
       return { superseded: `version ${r.fromVersion} was replaced by someone else before promotion` };
     }
-    const verified = c.justVerified;
-    c.justVerified = undefined;
-    const value =
-      verified?.rotationId === r.id && verified.version === pending.version ? verified.value : await secrets.read(r.vault, pendingSecretName(r.name), pending.version);
+    const value = verified ? verified.value : await secrets.read(r.vault, pendingSecretName(r.name), pending.version);
     await check('writing the new version');
     promoted = await secrets.write(r.vault, r.name, value, {
       tags: promotedTags(latest.tags, { token, rotationId: r.id, credentialRef: pending.credentialRef }),
@@ -164,7 +164,7 @@ async function promote(c: RenewalContext, r: Rotation, token: string, check: Lea
       ...(latest.contentType ? { contentType: latest.contentType } : {}),
     });
   }
-  return promotedResult(c, r, token, promoted, state.old, check);
+  return promotedResult(c, r, token, promoted, state.old, check, verified?.listed);
 }
 
 /**
@@ -195,22 +195,30 @@ async function landedPromotion(c: RenewalContext, r: Rotation, token: string, ch
  * previous, duplicates of the promote write and the pending copy disabled. Throws when
  * any of it fails (the caller decides whether that can wait).
  */
-async function tidyPromotion(c: RenewalContext, r: Rotation, tokens: string[], promotedVersion: string, old?: SecretProps): Promise<void> {
+async function tidyPromotion(c: RenewalContext, r: Rotation, tokens: string[], promotedVersion: string, old?: SecretProps, listedPending?: SecretProps): Promise<void> {
   const { secrets } = c.deps;
   if (old && tagValue(old.tags, TAG.stage) !== 'previous') {
     await secrets.update(r.vault, r.name, old.version, { tags: withStage(old.tags, 'previous') });
   }
   await disableDuplicates(c, r, tokens, promotedVersion);
-  await disablePending(c, r, r.pending!.version);
+  await disablePending(c, r, r.pending!.version, listedPending);
 }
 
 /** The new version is current: its clean-up (notify finishes it when it fails here) and the step's result. */
-async function promotedResult(c: RenewalContext, r: Rotation, token: string, promoted: SecretProps, old: SecretProps | undefined, check: LeaseCheck): Promise<Performed> {
+async function promotedResult(
+  c: RenewalContext,
+  r: Rotation,
+  token: string,
+  promoted: SecretProps,
+  old: SecretProps | undefined,
+  check: LeaseCheck,
+  listedPending?: SecretProps,
+): Promise<Performed> {
   const pending = r.pending!;
   await check('tagging the previous version');
   let tidied = true;
   try {
-    await tidyPromotion(c, r, promoteTokens(r, token), promoted.version, old);
+    await tidyPromotion(c, r, promoteTokens(r, token), promoted.version, old, listedPending);
   } catch (e) {
     if (isInjectedCrash(e)) throw e;
     tidied = false;

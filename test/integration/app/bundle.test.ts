@@ -3,6 +3,7 @@
  * the project (as `npm start` and `func start` do) serves every function registered in
  * functions/*.ts through it — one call of each trigger kind.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestStack, PROJECT_ROOT, call, startStack } from '../../helpers/stack';
@@ -15,6 +16,12 @@ const registered = (): string[] => {
   }
   return names.sort();
 };
+
+/** The sample settings without the CA files (they exist only once a stack has run). */
+const sampleSettings = (): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries((JSON.parse(readFileSync(join(PROJECT_ROOT, 'local.settings.sample.json'), 'utf8')) as { Values: Record<string, string> }).Values).filter(([k]) => !k.endsWith('_FILE')),
+  );
 
 describe('When the app is started from its bundle', () => {
   let stack: TestStack;
@@ -30,7 +37,27 @@ describe('When the app is started from its bundle', () => {
     const main = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { main: string }).main;
     expect(main).toBe('dist/app/main.js');
     expect(existsSync(join(PROJECT_ROOT, main))).toBe(true);
-    expect(readFileSync(join(PROJECT_ROOT, main), 'utf8')).toContain('sourceMappingURL=main.js.map');
+    // main.js is the loader; the bundle beside it keeps its source map and has its V8 code cache.
+    expect(readFileSync(join(PROJECT_ROOT, 'dist', 'app', 'app.js'), 'utf8')).toContain('sourceMappingURL=app.js.map');
+    expect(existsSync(join(PROJECT_ROOT, 'dist', 'app', 'app.js.cache'))).toBe(true);
+  });
+
+  test('then main.js runs app.js from its code cache as a CommonJS module of its own', () => {
+    const app = join(PROJECT_ROOT, 'dist', 'app', 'app.js');
+    // A fresh process with the sample settings: module load calls no service.
+    const script =
+      `const vm = require('node:vm'); let used; const Script = vm.Script;` +
+      `vm.Script = function (src, o) { const s = new Script(src, o); used = { cached: !!o.cachedData, rejected: s.cachedDataRejected }; return s; };` +
+      `require(${JSON.stringify(join(PROJECT_ROOT, 'dist', 'app', 'main.js'))});` +
+      `const m = require.cache[${JSON.stringify(app)}];` +
+      `process.stdout.write(JSON.stringify({ used, cached: !!m, filename: m && m.filename, loaded: m && m.loaded }));`;
+    const run = spawnSync(process.execPath, ['-e', script], { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH ?? '', ...sampleSettings() }, encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({ used: { cached: true, rejected: false }, cached: true, filename: app, loaded: true });
+    // With source maps on, Node's own loader compiles app.js (it maps only what it compiled).
+    const mapped = spawnSync(process.execPath, ['--enable-source-maps', '-e', script], { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH ?? '', ...sampleSettings() }, encoding: 'utf8' });
+    expect(mapped.status).toBe(0);
+    expect(JSON.parse(mapped.stdout)).toEqual({ cached: true, filename: app, loaded: true });
   });
 
   test('then the host lists exactly the functions registered in functions/*.ts', async () => {
