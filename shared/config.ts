@@ -150,6 +150,22 @@ export const settingsSchema = z.object({
   /** Cache-Control max-age of GET /api/tenants/{tenantId}/keys. */
   KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(3600),
 
+  // Encryption key sets and batch jobs (issue 13).
+  /** The vault (alias in KEYTURN_VAULTS) where Keyturn creates key sets' KEKs; default the first. */
+  KEYTURN_KEYSET_VAULT: z.string().min(1).optional(),
+  /** Configured RSA size of a new KEK; the key policy's minimum wins when larger. */
+  KEYTURN_KEYSET_KEK_BITS: z.enum(['2048', '3072', '4096']).default('3072'),
+  /** How long a host keeps an unwrapped data key in memory (one Key Vault unwrap per key per TTL). */
+  KEYTURN_KEYSET_DATA_KEY_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** How long a host writes with the primary it last read: other hosts follow an added key within it. */
+  KEYTURN_KEYSET_PRIMARY_TTL_SECONDS: z.coerce.number().int().min(0).max(5).default(5),
+  /** Consecutive KEK failures must span this long before a set is `unavailable`. */
+  KEYTURN_KEYSET_UNAVAILABLE_AFTER_MINUTES: z.coerce.number().int().min(10).max(10_080).default(10),
+  /** The queue of batch jobs (re-encryption, abandon), read by the `batchJobs` queue trigger as %KEYTURN_BATCH_QUEUE%. */
+  KEYTURN_BATCH_QUEUE: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'expected a queue name').default('keyturn-batch-jobs'),
+  /** Dual control of key-set exports: the least time between a request and its approval. */
+  KEYTURN_KEYSET_EXPORT_MIN_WAIT_MINUTES: z.coerce.number().int().min(0).max(10_080).default(0),
+
   /** Test-only fault points (`step:when`, comma separated); never set in production. */
   KEYTURN_FAULTS: z.string().optional(),
 });
@@ -201,6 +217,16 @@ export interface Config {
     validityDays: number;
     changeoverHours: number;
     keysMaxAgeSeconds: number;
+  };
+  /** Encryption key sets and batch jobs (issue 13). */
+  keySets: {
+    vault: string;
+    kekBits: 2048 | 3072 | 4096;
+    dataKeyTtlSeconds: number;
+    primaryTtlSeconds: number;
+    unavailableAfterMinutes: number;
+    batchQueue: string;
+    exportMinWaitMinutes: number;
   };
   faults: string[];
 }
@@ -258,6 +284,9 @@ function crossFieldProblems(s: Partial<Settings>): { setting: string; message: s
   }
   if (s.KEYTURN_QUEUE && s.KEYTURN_QUEUE__queueServiceUri) {
     problems.push({ setting: 'KEYTURN_QUEUE', message: 'set either KEYTURN_QUEUE (connection string) or KEYTURN_QUEUE__queueServiceUri, not both' });
+  }
+  if (vaults && s.KEYTURN_KEYSET_VAULT && !Object.hasOwn(vaults, s.KEYTURN_KEYSET_VAULT.toLowerCase())) {
+    problems.push({ setting: 'KEYTURN_KEYSET_VAULT', message: `'${s.KEYTURN_KEYSET_VAULT}' is not a vault named in KEYTURN_VAULTS` });
   }
   if (vaults && s.KEYTURN_TENANT_VAULT && !Object.hasOwn(vaults, s.KEYTURN_TENANT_VAULT.toLowerCase())) {
     problems.push({ setting: 'KEYTURN_TENANT_VAULT', message: `'${s.KEYTURN_TENANT_VAULT}' is not a vault named in KEYTURN_VAULTS` });
@@ -345,6 +374,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       validityDays: s.KEYTURN_TENANT_KEY_VALIDITY_DAYS,
       changeoverHours: s.KEYTURN_TENANT_CHANGEOVER_HOURS,
       keysMaxAgeSeconds: s.KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS,
+    },
+    keySets: {
+      vault: (s.KEYTURN_KEYSET_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase(),
+      kekBits: Number(s.KEYTURN_KEYSET_KEK_BITS) as 2048 | 3072 | 4096,
+      dataKeyTtlSeconds: s.KEYTURN_KEYSET_DATA_KEY_TTL_SECONDS,
+      primaryTtlSeconds: s.KEYTURN_KEYSET_PRIMARY_TTL_SECONDS,
+      unavailableAfterMinutes: s.KEYTURN_KEYSET_UNAVAILABLE_AFTER_MINUTES,
+      batchQueue: s.KEYTURN_BATCH_QUEUE,
+      exportMinWaitMinutes: s.KEYTURN_KEYSET_EXPORT_MIN_WAIT_MINUTES,
     },
     faults: (s.KEYTURN_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean),
   };

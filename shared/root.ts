@@ -49,6 +49,7 @@ import type { Tenant } from './domain/tenantKeys';
 import { StepRunner } from './services/jobs/runner';
 import { resumable } from './services/jobs/registry';
 import type { KeyPolicyStore } from './services/tenants/ports';
+import { type KeySetsRoot, buildKeySets } from './roots/keySets';
 
 export interface Root {
   config: Config;
@@ -70,6 +71,8 @@ export interface Root {
   /** Azure RBAC role assignments over ARM (KEYTURN_ARM_ENDPOINT), as the app's identity; built on first use. */
   readonly roleAssignments: RoleAssignments;
   tenants: TenantsRoot;
+  /** Life cycle 5: encryption key sets. */
+  keySets: KeySetsRoot;
 }
 
 /** Life cycle 4: signing-key rollover, JWKS and token signing. */
@@ -322,13 +325,14 @@ function build(env: NodeJS.ProcessEnv): Root {
   // Renewal first (secret events), then signing (key events); tenant keys and key sets join here.
   const signingEvents = signingKeyEventHandler(signing.service);
   const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults });
+  const keySets = buildKeySets(config, { keyVault, keys, cosmos, clock, policies: tenants.policies });
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
   const jobs = buildJobs(config, [(log) => renewal.service(log).resumable(), (log) => tenants.resumable(log)]);
 
   let jobQueue: JobQueue | undefined;
   let roleAssignments: RoleAssignments | undefined;
   return {
-    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants,
+    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants, keySets,
     // `blobs` is a getter: the Blob client (and its SDK) is built when first asked for.
     get blobs() {
       return blobs();
@@ -364,3 +368,4 @@ export function root(): Root {
 
 /** Function files log through the invocation's context (func, App Insights); re-exported so they need no adapter import. */
 export { contextLogger } from './adapters/logger';
+export type { KeySetsRoot } from './roots/keySets';

@@ -16,6 +16,10 @@ var containers = [
   { name: 'tenants', partitionKey: '/tenantId' }
   { name: 'tenantJobs', partitionKey: '/tenantId' }
   { name: 'keyPolicies', partitionKey: '/kind' }
+  // Encryption key sets and batch jobs (issue 13)
+  { name: 'keySets', partitionKey: '/setId' }
+  { name: 'keySetItems', partitionKey: '/setId' }
+  { name: 'batchJobs', partitionKey: '/id' }
 ]
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
