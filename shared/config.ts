@@ -163,6 +163,8 @@ export const settingsSchema = z.object({
   KEYTURN_KEYSET_UNAVAILABLE_AFTER_MINUTES: z.coerce.number().int().min(10).max(10_080).default(10),
   /** The queue of batch jobs (re-encryption, abandon), read by the `batchJobs` queue trigger as %KEYTURN_BATCH_QUEUE%. */
   KEYTURN_BATCH_QUEUE: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'expected a queue name').default('keyturn-batch-jobs'),
+  /** How long a delivery holds its batch (well above a batch's run time); a crashed holder's batch runs again after it. */
+  KEYTURN_BATCH_CLAIM_SECONDS: z.coerce.number().int().min(5).max(600).default(60),
   /** Dual control of key-set exports: the least time between a request and its approval. */
   KEYTURN_KEYSET_EXPORT_MIN_WAIT_MINUTES: z.coerce.number().int().min(0).max(10_080).default(0),
 
@@ -226,6 +228,7 @@ export interface Config {
     primaryTtlSeconds: number;
     unavailableAfterMinutes: number;
     batchQueue: string;
+    batchClaimSeconds: number;
     exportMinWaitMinutes: number;
   };
   faults: string[];
@@ -382,6 +385,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       primaryTtlSeconds: s.KEYTURN_KEYSET_PRIMARY_TTL_SECONDS,
       unavailableAfterMinutes: s.KEYTURN_KEYSET_UNAVAILABLE_AFTER_MINUTES,
       batchQueue: s.KEYTURN_BATCH_QUEUE,
+      batchClaimSeconds: s.KEYTURN_BATCH_CLAIM_SECONDS,
       exportMinWaitMinutes: s.KEYTURN_KEYSET_EXPORT_MIN_WAIT_MINUTES,
     },
     faults: (s.KEYTURN_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean),

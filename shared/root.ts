@@ -325,11 +325,12 @@ function build(env: NodeJS.ProcessEnv): Root {
   // Renewal first (secret events), then signing (key events); tenant keys and key sets join here.
   const signingEvents = signingKeyEventHandler(signing.service);
   const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults });
-  const keySets = buildKeySets(config, { keyVault, keys, cosmos, clock, policies: tenants.policies });
-  const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
-  const jobs = buildJobs(config, [(log) => renewal.service(log).resumable(), (log) => tenants.resumable(log)]);
-
   let jobQueue: JobQueue | undefined;
+  const queue = () => (jobQueue ??= buildJobQueue(config, credential));
+  const keySets = buildKeySets(config, { keyVault, keys, cosmos, clock, policies: tenants.policies, queue });
+  const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
+  const jobs = buildJobs(config, [(log) => renewal.service(log).resumable(), (log) => tenants.resumable(log), (log) => keySets.resumable(log)]);
+
   let roleAssignments: RoleAssignments | undefined;
   return {
     config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants, keySets,
@@ -338,7 +339,7 @@ function build(env: NodeJS.ProcessEnv): Root {
       return blobs();
     },
     get jobQueue() {
-      return (jobQueue ??= buildJobQueue(config, credential));
+      return queue();
     },
     get roleAssignments() {
       // Locally the same local credential as the vaults (the emulator's directory); in Azure the managed identity.

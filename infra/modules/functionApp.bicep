@@ -121,6 +121,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_SWEEP_SCHEDULE: sweepSchedule
     KEYTURN_RESUME_SCHEDULE: resumeSchedule
     KEYTURN_SIGNING_ROLLOVER_SCHEDULE: signingRolloverSchedule
+    // Encryption key sets (issue 13): the batch jobs' queue (the queue trigger reads %KEYTURN_BATCH_QUEUE%);
+    // KEKs are created in the first vault, with the Crypto Officer role the app already holds there.
+    KEYTURN_BATCH_QUEUE: 'keyturn-batch-jobs'
   }
 }
 

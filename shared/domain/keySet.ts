@@ -50,6 +50,8 @@ export interface KeySet {
   /** keysVersion at the last completed export (absent: never exported). */
   exportedKeysVersion?: number;
   state: 'available' | 'unavailable';
+  /** The set's latest batch job (re-encryption, abandon): one at a time. */
+  activeJobId?: string;
   /** Consecutive KEK failures: since when (absent: the last unwrap worked). */
   kekFailingSince?: string;
   createdAt: string;

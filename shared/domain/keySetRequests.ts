@@ -27,3 +27,5 @@ export const listItemsQuerySchema = z.object({
 });
 
 export const emptySchema = z.strictObject({});
+
+export const reencryptSchema = z.strictObject({ batchSize: z.number().int().min(1).max(1000).default(100) });

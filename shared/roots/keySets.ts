@@ -7,7 +7,15 @@ import type { Config } from '../config';
 import type { CosmosHandle } from '../adapters/cosmos';
 import type { KeyVaultClients } from '../adapters/keyVault/clients';
 import { cosmosEncryptionKeySetStore } from '../adapters/keySets/cosmosEncryptionKeySets';
-import type { Clock, Logger, VaultKeys } from '../ports';
+import type { Clock, JobQueue, Logger, VaultKeys } from '../ports';
+import { cosmosBatchJobStore } from '../adapters/cosmosBatchJobs';
+import { consoleLogger } from '../adapters/logger';
+import { BatchJobs } from '../services/jobs/batchJobs';
+import type { ResumableKind } from '../services/jobs/registry';
+import { type KeySetJobDeps, reencryptKind, startReencrypt } from '../services/keySets/reencrypt';
+import type { BatchJob } from '../domain/batchJob';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { DataKeyCache, UseReservations } from '../services/keySets/dataKeys';
 import { KeySetService, SetCache } from '../services/keySets/keySetService';
 import type { KeyPolicyStore } from '../services/tenants/ports';
@@ -17,6 +25,11 @@ export interface KeySetsRoot {
   service(log: Logger): KeySetService;
   /** Key Vault unwraps of data keys this process made (tests, bench). */
   unwraps(): number;
+  /** The batch-job kernel with the key-set kinds registered (one per invocation). */
+  jobs(log: Logger): BatchJobs;
+  reencrypt(log: Logger, setId: string, batchSize: number): Promise<BatchJob>;
+  /** Stalled batch jobs, for the resume timer. */
+  resumable(log: Logger): ResumableKind;
 }
 
 export interface KeySetsDeps {
@@ -25,12 +38,20 @@ export interface KeySetsDeps {
   cosmos: CosmosHandle;
   clock: Clock;
   policies: KeyPolicyStore;
+  /** The job queue, built on first use (KEYTURN_QUEUE). */
+  queue: () => JobQueue;
 }
+
+/** The queue trigger's maxDequeueCount (host.json extensions.queues): the last delivery marks a job failed. */
+export const MAX_DEQUEUE_COUNT = 5;
+
 
 export function buildKeySets(config: Config, deps: KeySetsDeps): KeySetsRoot {
   const ready = () => deps.cosmos.ensureSchema();
   const store = cosmosEncryptionKeySetStore(() => deps.cosmos.container('keySets'), () => deps.cosmos.container('keySetItems'), ready);
-  const cache = new DataKeyCache(deps.keys, config.keySets.dataKeyTtlSeconds * 1000);
+  const cache = new DataKeyCache(deps.keys, config.keySets.dataKeyTtlSeconds * 1000, Date.now, (setUid, keyId) =>
+    consoleLogger.info('Key set: data key unwrapped by Key Vault', { setUid, keyId, pid: process.pid }),
+  );
   const uses = new UseReservations(store);
   const sets = new SetCache();
   const settings = {
@@ -40,8 +61,20 @@ export function buildKeySets(config: Config, deps: KeySetsDeps): KeySetsRoot {
     unavailableAfterMs: config.keySets.unavailableAfterMinutes * 60_000,
   };
   const checkedVaultUrl = (raw: string, field: string) => deps.keyVault.checkedUrl(raw, field);
+  const service = (log: Logger) => new KeySetService({ store, keys: deps.keys, policies: deps.policies, clock: deps.clock, log, cache, uses, sets, settings, checkedVaultUrl });
+  const jobStore = cosmosBatchJobStore(() => deps.cosmos.container('batchJobs'), ready);
+  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const jobDeps: KeySetJobDeps = { store, clock: deps.clock, service, primaryTtlMs: settings.primaryTtlMs };
+  const batchSettings = { queue: config.keySets.batchQueue, claimMs: config.keySets.batchClaimSeconds * 1000, maxDequeueCount: MAX_DEQUEUE_COUNT };
+  // Resolved at the first enqueue: without KEYTURN_QUEUE only starting a job fails (CONFIG_INVALID).
+  const queue: JobQueue = { enqueue: (name, job, options) => deps.queue().enqueue(name, job, options) };
+  const jobs = (log: Logger) =>
+    new BatchJobs({ store: jobStore, queue, clock: deps.clock, log, settings: batchSettings, owner }).register(reencryptKind(jobDeps));
   return {
-    service: (log) => new KeySetService({ store, keys: deps.keys, policies: deps.policies, clock: deps.clock, log, cache, uses, sets, settings, checkedVaultUrl }),
+    service,
     unwraps: () => cache.unwraps,
+    jobs,
+    reencrypt: (log, setId, batchSize) => startReencrypt(jobs(log), jobDeps, log, setId, batchSize),
+    resumable: (log) => jobs(log).resumable(),
   };
 }

@@ -26,6 +26,8 @@ export class DataKeyCache {
     private readonly keys: Pick<VaultKeys, 'unwrap'>,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
+    /** Told of each Key Vault unwrap (ids only), for logs. */
+    private readonly onUnwrap: (setUid: string, keyId: string) => void = () => undefined,
   ) {}
 
   /** The plaintext data key; the entry is per wrapping, so a rewrap or import never serves a stale key. */
@@ -35,6 +37,7 @@ export class DataKeyCache {
     const hit = this.entries.get(id);
     if (hit && hit.expiresAt > t) return hit.value;
     this.unwraps++;
+    this.onUnwrap(setUid, key.keyId);
     const value = this.keys.unwrap(key.kek, WRAP_ALG, Buffer.from(key.wrapped, 'base64url'));
     const entry = { value, expiresAt: t + this.ttlMs };
     this.entries.set(id, entry);

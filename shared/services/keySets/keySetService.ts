@@ -160,6 +160,10 @@ export class KeySetService {
     };
   }
 
+  forgetCached(setId: string): void {
+    this.deps.sets.forget(setId);
+  }
+
   async readSet(setId: string): Promise<Versioned<KeySet>> {
     const stored = await this.deps.store.readSet(setId);
     if (!stored) throw notFound(`Key set '${setId}'`, { setId });
