@@ -327,8 +327,8 @@ function build(env: NodeJS.ProcessEnv): Root {
   const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults });
   let jobQueue: JobQueue | undefined;
   const queue = () => (jobQueue ??= buildJobQueue(config, credential));
-  const keySets = buildKeySets(config, { keyVault, keys, cosmos, clock, policies: tenants.policies, queue });
-  const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
+  const keySets = buildKeySets(config, { keyVault, keys, cosmos, clock, policies: tenants.policies, queue, notifier, blobs });
+  const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler, () => keySets.eventHandler]);
   const jobs = buildJobs(config, [(log) => renewal.service(log).resumable(), (log) => tenants.resumable(log), (log) => keySets.resumable(log)]);
 
   let roleAssignments: RoleAssignments | undefined;

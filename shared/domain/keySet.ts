@@ -198,3 +198,41 @@ export function parseKekUrl(raw: string): { vaultUrl: string; name: string; vers
 
 /** Keyturn's own KEK of a set: a Key Vault name from the set id and uid. */
 export const ownedKekName = (setId: string, uid: string) => `keyset-${setId.replace(/[^0-9a-zA-Z-]/g, '-').slice(0, 96)}-${uid.slice(0, 8)}`;
+
+/** An export request and, once approved, the file written (`keyset-exports/{set}/{timestamp}`). */
+export interface KeySetExport {
+  /** `export:{exportId}`. */
+  id: string;
+  setId: string;
+  exportId: string;
+  state: 'awaiting-approval' | 'completed';
+  reason: string;
+  requestedBy: string;
+  requestedAt: string;
+  /** The recipient's public key (PEM SPKI) and the SHA-256 of its DER, which the approver names. */
+  recipientPublicKey: string;
+  recipientSha256: string;
+  approvedBy?: string;
+  approvedAt?: string;
+  blobName?: string;
+  /** SHA-256 (hex) of the file. */
+  checksum?: string;
+  keysVersion?: number;
+}
+
+export const exportView = (e: KeySetExport) => ({
+  exportId: e.exportId,
+  setId: e.setId,
+  state: e.state,
+  reason: e.reason,
+  requestedBy: e.requestedBy,
+  requestedAt: e.requestedAt,
+  recipientSha256: e.recipientSha256,
+  approvedBy: e.approvedBy ?? null,
+  approvedAt: e.approvedAt ?? null,
+  blobName: e.blobName ?? null,
+  checksum: e.checksum ?? null,
+});
+
+export const EXPORT_CONTAINER = 'keyset-exports';
+export const REENTRY_EVENT = 'Keyturn.CredentialReentryRequired';

@@ -29,3 +29,30 @@ export const listItemsQuerySchema = z.object({
 export const emptySchema = z.strictObject({});
 
 export const reencryptSchema = z.strictObject({ batchSize: z.number().int().min(1).max(1000).default(100) });
+
+export const exportParamsSchema = z.object({ set: idSchema, exportId: z.string().uuid('expected an export id') });
+
+/** Identities are resolved at the edge (`resolveIdentity`): declared ones only on the local stack. */
+export const exportRequestSchema = z.strictObject({
+  recipientPublicKey: z.string().min(1).max(16_384),
+  reason: z.string().min(1).max(500),
+  requestedBy: z.unknown().optional(),
+});
+
+export const exportApproveSchema = z.strictObject({
+  publicKeySha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected the SHA-256 (hex) of the recipient key'),
+  approvedBy: z.unknown().optional(),
+});
+
+export const importSchema = z.strictObject({
+  keys: z
+    .array(z.strictObject({ keyId: z.string().regex(/^k[0-9]{1,9}$/, 'expected a key id like k1'), wrapped: z.string().regex(/^[A-Za-z0-9+/_-]{16,2048}={0,2}$/, 'expected base64') }))
+    .min(1)
+    .max(1000),
+});
+
+export const abandonSchema = z.strictObject({
+  confirm: z.string().min(1).max(128),
+  reason: z.string().min(1).max(500),
+  batchSize: z.number().int().min(1).max(1000).default(100),
+});

@@ -14,6 +14,13 @@ import { BatchJobs } from '../services/jobs/batchJobs';
 import type { ResumableKind } from '../services/jobs/registry';
 import { type KeySetJobDeps, reencryptKind, startReencrypt } from '../services/keySets/reencrypt';
 import type { BatchJob } from '../domain/batchJob';
+import type { BlobServiceClient } from '@azure/storage-blob';
+import type { Notifier } from '../ports';
+import { blobExportFiles } from '../adapters/keySets/blobExportFiles';
+import { abandonKind, startAbandon } from '../services/keySets/abandon';
+import { type ExportDeps, approveExport, currentKek, importKeys, requestExport } from '../services/keySets/exportImport';
+import { keySetKekEventHandler, rewrapKeySet } from '../services/keySets/rewrap';
+import type { KeyVaultEventHandler } from '../services/events/ports';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { DataKeyCache, UseReservations } from '../services/keySets/dataKeys';
@@ -30,6 +37,16 @@ export interface KeySetsRoot {
   reencrypt(log: Logger, setId: string, batchSize: number): Promise<BatchJob>;
   /** Stalled batch jobs, for the resume timer. */
   resumable(log: Logger): ResumableKind;
+  rewrap(log: Logger, setId: string): ReturnType<typeof rewrapKeySet>;
+  /** KeyNearExpiry/KeyExpired of a set's KEK → rewrap. */
+  eventHandler: KeyVaultEventHandler;
+  requestExport(log: Logger, setId: string, input: Parameters<typeof requestExport>[3]): ReturnType<typeof requestExport>;
+  approveExport(log: Logger, setId: string, exportId: string, input: Parameters<typeof approveExport>[4]): ReturnType<typeof approveExport>;
+  kek(log: Logger, setId: string): ReturnType<typeof currentKek>;
+  importKeys(log: Logger, setId: string, input: Parameters<typeof importKeys>[3]): ReturnType<typeof importKeys>;
+  abandon(log: Logger, setId: string, input: { confirm: string; reason: string; batchSize: number }): Promise<BatchJob>;
+  /** Dual control's identity rules (shared/http/identity.ts). */
+  identity: { trustEasyAuthHeader: boolean; localStack: boolean };
 }
 
 export interface KeySetsDeps {
@@ -40,6 +57,8 @@ export interface KeySetsDeps {
   policies: KeyPolicyStore;
   /** The job queue, built on first use (KEYTURN_QUEUE). */
   queue: () => JobQueue;
+  notifier: Notifier;
+  blobs: () => BlobServiceClient;
 }
 
 /** The queue trigger's maxDequeueCount (host.json extensions.queues): the last delivery marks a job failed. */
@@ -69,12 +88,26 @@ export function buildKeySets(config: Config, deps: KeySetsDeps): KeySetsRoot {
   // Resolved at the first enqueue: without KEYTURN_QUEUE only starting a job fails (CONFIG_INVALID).
   const queue: JobQueue = { enqueue: (name, job, options) => deps.queue().enqueue(name, job, options) };
   const jobs = (log: Logger) =>
-    new BatchJobs({ store: jobStore, queue, clock: deps.clock, log, settings: batchSettings, owner }).register(reencryptKind(jobDeps));
+    new BatchJobs({ store: jobStore, queue, clock: deps.clock, log, settings: batchSettings, owner }).register(reencryptKind(jobDeps)).register(abandonKind(abandonDeps));
+  const abandonDeps = { ...jobDeps, keys: deps.keys, notifier: deps.notifier };
+  const rewrapDeps = { store, keys: deps.keys, clock: deps.clock, service };
+  const exportDeps: ExportDeps = {
+    store, keys: deps.keys, clock: deps.clock, service, files: blobExportFiles(deps.blobs), minWaitMs: config.keySets.exportMinWaitMinutes * 60_000,
+  };
+  const vaultUrlOf = (alias: string) => (deps.keyVault.vaultAliases().includes(alias) ? deps.keyVault.vaultUrl(alias) : undefined);
   return {
     service,
     unwraps: () => cache.unwraps,
     jobs,
     reencrypt: (log, setId, batchSize) => startReencrypt(jobs(log), jobDeps, log, setId, batchSize),
     resumable: (log) => jobs(log).resumable(),
+    rewrap: (log, setId) => rewrapKeySet(rewrapDeps, log, setId),
+    eventHandler: keySetKekEventHandler({ ...rewrapDeps, vaultUrlOf }),
+    requestExport: (log, setId, input) => requestExport(exportDeps, log, setId, input),
+    approveExport: (log, setId, exportId, input) => approveExport(exportDeps, log, setId, exportId, input),
+    kek: (log, setId) => currentKek(exportDeps, log, setId),
+    importKeys: (log, setId, input) => importKeys(exportDeps, log, setId, input),
+    abandon: (log, setId, input) => startAbandon(jobs(log), abandonDeps, log, setId, input),
+    identity: { trustEasyAuthHeader: config.signing.trustEasyAuthHeader, localStack: config.localStack },
   };
 }

@@ -2,7 +2,7 @@
  * Encryption key sets in Cosmos DB: the set and its data keys in `keySets`, items in
  * `keySetItems`, both partitioned by set id. Not the signing key set (`../signing`).
  */
-import type { DataKey, Item, KeySet } from '../../domain/keySet';
+import type { DataKey, Item, KeySet, KeySetExport } from '../../domain/keySet';
 import type { Versioned } from '../../ports';
 import type { KeySetStore } from '../../services/keySets/ports';
 import { type ContainerRef, DocumentStore } from '../cosmos';
@@ -12,6 +12,7 @@ const top = (n: number) => Math.max(1, Math.min(1001, Math.floor(n)));
 export function cosmosEncryptionKeySetStore(sets: ContainerRef, items: ContainerRef, ready: () => Promise<void>): KeySetStore {
   const setDocs = new DocumentStore<KeySet>(sets, (s) => s.setId);
   const keyDocs = new DocumentStore<DataKey>(sets, (k) => k.setId);
+  const exportDocs = new DocumentStore<KeySetExport>(sets, (e) => e.setId);
   const itemDocs = new DocumentStore<Item>(items, (i) => i.setId);
   const page = async (where: string, params: { name: string; value: string | number }[], setId: string, p: { after?: string; top: number }) => {
     await ready();
@@ -33,6 +34,22 @@ export function cosmosEncryptionKeySetStore(sets: ContainerRef, items: Container
     async replaceSet(set, etag) {
       await ready();
       return setDocs.replace(set, etag);
+    },
+    async setsByKek(kekName) {
+      await ready();
+      return setDocs.query("SELECT * FROM c WHERE c.id = 'set' AND c.kek.name = @name", [{ name: '@name', value: kekName }]);
+    },
+    async readExport(setId, exportId) {
+      await ready();
+      return exportDocs.read(`export:${exportId}`, setId);
+    },
+    async createExport(e) {
+      await ready();
+      return exportDocs.create(e);
+    },
+    async replaceExport(e, etag) {
+      await ready();
+      return exportDocs.replace(e, etag);
     },
     async readKey(setId, keyId) {
       await ready();

@@ -99,7 +99,7 @@ export class KeySetService {
     if (existing) return { created: false, view: await this.sameSet(existing.doc, input) };
     const now = (await clock.now()).toISOString();
     const uid = randomUUID();
-    const kek = input.kekUrl ? await this.namedKek(input.kekUrl) : await this.ownedKek(setId, uid);
+    const kek = input.kekUrl ? await this.namedKek(input.kekUrl) : await this.createOwnedKek(setId, uid);
     const first = await this.wrapNewKey(setId, kek, 1, 0, now);
     const set: KeySet = {
       id: 'set', setId, uid, kek, primaryKeyId: first.keyId, primarySince: now, generation: 0, nextKeyNumber: 2,
@@ -128,7 +128,8 @@ export class KeySetService {
     return this.view(set.setId);
   }
 
-  private async ownedKek(setId: string, uid: string): Promise<KeySet['kek']> {
+  /** A new Keyturn-owned KEK (RSA per the key policy, wrap/unwrap only, no `exp`). */
+  async createOwnedKek(setId: string, uid: string): Promise<KeySet['kek']> {
     const bits = rsaBitsFor(this.deps.settings.kekBits, await this.deps.policies.current());
     // No `exp`: the JS CryptographyClient refuses an expired key on the client, and data outlives any date.
     const created = await this.deps.keys.create(this.deps.settings.vaultUrl, ownedKekName(setId, uid), { kty: 'RSA', size: bits }, {
@@ -302,12 +303,13 @@ export class KeySetService {
 
   /** The value of a stored item in the clear (its ciphertext checked against set, item and key). */
   async openItem(setId: string, item: Item): Promise<Buffer> {
-    if (item.state === 'needs-reentry' || !item.ciphertext) {
+    const cached = await this.current(setId);
+    // An item of an abandoned generation is re-entered, even before the abandon job reached it.
+    if (item.state === 'needs-reentry' || !item.ciphertext || item.generation < cached.set.doc.generation) {
       throw new KeyturnError('NEEDS_REENTRY', `Item '${item.id}' was abandoned with its key set's old keys; its owner must store it again`, { setId, itemId: item.id, owner: item.owner });
     }
     const parsed = parseCiphertext(item.ciphertext);
     if (parsed.keyId !== item.keyId) throw ciphertextInvalid({ itemId: item.id, keyId: parsed.keyId });
-    const cached = await this.current(setId);
     return open(await this.dataKey(cached, parsed.keyId), { setUid: cached.set.doc.uid, itemId: item.id }, parsed);
   }
 

@@ -2,7 +2,7 @@
  * Ports of the encryption key sets (Cosmos DB adapters in `shared/adapters/keySets`;
  * unit tests hand in plain objects). Every write is ETag-guarded or create-only.
  */
-import type { DataKey, Item, KeySet } from '../../domain/keySet';
+import type { DataKey, Item, KeySet, KeySetExport } from '../../domain/keySet';
 import type { Versioned } from '../../ports';
 
 export interface KeySetStore {
@@ -10,6 +10,13 @@ export interface KeySetStore {
   createSet(set: KeySet): Promise<{ created: true; value: Versioned<KeySet> } | { created: false }>;
   /** ETag-guarded; ConcurrencyConflict('changed') when another writer came first. */
   replaceSet(set: KeySet, etag: string): Promise<Versioned<KeySet>>;
+
+  /** Sets whose KEK has this Key Vault name (any vault; the caller compares the vault). */
+  setsByKek(kekName: string): Promise<Versioned<KeySet>[]>;
+
+  readExport(setId: string, exportId: string): Promise<Versioned<KeySetExport> | undefined>;
+  createExport(e: KeySetExport): Promise<Versioned<KeySetExport>>;
+  replaceExport(e: KeySetExport, etag: string): Promise<Versioned<KeySetExport>>;
 
   readKey(setId: string, keyId: string): Promise<Versioned<DataKey> | undefined>;
   listKeys(setId: string): Promise<Versioned<DataKey>[]>;
@@ -30,4 +37,10 @@ export interface KeySetStore {
   /** Items per key id (items with a ciphertext). */
   countByKey(setId: string): Promise<Record<string, number>>;
   countBeforeGeneration(setId: string, generation: number): Promise<number>;
+}
+
+/** Export files in Blob storage. */
+export interface ExportFiles {
+  /** Writes the blob (create only: an existing name is a CONFLICT). */
+  write(container: string, name: string, content: Uint8Array): Promise<void>;
 }

@@ -121,12 +121,12 @@ export async function claimAndStart(
   service: KeySetService,
   setId: string,
   input: Parameters<BatchJobs['start']>[0],
-  change: (set: KeySet) => Partial<KeySet> = () => ({}),
+  change: (set: KeySet) => KeySet = (set) => set,
 ): Promise<BatchJob> {
   const stored = await service.readSet(setId);
   await refuseRunning(jobs, stored.doc.activeJobId);
   const id = newJobId();
-  await deps.store.replaceSet({ ...stored.doc, ...change(stored.doc), activeJobId: id, updatedAt: new Date((await deps.clock.now()).getTime()).toISOString() }, stored.etag);
+  await deps.store.replaceSet({ ...change(stored.doc), activeJobId: id, updatedAt: new Date((await deps.clock.now()).getTime()).toISOString() }, stored.etag);
   service.forgetCached(setId);
   return jobs.start({ ...input, id });
 }
