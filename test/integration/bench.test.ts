@@ -15,6 +15,7 @@ const EXPECTED: Record<string, RegExp[]> = {
   duplicates: [/^duplicates: /m, /vs baseline: webhook duplicates \/ bare Cosmos 409s = [\d.]+x/],
   listing: [/^listing: /m, /ratios: page p50 with \d+ callers \/ 1 caller = [\d.]+x/],
   keyvault: [/^keyvault: /m, /ratios: RS256 \/ ES256 throughput = [\d.]+x/],
+  keyset: [/^keyset: /m, /ratios: re-encryption \/ bare Cosmos DB writes = [\d.]+x .* unwraps per data key = [\d.]+/],
 };
 
 function runBench(): Promise<{ code: number | null; out: string; err: string }> {
