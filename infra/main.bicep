@@ -112,6 +112,13 @@ module storage 'modules/storage.bicep' = {
     containerNames: [
       deploymentContainerName
       deadLetterContainerName
+      // Key-set exports (keyset-exports/{set}/{timestamp}); blob soft delete keeps them 14 days after a delete.
+      'keyset-exports'
+    ]
+    // The batch jobs' queue (KEYTURN_BATCH_QUEUE in functionApp.bicep) and its poison queue.
+    queueNames: [
+      'keyturn-batch-jobs'
+      'keyturn-batch-jobs-poison'
     ]
   }
 }

@@ -6,6 +6,9 @@ param name string
 @description('Blob containers to create up front.')
 param containerNames array
 
+@description('Queues created up front (the app also creates them on first use).')
+param queueNames array = []
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -47,6 +50,19 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
     properties: {
       publicAccess: 'None'
     }
+  }
+]
+
+// Batch jobs (key-set re-encryption and abandon, issue 13): the queue the batchJobs trigger reads.
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
+  for queueName in queueNames: {
+    parent: queueService
+    name: queueName
   }
 ]
 

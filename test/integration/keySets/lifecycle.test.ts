@@ -6,13 +6,13 @@
  * → old-generation ciphertexts gone, items `needs-reentry`, events published, re-PUT works.
  */
 import { BlobServiceClient } from '@azure/storage-blob';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pollUntil } from '../../helpers/host';
-import { type TestStack, call, startStack } from '../../helpers/stack';
+import { PROJECT_ROOT, type TestStack, call, startStack } from '../../helpers/stack';
 import { type Subscriber, startSubscriber } from '../../helpers/subscriber';
 import { cosmosOf, inParallel, keySetApi } from './helpers';
 
@@ -165,4 +165,25 @@ describe('When a key set goes through KEK rotation, loss, import and abandon', (
     expect((await api.get(`keysets/${SET}/items/cred-05`)).json()).toMatchObject({ value: 'again', keyId: 'k3' });
     expect(JSON.stringify(docs)).not.toContain('token for');
   });
+
+  test('then `npm run demo:key-set` runs as a new user would (a smaller count)', async () => {
+    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [join(PROJECT_ROOT, 'dist', 'local', 'demoKeySet.js')],
+        {
+          cwd: PROJECT_ROOT,
+          env: { ...process.env, KEYTURN_DEMO_APP_URL: stack.host!.url, KEYTURN_DEMO_EVENTGRID_URL: stack.eventGrid.url, KEYTURN_DEMO_CA_FILE: stack.caFile, KEYTURN_DEMO_ITEMS: '60' },
+          timeout: 120_000,
+        },
+        (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/2\. 60 credentials stored/);
+    expect(out.stdout).toMatch(/re-encrypting \[#{30}\] 60\/60/);
+    expect(out.stdout).toMatch(/5\. export requested by alice, approved by bob: keyset-exports\/demo-/);
+    expect(out.stdout).toMatch(/6\. abandoned: 60 Keyturn\.CredentialReentryRequired events, per owner:/);
+  }, 150_000);
 });
