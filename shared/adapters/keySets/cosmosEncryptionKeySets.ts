@@ -82,6 +82,9 @@ export function cosmosEncryptionKeySetStore(sets: ContainerRef, items: Container
     listItems: (setId, p) => page('', [], setId, p),
     itemsNotOnKey: (setId, keyId, p) => page(" AND c.state = 'ok' AND c.keyId != @keyId", [{ name: '@keyId', value: keyId }], setId, p),
     itemsBeforeGeneration: (setId, generation, p) => page(' AND c.generation < @generation', [{ name: '@generation', value: generation }], setId, p),
+    async oneItemOnKey(setId, keyId) {
+      return (await page(" AND c.state = 'ok' AND c.keyId = @keyId", [{ name: '@keyId', value: keyId }], setId, { top: 1 }))[0];
+    },
     async countByKey(setId) {
       await ready();
       const keys = await keyDocs.query("SELECT * FROM c WHERE c.setId = @setId AND STARTSWITH(c.id, 'key:')", [{ name: '@setId', value: setId }]);

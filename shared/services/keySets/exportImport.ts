@@ -7,7 +7,8 @@
  */
 import { constants, createHash, createPublicKey, publicEncrypt, randomUUID } from 'node:crypto';
 import { approvalRefusal } from '../../domain/dualControl';
-import { EXPORT_CONTAINER, type KeySet, type KeySetExport, exportView } from '../../domain/keySet';
+import { EXPORT_CONTAINER, type KeySet, type KeySetExport, exportView, parseCiphertext } from '../../domain/keySet';
+import { open } from '../../domain/keySetCipher';
 import { parseRecipientKey } from '../../domain/recipientKey';
 import { ConcurrencyConflict, KeyturnError, ValidationError, isKeyturnError, notFound } from '../../errors';
 import type { Clock, Logger, VaultKeys } from '../../ports';
@@ -156,6 +157,15 @@ export async function importKeys(deps: ExportDeps, log: Logger, setId: string, i
       throw e;
     }
     if (plain.length !== 32) throw new KeyturnError('IMPORT_INVALID', `${field}: not a 32-byte data key`, { field });
+    // The key must open the set's own items: a wrong key is refused, not stored as good.
+    const sample = await deps.store.oneItemOnKey(setId, entry.keyId);
+    if (sample?.doc.ciphertext) {
+      try {
+        open(plain, { setUid: set.uid, itemId: sample.doc.id }, parseCiphertext(sample.doc.ciphertext));
+      } catch {
+        throw new KeyturnError('IMPORT_INVALID', `${field}: that key does not open the set's items sealed under '${entry.keyId}'`, { field });
+      }
+    }
     staged.push({ stored, wrapped: Buffer.from(wrapped).toString('base64url') });
   }
   if (staged.length === 0) throw new ValidationError('keys', 'keys: at least one key');

@@ -94,7 +94,7 @@ export class KeySetService {
 
   /** PUT /api/keysets/{set}: creates the set and its first key; the same PUT again answers the set (`created: false`). */
   async createSet(setId: string, input: { kekUrl?: string }): Promise<{ created: boolean; view: ReturnType<typeof keySetView> }> {
-    const { store, keys, clock, log } = this.deps;
+    const { store, clock, log } = this.deps;
     const existing = await store.readSet(setId);
     if (existing) return { created: false, view: await this.sameSet(existing.doc, input) };
     const now = (await clock.now()).toISOString();
@@ -113,7 +113,6 @@ export class KeySetService {
       if (!winner) throw new ConcurrencyConflict('changed', setId);
       return { created: false, view: await this.sameSet(winner.doc, input) };
     }
-    void keys;
     log.info('Key set created', { setId, kek: `${kek.vaultUrl}/keys/${kek.name}/${kek.version}`, owned: kek.owned });
     return { created: true, view: keySetView(outcome.value.doc, [first], {}) };
   }

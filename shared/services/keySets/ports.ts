@@ -34,6 +34,8 @@ export interface KeySetStore {
   itemsNotOnKey(setId: string, keyId: string, page: { after?: string; top: number }): Promise<Versioned<Item>[]>;
   /** Items in item-id order after `after` of a generation below `generation` (abandon's batches). */
   itemsBeforeGeneration(setId: string, generation: number, page: { after?: string; top: number }): Promise<Versioned<Item>[]>;
+  /** One stored item sealed under `keyId` (an import checks the key opens it). */
+  oneItemOnKey(setId: string, keyId: string): Promise<Versioned<Item> | undefined>;
   /** Items per key id (items with a ciphertext). */
   countByKey(setId: string): Promise<Record<string, number>>;
   countBeforeGeneration(setId: string, generation: number): Promise<number>;

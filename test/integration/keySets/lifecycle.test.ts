@@ -69,6 +69,29 @@ describe('When a key set goes through KEK rotation, loss, import and abandon', (
     expect((await api.get(`keysets/${SET}/items/cred-33`)).json().value).toBe(valueOf('cred-33'));
   });
 
+  test('then KeyNearExpiry of the KEK (through the event intake) re-wraps again; a redelivery does nothing', async () => {
+    const before = await ciphertexts();
+    const { kek } = (await api.get(`keysets/${SET}`)).json().keySet;
+    const event = {
+      id: `kne-${kek.version}`,
+      topic: stack.keyVault.topic,
+      subject: kek.name,
+      eventType: 'Microsoft.KeyVault.KeyNearExpiry',
+      eventTime: new Date().toISOString(),
+      data: { Id: `${stack.keyVault.url}/keys/${kek.name}/${kek.version}`, VaultName: stack.keyVault.vaultName, ObjectType: 'Key', ObjectName: kek.name, Version: kek.version, NBF: null, EXP: String(Math.floor(Date.now() / 1000)) },
+      dataVersion: '1',
+      metadataVersion: '1',
+    };
+    const deliver = () => call('POST', `${stack.host!.url}/runtime/webhooks/EventGrid?functionName=keyVaultEvents`, { body: [event], headers: { 'aeg-event-type': 'Notification' } });
+    expect((await deliver()).status).toBeLessThan(300);
+    const after = (await api.get(`keysets/${SET}`)).json().keySet;
+    expect(after.kek.version).not.toBe(kek.version);
+    expect(after.keys.map((k: any) => k.kekVersion)).toEqual([after.kek.version, after.kek.version]);
+    expect((await deliver()).status).toBeLessThan(300);
+    expect((await api.get(`keysets/${SET}`)).json().keySet.kek.version).toBe(after.kek.version);
+    expect(await ciphertexts()).toEqual(before);
+  });
+
   test('then an export needs a second identity naming the recipient key, and writes the file to Blob storage', async () => {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
     const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -129,6 +152,8 @@ describe('When a key set goes through KEK rotation, loss, import and abandon', (
       return { keyId: k.keyId, wrapped: readFileSync(join(dir, `${k.keyId}.wrapped`)).toString('base64') };
     });
     expect((await api.post(`keysets/${SET}/import`, { keys: [{ keyId: 'k7', wrapped: keys[0].wrapped }] })).json().code).toBe('IMPORT_INVALID');
+    // k1's key offered as k2: it unwraps, but opens none of k2's items.
+    expect((await api.post(`keysets/${SET}/import`, { keys: [{ keyId: 'k2', wrapped: keys[0].wrapped }] })).json()).toMatchObject({ code: 'IMPORT_INVALID', field: 'keys.0.wrapped' });
     const imported = await api.post(`keysets/${SET}/import`, { keys });
     expect(imported.status).toBe(200);
     expect(imported.json()).toMatchObject({ imported: 2, keySet: { state: 'available', exportStale: true } });
