@@ -34,7 +34,11 @@ describe('When a service stores credentials in a key set', () => {
 
   test('then items are stored, read back, listed without values (paged), deleted; values never reach Cosmos DB', async () => {
     const ids = Array.from({ length: 25 }, (_, i) => `svc-${String(i).padStart(3, '0')}`);
-    await inParallel(ids, 8, async (id) => expect((await api.put(`keysets/${SET}/items/${id}`, { value: `secret of ${id} ✓`, owner: `owner-${id}` })).status).toBe(201));
+    await inParallel(ids, 8, async (id) => {
+      const res = await api.put(`keysets/${SET}/items/${id}`, { value: `secret of ${id} ✓`, owner: `owner-${id}` });
+      // The problem body names the failing dependency if it is not a 201.
+      if (res.status !== 201) throw new Error(`PUT ${id}: ${res.status} ${res.text}`);
+    });
     const read = (await api.get(`keysets/${SET}/items/svc-007`)).json();
     expect(read).toEqual({ value: 'secret of svc-007 ✓', keyId: 'k1', owner: 'owner-svc-007', updatedAt: expect.any(String) });
     const seen: string[] = [];
