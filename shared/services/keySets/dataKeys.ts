@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type DataKey, MAX_USES_PER_KEY, dataKeyDocId } from '../../domain/keySet';
-import { ConcurrencyConflict } from '../../errors';
+import { ConcurrencyConflict, KeyturnError } from '../../errors';
 import type { KeyRef, VaultKeys } from '../../ports';
 import type { KeySetStore } from './ports';
 
@@ -60,9 +60,10 @@ export class DataKeyCache {
 }
 
 /** Thrown when the primary key has no uses left: the caller adds a key and tries again. */
-export class KeyExhausted extends Error {
+export class KeyExhausted extends KeyturnError {
   constructor(readonly keyId: string) {
-    super(`Data key '${keyId}' has used its encryptions`);
+    super('CONFLICT', `Data key '${keyId}' has used its encryptions`, { keyId });
+    this.name = 'KeyExhausted';
   }
 }
 
