@@ -2,8 +2,9 @@ import { type HttpRequest, type InvocationContext, app } from '@azure/functions'
 import { z } from 'zod';
 import { httpHandler, parseWith } from '../shared/http/problem';
 import { type KeySetsRoot, contextLogger, root } from '../shared/root';
+import { lazySchema } from '../shared/domain/lazySchema';
 
-const jobParams = z.object({ jobId: z.string().regex(/^job-[0-9a-f-]{36}$/, 'expected a job id (job-…)') });
+const jobParams = lazySchema(() => z.object({ jobId: z.string().regex(/^job-[0-9a-f-]{36}$/, 'expected a job id (job-…)') }));
 
 /** GET /api/jobs/{jobId}: {job: {id, kind, state, processed, total, batches, ratePerSecond, etaSeconds, lastError}}. */
 export function makeJobGetHandler(keySets: Pick<KeySetsRoot, 'jobs'>) {

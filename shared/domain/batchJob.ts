@@ -5,6 +5,7 @@
  * or duplicated message is a no-op and no batch is ever done twice in the count.
  */
 import { z } from 'zod';
+import { lazySchema } from './lazySchema';
 
 export type BatchJobState = 'queued' | 'running' | 'completed' | 'failed';
 
@@ -45,11 +46,11 @@ export interface BatchJob {
 }
 
 /** What a queue message carries. */
-export const batchMessageSchema = z.strictObject({
+export const batchMessageSchema = lazySchema(() => z.strictObject({
   jobId: z.string().regex(/^job-[0-9a-f-]{36}$/),
   batch: z.number().int().min(0),
   cursor: z.string().max(2048),
-});
+}));
 export type BatchMessage = z.infer<typeof batchMessageSchema>;
 
 export const messageFor = (job: BatchJob): BatchMessage => ({ jobId: job.id, batch: job.batches, cursor: job.cursor });

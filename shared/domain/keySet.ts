@@ -9,10 +9,11 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { KeyturnError, ValidationError } from '../errors';
+import { lazySchema } from './lazySchema';
 
 /** Set and item ids. */
 export const KEYSET_ID = /^[A-Za-z0-9._-]{1,128}$/;
-export const idSchema = z.string().regex(KEYSET_ID, 'expected 1–128 of A-Z a-z 0-9 . _ -');
+export const idSchema = lazySchema(() => z.string().regex(KEYSET_ID, 'expected 1–128 of A-Z a-z 0-9 . _ -'));
 /** The largest value stored, in UTF-8 bytes. */
 export const MAX_VALUE_BYTES = 16 * 1024;
 /** Encryptions per data key stay well below 2^32 (AES-GCM with random 96-bit nonces). */
