@@ -101,8 +101,10 @@ export async function bundle(): Promise<string> {
   rmSync(join(OUT_DIR, 'sdk'), { recursive: true, force: true });
   await build({
     ...common,
+    // Imported, not required: esbuild then hoists the modules into one scope instead of wrapping
+    // each in a lazy initialiser with a getter per export (less to run at load, a smaller cache).
     stdin: {
-      contents: functions.map((f) => `require('./functions/${f.replace(/\.ts$/, '')}');`).join('\n'),
+      contents: functions.map((f) => `import './functions/${f.replace(/\.ts$/, '')}';`).join('\n'),
       resolveDir: ROOT,
       sourcefile: 'app-entry.js',
       loader: 'js',
