@@ -44,9 +44,20 @@ function entryPoints(appDir: string): string[] {
   return expandGlob(main, appDir);
 }
 
+/**
+ * As the worker loads an app: `@azure/functions-core` is the local host's stand-in for the
+ * worker's module, so registrations reach a registry. Without it the library runs in
+ * "test mode" and prints a warning per registered function to stderr, a cost no deployed
+ * app pays (and one that grows with the number of functions). Both apps get the same.
+ */
+const WORKER_CORE =
+  `const core = require(${JSON.stringify(join(PROJECT_ROOT, 'dist', 'local', 'host', 'coreModule.js'))});` +
+  'core.installCoreModule(); core.activateRegistry(new core.CoreRegistry(() => {}));';
+
 /** Loads the entry points in a fresh process: wall time from spawn to exit, and its peak RSS. */
 function loadOnce(files: string[], env: Record<string, string>): Promise<Sample> {
   const script =
+    WORKER_CORE +
     `for (const f of ${JSON.stringify(files)}) require(f);` +
     `const ru = process.resourceUsage();` +
     `process.stdout.write(JSON.stringify({ maxRssKb: ru.maxRSS, cpuUs: ru.userCPUTime + ru.systemCPUTime }));`;

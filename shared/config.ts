@@ -7,7 +7,12 @@ import { z } from 'zod';
 import { checkVaultUrl } from './domain/vaultUrl';
 import { KeyturnError } from './errors';
 
-const positiveInt = z.coerce.number().int().positive();
+// Shared pieces: schemas are immutable, and each one built at load costs start-up CPU (cold start).
+const int = z.coerce.number().int();
+const positiveInt = int.positive();
+const nonEmpty = z.string().min(1);
+const optionalNonEmpty = nonEmpty.optional();
+const optionalUuid = z.string().uuid().optional();
 
 /** `name=https://url,other=https://url2`: vault key (stable, never the URL) → vault URL. */
 const vaultMap = z.string().transform((raw, ctx) => {
@@ -77,14 +82,14 @@ export const settingsSchema = z.object({
   /** Customers' own vaults (BYOK), `name=https://url,…`: health lists them; the app holds no role there. */
   KEYTURN_CUSTOMER_VAULTS: customerVaultMap.optional(),
 
-  KEYTURN_STORAGE_CONNECTION: z.string().min(1),
+  KEYTURN_STORAGE_CONNECTION: nonEmpty,
   /** The job queues' connection (as `connection: 'KEYTURN_QUEUE'` of the queue triggers): a connection string (Azurite) … */
-  KEYTURN_QUEUE: z.string().min(1).optional(),
+  KEYTURN_QUEUE: optionalNonEmpty,
   /** … or, in Azure, the queue service URI with the managed identity (the Functions identity-based connection form). */
   KEYTURN_QUEUE__queueServiceUri: z.string().regex(/^https:\/\/[^/\s?#]+\/?$/, 'expected https://{account}.queue.core.windows.net').optional(),
   /** Read by the Functions host's queue triggers for the identity connection (the app's own client uses AZURE_CLIENT_ID). */
   KEYTURN_QUEUE__credential: z.literal('managedidentity').optional(),
-  KEYTURN_QUEUE__clientId: z.string().uuid().optional(),
+  KEYTURN_QUEUE__clientId: optionalUuid,
 
   /** Azure Resource Manager (role assignments); locally the stack's ARM endpoint. */
   KEYTURN_ARM_ENDPOINT: z.string().regex(/^https:\/\/[^/\s?#]+\/?$/, 'expected an https origin').default('https://management.azure.com'),
@@ -107,40 +112,40 @@ export const settingsSchema = z.object({
   KEYTURN_GRAPH_CA_FILE: optionalPath,
 
   /** NCRONTAB schedules (six fields) read by the timer functions as %SETTING%. */
-  KEYTURN_SWEEP_SCHEDULE: z.string().min(1).default('0 0 * * * *'),
-  KEYTURN_RESUME_SCHEDULE: z.string().min(1).default('0 * * * * *'),
-  KEYTURN_SIGNING_ROLLOVER_SCHEDULE: z.string().min(1).default('0 0 * * * *'),
+  KEYTURN_SWEEP_SCHEDULE: nonEmpty.default('0 0 * * * *'),
+  KEYTURN_RESUME_SCHEDULE: nonEmpty.default('0 * * * * *'),
+  KEYTURN_SIGNING_ROLLOVER_SCHEDULE: nonEmpty.default('0 0 * * * *'),
   /**
    * How long one resume run keeps taking due jobs. It must end inside the Functions host's
    * timeout (5 minutes by default, 10 at most on Consumption); the next run takes the rest.
    */
-  KEYTURN_RESUME_BUDGET_SECONDS: z.coerce.number().int().min(10).max(540).default(240),
+  KEYTURN_RESUME_BUDGET_SECONDS: int.min(10).max(540).default(240),
 
   KEYTURN_RENEWAL_WINDOW_DAYS: positiveInt.default(30),
   KEYTURN_ROTATION_MAX_ATTEMPTS: positiveInt.default(5),
   KEYTURN_DEFAULT_VALIDITY_DAYS: positiveInt.default(365),
-  KEYTURN_DEFAULT_GRACE_DAYS: z.coerce.number().int().min(0).default(7),
+  KEYTURN_DEFAULT_GRACE_DAYS: int.min(0).default(7),
   /** Key Vault event VaultName → vault key, for vaults whose URL does not carry their name (the local emulator). */
   KEYTURN_EVENT_VAULT_NAMES: nameMap.optional(),
   /** How long a worker holds a rotation step before another may take it over. */
   KEYTURN_ROTATION_LEASE_SECONDS: positiveInt.default(300),
 
-  KEYTURN_SIGNING_VAULT: z.string().min(1).optional(),
+  KEYTURN_SIGNING_VAULT: optionalNonEmpty,
   KEYTURN_SIGNING_KEY_NAME: z.string().regex(/^[0-9a-zA-Z-]{1,100}$/).default('keyturn-signing'),
   KEYTURN_SIGNING_KEY_TYPE: z.enum(['RSA-2048', 'EC-P256']).default('RSA-2048'),
   KEYTURN_SIGNING_ROLLOVER_DAYS: positiveInt.default(42),
   KEYTURN_SIGNING_PUBLISH_AHEAD_HOURS: positiveInt.default(24),
   KEYTURN_TOKEN_MAX_LIFETIME_MINUTES: positiveInt.default(60),
-  KEYTURN_JWKS_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(300).default(300),
+  KEYTURN_JWKS_MAX_AGE_SECONDS: int.min(0).max(300).default(300),
   /** How long a host serves the JWKS from memory; also how late other hosts may show an emergency rollover (this host: at once). */
-  KEYTURN_JWKS_CACHE_MS: z.coerce.number().int().min(0).max(5000).default(1000),
+  KEYTURN_JWKS_CACHE_MS: int.min(0).max(5000).default(1000),
   KEYTURN_ISSUER: url,
   KEYTURN_JWKS_URI: url,
   /** Trust `x-ms-client-principal-name` as the requester: only where App Service authentication sets it. */
   KEYTURN_TRUST_EASY_AUTH_HEADER: z.enum(['true', 'false']).default('false'),
 
   /** Tenant keys: the vault (alias in KEYTURN_VAULTS) holding service-managed tenant keys; default the first. */
-  KEYTURN_TENANT_VAULT: z.string().min(1).optional(),
+  KEYTURN_TENANT_VAULT: optionalNonEmpty,
   /** Configured RSA size of new tenant keys; the key policy's minimum wins when larger. */
   KEYTURN_TENANT_KEY_BITS: z.enum(['2048', '3072', '4096']).default('3072'),
   /** `exp` of a new service-managed tenant key version (KeyNearExpiry 30 days before it starts a rekey). */
@@ -148,17 +153,17 @@ export const settingsSchema = z.object({
   /** How long a previous version stays accepted for new content after a rekey (≥ the published max-age). */
   KEYTURN_TENANT_CHANGEOVER_HOURS: positiveInt.default(24),
   /** Cache-Control max-age of GET /api/tenants/{tenantId}/keys. */
-  KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(3600),
+  KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS: int.min(0).max(86_400).default(3600),
 
   // Tenant keys, part 2: BYOK probes, revoke, cross-tenant access.
   /** NCRONTAB schedule of the BYOK access probes (and the detection of a new customer key version). */
-  KEYTURN_TENANT_PROBE_SCHEDULE: z.string().min(1).default('0 */5 * * * *'),
+  KEYTURN_TENANT_PROBE_SCHEDULE: nonEmpty.default('0 */5 * * * *'),
   /** Consecutive failed probes must span this long before a BYOK tenant is `access-lost` (RBAC takes minutes to propagate). */
-  KEYTURN_TENANT_ACCESS_LOST_MINUTES: z.coerce.number().int().min(10).max(1440).default(10),
+  KEYTURN_TENANT_ACCESS_LOST_MINUTES: int.min(10).max(1440).default(10),
   /** BYOK revoke: how long Keyturn keeps probing for the vault's 403 before it reports the revoke unverified. */
   KEYTURN_TENANT_REVOKE_VERIFY_HOURS: positiveInt.max(720).default(72),
   /** Service-managed revoke: revoked keys are deleted (soft delete) after this many days. */
-  KEYTURN_TENANT_REVOKED_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(90),
+  KEYTURN_TENANT_REVOKED_RETENTION_DAYS: int.min(0).max(3650).default(90),
   /** `vaultName=/subscriptions/…/vaults/{name},…`: customer vaults (same Entra tenant) where Keyturn may remove its own role assignment on a revoke. */
   KEYTURN_BYOK_SELF_UNASSIGN: z.string().optional().transform((raw, ctx) => {
     const scopes: Record<string, string> = Object.create(null);
@@ -175,40 +180,40 @@ export const settingsSchema = z.object({
     return scopes;
   }),
   /** Keyturn's own principal (object id of its managed identity): whose role assignment self-unassign removes. */
-  KEYTURN_APP_PRINCIPAL_ID: z.string().uuid().optional(),
+  KEYTURN_APP_PRINCIPAL_ID: optionalUuid,
   /** Cross-tenant BYOK: the client id of Keyturn's multi-tenant app registration (its federated credential trusts the managed identity). */
-  KEYTURN_CROSS_TENANT_CLIENT_ID: z.string().uuid().optional(),
+  KEYTURN_CROSS_TENANT_CLIENT_ID: optionalUuid,
   /** Keyturn's own Entra tenant: a BYOK customerTenantId equal to it needs no cross-tenant credential. */
-  KEYTURN_HOME_TENANT_ID: z.string().uuid().optional(),
+  KEYTURN_HOME_TENANT_ID: optionalUuid,
   // Incidents (issue 14): the breach record's checkpoints and its daily verification.
   /** The vault (alias in KEYTURN_VAULTS) holding the checkpoint secrets `incident-{id}-head`; default the first. */
-  KEYTURN_INCIDENT_VAULT: z.string().min(1).optional(),
+  KEYTURN_INCIDENT_VAULT: optionalNonEmpty,
   /** A checkpoint of an incident's head at least every this many entries (and on every state change). */
-  KEYTURN_INCIDENT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).max(1000).default(10),
+  KEYTURN_INCIDENT_CHECKPOINT_EVERY: int.min(1).max(1000).default(10),
   /** NCRONTAB (six fields) of the daily verification of every incident record. */
-  KEYTURN_INCIDENT_VERIFY_SCHEDULE: z.string().min(1).default('0 0 3 * * *'),
+  KEYTURN_INCIDENT_VERIFY_SCHEDULE: nonEmpty.default('0 0 3 * * *'),
   // Tenant keys part 2 (backup, restore, export).
   /** How long an export request waits for approval, and how long its package can be fetched after it (hours). */
-  KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: z.coerce.number().int().min(1).max(24).default(24),
+  KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: int.min(1).max(24).default(24),
   /** The least time between an export request and its approval (minutes; 0: none). */
-  KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES: z.coerce.number().int().min(0).max(10_080).default(0),
+  KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES: int.min(0).max(10_080).default(0),
   // Encryption key sets and batch jobs (issue 13).
   /** The vault (alias in KEYTURN_VAULTS) where Keyturn creates key sets' KEKs; default the first. */
-  KEYTURN_KEYSET_VAULT: z.string().min(1).optional(),
+  KEYTURN_KEYSET_VAULT: optionalNonEmpty,
   /** Configured RSA size of a new KEK; the key policy's minimum wins when larger. */
   KEYTURN_KEYSET_KEK_BITS: z.enum(['2048', '3072', '4096']).default('3072'),
   /** How long a host keeps an unwrapped data key in memory (one Key Vault unwrap per key per TTL). */
-  KEYTURN_KEYSET_DATA_KEY_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  KEYTURN_KEYSET_DATA_KEY_TTL_SECONDS: int.min(1).max(86_400).default(300),
   /** How long a host writes with the primary it last read: other hosts follow an added key within it. */
-  KEYTURN_KEYSET_PRIMARY_TTL_SECONDS: z.coerce.number().int().min(0).max(5).default(5),
+  KEYTURN_KEYSET_PRIMARY_TTL_SECONDS: int.min(0).max(5).default(5),
   /** Consecutive KEK failures must span this long before a set is `unavailable`. */
-  KEYTURN_KEYSET_UNAVAILABLE_AFTER_MINUTES: z.coerce.number().int().min(10).max(10_080).default(10),
+  KEYTURN_KEYSET_UNAVAILABLE_AFTER_MINUTES: int.min(10).max(10_080).default(10),
   /** The queue of batch jobs (re-encryption, abandon), read by the `batchJobs` queue trigger as %KEYTURN_BATCH_QUEUE%. */
   KEYTURN_BATCH_QUEUE: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'expected a queue name').default('keyturn-batch-jobs'),
   /** How long a delivery holds its batch (well above a batch's run time); a crashed holder's batch runs again after it. */
-  KEYTURN_BATCH_CLAIM_SECONDS: z.coerce.number().int().min(5).max(600).default(60),
+  KEYTURN_BATCH_CLAIM_SECONDS: int.min(5).max(600).default(60),
   /** Dual control of key-set exports: the least time between a request and its approval. */
-  KEYTURN_KEYSET_EXPORT_MIN_WAIT_MINUTES: z.coerce.number().int().min(0).max(10_080).default(0),
+  KEYTURN_KEYSET_EXPORT_MIN_WAIT_MINUTES: int.min(0).max(10_080).default(0),
 
   /** Test-only fault points (`step:when`, comma separated); never set in production. */
   KEYTURN_FAULTS: z.string().optional(),

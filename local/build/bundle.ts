@@ -69,8 +69,9 @@ const common = {
   sourcemap: true,
   logLevel: 'warning',
   legalComments: 'none',
-  // Less to read and parse at each cold start; names stay (error and class names), the source map maps back.
+  // Less to read and parse at each cold start; the source map maps back.
   minify: process.env.KEYTURN_BUNDLE_MINIFY !== "0",
+  // Function and class names stay in the SDK files (their code may read them); app.js drops them, below.
   keepNames: true,
 } as const;
 
@@ -100,13 +101,20 @@ export async function bundle(): Promise<string> {
   rmSync(join(OUT_DIR, 'sdk'), { recursive: true, force: true });
   await build({
     ...common,
+    // Imported, not required: esbuild then hoists the modules into one scope instead of wrapping
+    // each in a lazy initialiser with a getter per export (less to run at load, a smaller cache).
     stdin: {
-      contents: functions.map((f) => `require('./functions/${f.replace(/\.ts$/, '')}');`).join('\n'),
+      contents: functions.map((f) => `import './functions/${f.replace(/\.ts$/, '')}';`).join('\n'),
       resolveDir: ROOT,
       sourcefile: 'app-entry.js',
       loader: 'js',
     },
     outfile,
+    // keepNames wraps every function and class in a naming call that runs at load (≈ 10 % of
+    // load's CPU, and a larger code cache). Keyturn's code names its errors explicitly
+    // (`this.name = …`, what `errorFacts` and the logs read) and reads no `constructor.name`;
+    // stack traces map back through the source map (`--enable-source-maps`).
+    keepNames: false,
     external: ['@azure/functions-core'],
     plugins: [sdkChunks(sdks), zodEnglishOnly],
   });

@@ -1,6 +1,5 @@
-import { get } from 'node:https';
 import { get as getHttp } from 'node:http';
-import type { Agent } from 'node:https';
+import { type AgentSource, https } from './tlsAgent';
 import type { Clock } from '../ports';
 
 export const systemClock: Clock = { now: async () => new Date() };
@@ -9,12 +8,12 @@ export const systemClock: Clock = { now: async () => new Date() };
  * Follows the Key Vault emulator's movable clock (local mode only). It asks on every
  * read: a clock jump must be seen by the very next timer or event it triggers.
  */
-export function emulatorClock(timeUrl: string, agent: Agent | undefined): Clock {
+export function emulatorClock(timeUrl: string, agent: AgentSource): Clock {
   return {
     now: () =>
       new Promise<Date>((resolve, reject) => {
         const url = new URL(timeUrl);
-        const request = url.protocol === 'https:' ? get(url, { agent }) : getHttp(url);
+        const request = url.protocol === 'https:' ? https().get(url, { agent: agent() }) : getHttp(url);
         request.on('response', (res) => {
           let body = '';
           res.setEncoding('utf8');

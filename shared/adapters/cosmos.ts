@@ -77,7 +77,7 @@ export function createCosmos(options: {
     const client = new CosmosClient({
       endpoint: options.endpoint,
       ...(options.key ? { key: options.key } : { aadCredentials: options.credential!() }),
-      agent: httpsAgent(options.ca),
+      agent: httpsAgent(options.ca)(),
       // The local server and the emulator have one region; discovery would rewrite the endpoint.
       connectionPolicy: { enableEndpointDiscovery: false },
     });

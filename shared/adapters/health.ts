@@ -2,11 +2,11 @@
  * Health checks of the dependencies, one per kind, built by the composition root:
  * each makes the smallest real call its SDK offers. `checkHealth` runs them.
  */
-import { type Agent, get as httpsGet } from 'node:https';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import type { DependencyCheck } from '../services/health';
 import type { CosmosHandle } from './cosmos';
 import type { KeyVaultClients } from './keyVault/clients';
+import { type AgentSource, https } from './tlsAgent';
 
 /** `blobs` may be a getter: the client is then built at the first check (the root builds SDK clients on first use). */
 export const storageHealth = (blobs: BlobServiceClient | (() => BlobServiceClient)): DependencyCheck => ({
@@ -34,12 +34,12 @@ export const keyVaultHealth = (clients: KeyVaultClients, vaultAlias: string): De
  * its identity has no business at a vault it is not using); never required, so the
  * report never fails because of a customer's vault.
  */
-export const customerVaultHealth = (vaultName: string, vaultUrl: string, agent: Agent | undefined): DependencyCheck => ({
+export const customerVaultHealth = (vaultName: string, vaultUrl: string, agent: AgentSource): DependencyCheck => ({
   name: `keyvault:${vaultName}`,
   required: false,
   check: () =>
     new Promise<void>((resolve, reject) => {
-      const request = httpsGet(new URL(`${vaultUrl}/secrets?api-version=7.5&maxresults=1`), { agent }, (res) => {
+      const request = https().get(new URL(`${vaultUrl}/secrets?api-version=7.5&maxresults=1`), { agent: agent() }, (res) => {
         res.resume();
         const challenge = String(res.headers['www-authenticate'] ?? '');
         if (res.statusCode === 401 && /^Bearer\s/i.test(challenge)) resolve();

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { lazySchema } from './lazySchema';
 import { KeyturnError, invalidTransition } from '../errors';
 import { type FailurePolicy, type StepJob, type StepRecord, stepKernel } from './stepKernel';
 
@@ -120,9 +121,9 @@ export const restoreFailurePolicy = (job: TenantRestore, maxAttempts: number, ji
   mayFail: job.step === 'restore-key',
 });
 
-export const restoreBodySchema = z.strictObject({
+export const restoreBodySchema = lazySchema(() => z.strictObject({
   backupId: z.string().regex(/^backup-[0-9TZ]+-[0-9a-f]{8}$/, 'expected a backup id (backup-…)'),
   requestedBy: z.string().optional(),
-});
+}));
 
-export const backupBodySchema = z.strictObject({ requestedBy: z.string().optional() });
+export const backupBodySchema = lazySchema(() => z.strictObject({ requestedBy: z.string().optional() }));

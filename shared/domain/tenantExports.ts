@@ -14,6 +14,7 @@
  */
 import { type KeyObject, constants, createHash, publicEncrypt, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { lazySchema } from './lazySchema';
 import { KeyturnError, invalidTransition } from '../errors';
 import { type FailurePolicy, type StepJob, type StepRecord, stepKernel } from './stepKernel';
 import type { VersionState } from './tenantKeys';
@@ -201,15 +202,15 @@ export function buildPackage(input: { exportId: string; tenantId: string; create
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
-export const exportRequestSchema = z.strictObject({
+export const exportRequestSchema = lazySchema(() => z.strictObject({
   requesterPublicKey: z.string().min(1).max(16_384),
   reason: z.string().trim().min(1).max(500),
   requestedBy: z.string().optional(),
-});
+}));
 
-export const exportApproveSchema = z.strictObject({
+export const exportApproveSchema = lazySchema(() => z.strictObject({
   publicKeySha256: z.string().regex(HEX64, 'expected the SHA-256 (64 hex characters) of the requester key'),
   approvedBy: z.string().optional(),
-});
+}));
 
-export const exportParamsSchema = z.object({ exportId: z.string().regex(/^export-[a-z0-9-]{3,63}-[0-9a-f]{16}$/, 'expected an export id') });
+export const exportParamsSchema = lazySchema(() => z.object({ exportId: z.string().regex(/^export-[a-z0-9-]{3,63}-[0-9a-f]{16}$/, 'expected an export id') }));

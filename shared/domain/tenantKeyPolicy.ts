@@ -6,18 +6,19 @@
  * policy is stored (the incident playbooks raise it).
  */
 import { z } from 'zod';
+import { lazySchema } from './lazySchema';
 import { invalidTransition } from '../errors';
 
 /** The RSA sizes Key Vault creates and imports. */
 export const RSA_SIZES = [2048, 3072, 4096] as const;
 export type RsaSize = (typeof RSA_SIZES)[number];
 
-export const keyPolicySchema = z.strictObject({
+export const keyPolicySchema = lazySchema(() => z.strictObject({
   version: z.number().int().positive(),
   rsaMinBits: z.number().int().min(2048).max(4096),
   /** JOSE algorithm names no key creation or content may use. */
   forbiddenAlgorithms: z.array(z.string().min(1).max(32)).max(32),
-});
+}));
 
 export type KeyPolicy = z.infer<typeof keyPolicySchema>;
 

@@ -10,10 +10,11 @@
  * them). Every forbidden move is a 409 (`INVALID_TRANSITION`, or the tenant's own code).
  */
 import { z } from 'zod';
+import { lazySchema } from './lazySchema';
 import { KeyturnError, invalidTransition } from '../errors';
 
 export const TENANT_ID = /^[a-z0-9][a-z0-9-]{2,62}$/;
-export const tenantIdSchema = z.string().regex(TENANT_ID, 'expected 3–63 characters: lower-case letters, digits and -, not starting with -');
+export const tenantIdSchema = lazySchema(() => z.string().regex(TENANT_ID, 'expected 3–63 characters: lower-case letters, digits and -, not starting with -'));
 
 export const TOPOLOGIES = ['service-managed', 'byok'] as const;
 export type Topology = (typeof TOPOLOGIES)[number];

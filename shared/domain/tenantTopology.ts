@@ -6,16 +6,17 @@
  * for as long as the customer leaves Keyturn its unwrap access.
  */
 import { z } from 'zod';
+import { lazySchema } from './lazySchema';
 import { KeyturnError, ValidationError } from '../errors';
 import { TOPOLOGIES, type Tenant, type Topology } from './tenantKeys';
 
-export const topologySchema = z.strictObject({
+export const topologySchema = lazySchema(() => z.strictObject({
   to: z.enum(TOPOLOGIES),
   /** To BYOK: the customer's key (no version). */
   keyUrl: z.string().url().max(2048).optional(),
   reason: z.string().trim().min(1).max(500),
   requestedBy: z.string().optional(),
-});
+}));
 
 export type TopologyRequest = z.infer<typeof topologySchema>;
 

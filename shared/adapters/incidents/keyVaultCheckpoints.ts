@@ -7,6 +7,7 @@
  */
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { z } from 'zod';
+import { lazySchema } from '../../domain/lazySchema';
 import { type Checkpoint, canonicalJson } from '../../domain/incidentChain';
 import { statusOf } from '../../errors';
 import type { CheckpointStore } from '../../services/incidents/ports';
@@ -14,14 +15,14 @@ import type { CheckpointStore } from '../../services/incidents/ports';
 export const CHECKPOINT_TAG = 'keyturn-incident-head';
 export const checkpointSecretName = (subject: string): string => `incident-${subject}-head`;
 
-const checkpointSchema = z.object({
+const checkpointSchema = lazySchema(() => z.object({
   incidentId: z.string(),
   seq: z.number().int().nonnegative(),
   hash: z.string(),
   state: z.string().optional(),
   at: z.string(),
   prevCheckpoint: z.string().nullable(),
-});
+}));
 
 const parse = (value: string | undefined): Checkpoint => checkpointSchema.parse(JSON.parse(value ?? 'null'));
 

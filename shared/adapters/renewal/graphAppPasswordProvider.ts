@@ -10,10 +10,10 @@
  */
 import type { TokenCredential } from '@azure/identity';
 import { request as httpRequest } from 'node:http';
-import { type Agent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
 import { KeyturnError, statusOf } from '../../errors';
 import { type CredentialProvider, type ProviderContext, SecretValue } from '../../services/renewal/ports';
+import { type AgentSource, https } from '../tlsAgent';
 
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 const TIMEOUT_MS = 30_000;
@@ -58,7 +58,7 @@ export interface GraphOptions {
   endpoint: string;
   credential: TokenCredential;
   /** Trusts a local stub's CA; undefined in Azure. */
-  agent?: Agent;
+  agent?: AgentSource;
 }
 
 export function graphAppPasswordProvider(options: GraphOptions): CredentialProvider {
@@ -77,7 +77,7 @@ export function graphAppPasswordProvider(options: GraphOptions): CredentialProvi
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req =
         url.protocol === 'https:'
-          ? httpsRequest(url, { method, headers, agent: options.agent })
+          ? https().request(url, { method, headers, agent: options.agent?.() })
           : httpRequest(url, { method, headers });
       req.on('response', (res) => {
         let text = '';

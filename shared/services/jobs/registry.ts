@@ -2,7 +2,6 @@
  * The job kinds whose due work the resume timer (`functions/resumeRotations.ts`)
  * advances: renewal first; tenant keys, key sets and incidents register the same way.
  */
-import { performance } from 'node:perf_hooks';
 import { describeError } from '../../errors';
 import type { StepJob } from '../../domain/stepKernel';
 import type { Logger } from '../../ports';

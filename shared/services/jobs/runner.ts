@@ -1,9 +1,12 @@
 /**
  * The step runner: advances any job of the step kernel (`domain/stepKernel.ts`) whose
- * steps are functions. Each round: read → decide → claim (ETag-guarded lease, fresh
- * token) → run the step (which checks the lease's margin before every external write)
- * → record (ETag-guarded) → next. A lost race re-reads and re-decides; a step that
- * throws is recorded as a failed try (the job's rules say what that means).
+ * steps are functions. Each round: decide → claim (ETag-guarded lease, fresh token) →
+ * run the step (which checks the lease's margin before every external write) → record
+ * (ETag-guarded) → next. The job is read at the start and after a lost race only: a
+ * round decides on the document its own ETag-guarded write returned (as stored, with
+ * its new ETag), so a change by anyone else still fails the next write. A lost race
+ * re-reads and re-decides; a step that throws is recorded as a failed try (the job's
+ * rules say what that means).
  */
 import { randomUUID } from 'node:crypto';
 import { ConcurrencyConflict, KeyturnError, describeError, notFound } from '../../errors';
@@ -127,8 +130,10 @@ export class StepRunner {
     const { faults, log, owner, clock } = this.deps;
     const holder = `${owner}:${randomUUID().slice(0, 8)}`;
     const claimed = new Set<string>();
+    // What this call's last write returned; read again only when a write lost its race.
+    let stored: Versioned<J> | undefined;
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const stored = await kind.store.read(id);
+      stored ??= await kind.store.read(id);
       if (!stored) throw notFound(`${kind.label} '${id}'`, { [kind.idKey]: id });
       const job = stored.doc;
       const now = await clock.now();
@@ -136,7 +141,7 @@ export class StepRunner {
       if (decision.action === 'none' || decision.action === 'wait') return job;
 
       if (decision.action === 'cleanup') {
-        await this.write(kind, await kind.cleanup(job, now), stored.etag);
+        stored = await this.write(kind, await kind.cleanup(job, now), stored.etag);
         continue;
       }
 
@@ -144,7 +149,7 @@ export class StepRunner {
         faults.hit(`${decision.step}:before`);
         const token = this.newToken();
         const next = kind.claim(job, { owner: holder, token, leaseMs: kind.leaseMs }, now);
-        await this.write(kind, { next, written: () => claimed.add(token) }, stored.etag);
+        stored = await this.write(kind, { next, written: () => claimed.add(token) }, stored.etag);
         continue;
       }
 
@@ -168,11 +173,13 @@ export class StepRunner {
           });
           return job;
         }
-        await this.write(kind, await kind.failed(run, e), stored.etag);
+        stored = await this.write(kind, await kind.failed(run, e), stored.etag);
         continue;
       }
       faults.hit(`${step}:after`);
-      if (!(await this.write(kind, await kind.record(run, result), stored.etag))) await kind.lost?.(run, result);
+      const recorded: Versioned<J> | undefined = await this.write(kind, await kind.record(run, result), stored.etag);
+      if (!recorded) await kind.lost?.(run, result);
+      stored = recorded;
     }
     throw new Error(`${kind.label} ${id} did not settle after ${MAX_ROUNDS} rounds`);
   }
@@ -207,15 +214,16 @@ export class StepRunner {
     return { due: tried, advanced, errors };
   }
 
-  /** ETag-guarded write; false when another worker changed it first (re-read and re-decide). */
-  private async write<J>(kind: { store: JobStore<J> }, outcome: Outcome<J>, etag: string): Promise<boolean> {
+  /** ETag-guarded write: the document as stored, or undefined when another worker changed it first (re-read and re-decide). */
+  private async write<J>(kind: { store: JobStore<J> }, outcome: Outcome<J>, etag: string): Promise<Versioned<J> | undefined> {
+    let written: Versioned<J>;
     try {
-      await kind.store.replace(outcome.next, etag);
+      written = await kind.store.replace(outcome.next, etag);
     } catch (e) {
-      if (e instanceof ConcurrencyConflict) return false;
+      if (e instanceof ConcurrencyConflict) return undefined;
       throw e;
     }
     outcome.written();
-    return true;
+    return written;
   }
 }

@@ -9,7 +9,6 @@
  * Read-only: anonymous requests never create keys (the rollover timer and `/api/tokens` do).
  */
 import { createHash } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { type PublicJwk, type SigningAlg, publishedKeys } from '../../domain/signingKeys';
 import type { KeySetStore, StoredKeySet } from './ports';
 
