@@ -29,6 +29,22 @@ export function portSetting(env: NodeJS.ProcessEnv, name: string, fallback: numb
 }
 
 /** A port that was free a moment ago (for a child process that must know its URL up front). */
+/**
+ * A free port held open until `release()`: for a port that must be known long before its
+ * server starts (the test stack names the host's URL to Event Grid first), so no other
+ * process picks it meanwhile. Release it just before the server binds.
+ */
+export async function reservePort(): Promise<{ port: number; release(): Promise<void> }> {
+  return new Promise((resolveReservation, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      resolveReservation({ port, release: () => new Promise<void>((done) => server.close(() => done())) });
+    });
+  });
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();

@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { requestJson } from '../../local/httpJson';
-import { freePort } from '../../local/ports';
+import { freePort, reservePort } from '../../local/ports';
 import { emulatorCredential } from '../../shared/adapters/keyVault/clients';
 import { type RunningProcess, spawnNode } from './process';
 import type { AuthorizationManagementClient } from '@azure/arm-authorization';
@@ -111,7 +111,9 @@ export async function startStack(
   options: { host?: boolean; env?: Record<string, string>; keyVaultFaults?: number; armPageSize?: number } = {},
 ): Promise<TestStack> {
   const tlsDir = await mkdtemp(join(tmpdir(), 'keyturn-tls-'));
-  const hostPort = await freePort();
+  // Held until the host binds it: the stack starts first (up to a minute on a loaded machine) and other tests pick ports meanwhile.
+  const reservation = await reservePort();
+  const hostPort = reservation.port;
   const hostUrl = `http://127.0.0.1:${hostPort}`;
   const stackProcess = spawnNode(
     STACK_SCRIPT,
@@ -128,6 +130,7 @@ export async function startStack(
   );
   const processes: RunningProcess[] = [stackProcess];
   const stopAll = async () => {
+    await reservation.release().catch(() => undefined);
     for (const p of [...processes].reverse()) await p.stop();
     await rm(tlsDir, { recursive: true, force: true });
   };
@@ -180,6 +183,7 @@ export async function startStack(
       };
     };
 
+    await reservation.release();
     const host = options.host === false ? undefined : await launchHost(hostPort);
     const credentialOptions = { disableChallengeResourceVerification: true, tlsOptions: { ca } };
     let secretClient: SecretClient | undefined;
