@@ -44,8 +44,8 @@ async function presenceOf(keys: VaultKeys, vaultUrl: string, name: string): Prom
   try {
     return (await keys.getDeleted(vaultUrl, name)) ? 'soft-deleted' : 'absent';
   } catch (e) {
-    // Reading deleted keys is `deletedKeys/read`, which Key Vault Crypto Officer (Keyturn's
-    // role on its vault) lacks, while recover is a key action it has: try the recovery,
+    // Reading deleted keys is `deletedKeys/read`, outside Key Vault Crypto Officer's `keys/*`
+    // (Keyturn's role on its vault), while recover is a key action it has: try the recovery,
     // and a recovery that finds nothing falls back to the blob (`recoverOrRestore`).
     if (!isKeyturnError(e, 'ACCESS_DENIED')) throw e;
     return 'soft-deleted';
