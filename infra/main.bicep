@@ -56,6 +56,9 @@ param byokSelfUnassign string = ''
 
 @description('Cross-tenant BYOK: client id of the multi-tenant app registration whose federated credential is the managed identity. Empty = none.')
 param crossTenantClientId string = ''
+
+@description('Tenant keys: rekey a service-managed tenant whose key in use is older than this many days (at least 1; BYOK tenants get RekeyNeeded). Empty = off.')
+param tenantRekeyAfterDays string = ''
 @description('NCRONTAB (six fields) for the daily verification of every incident record.')
 param incidentVerifySchedule string = '0 0 3 * * *'
 
@@ -197,6 +200,7 @@ module functionApp 'modules/functionApp.bicep' = {
     identityPrincipalId: identity.properties.principalId
     byokSelfUnassign: byokSelfUnassign
     crossTenantClientId: crossTenantClientId
+    tenantRekeyAfterDays: tenantRekeyAfterDays
     incidentVerifySchedule: incidentVerifySchedule
   }
 }

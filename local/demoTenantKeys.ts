@@ -5,13 +5,20 @@
  * resume timer archives the previous version). A BYOK tenant in the customer's vault
  * `contoso-byok`: `contoso-admin` creates and tags the key and grants Keyturn, content
  * is protected offline, the tenant is revoked, `contoso-admin` removes the assignment,
- * the revoke completes and the content is unreadable. Never prints key material.
+ * the revoke completes and the content is unreadable. Then the operations of part 2 on
+ * the service-managed tenant: a backup, the key soft-deleted and restored by recovery; an
+ * export requested by one person, approved by a second, opened with the two `openssl`
+ * commands of docs/tenant-keys.md (in a temp dir deleted at the end), the recovered
+ * private key opening earlier content; a switch to BYOK, earlier content still opening.
+ * Never prints key material.
  */
-import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyClient } from '@azure/keyvault-keys';
-import { CompactEncrypt, importJWK } from 'jose';
+import { CompactEncrypt, compactDecrypt, decodeProtectedHeader, importJWK } from 'jose';
 import { authorizationClient, roleDefinitionIdFor } from './arm/client';
 import { requestJson } from './httpJson';
 import { DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION } from './keyvault';
@@ -122,6 +129,82 @@ async function main(): Promise<void> {
   step(`revoke verified by probing (the vault answers 403): complete ${final.complete}`);
   step(`the BYOK content is unreadable: ${await open(byok, byokContent.jwe)}`);
   if (!final.complete || t.state !== 'active') process.exit(1);
+
+  const opensAs = async (tenantId: string, jwe: string, text: string) => {
+    const line = await open(tenantId, jwe);
+    if (!line.startsWith(`opens: "${text}"`)) throw new Error(`content of ${tenantId} should open as "${text}"; it ${line}`);
+    return line;
+  };
+
+  console.log(`\n== Backup and restore (${sm}): Key Vault's backup blob, and recovery of a soft-deleted key ==`);
+  const backup = must(await api('POST', `tenants/${sm}/backups`, {}), 201, 'backup').backup;
+  step(`backed up ${backup.versions.length} versions to ${backup.blob} (SHA-256 ${backup.sha256.slice(0, 16)}…, in the blob metadata and the record)`);
+  const smKeyName = /\/keys\/([^/]+)\//.exec(t.activeKid)![1]!;
+  const operatorKeys = new KeyClient(VAULT_URL, credentialFor('operator'), tls);
+  await (await operatorKeys.beginDeleteKey(smKeyName)).pollUntilDone();
+  step(`the operator soft-deleted ${smKeyName} in Keyturn's vault (KeyClient.beginDeleteKey): old content ${await open(sm, before.jwe)}`);
+  must(await api('POST', `tenants/${sm}/restore`, { backupId: backup.id }), 200, 'restore');
+  step(`restored from ${backup.id}: the soft-deleted key was recovered (no blob needed); old content ${await opensAs(sm, before.jwe, 'written before the rekey')}`);
+
+  console.log('\n== Export under dual control: alice asks, bob approves, openssl opens the package ==');
+  const dir = mkdtempSync(join(tmpdir(), 'keyturn-demo-export-'));
+  try {
+    const pair = generateKeyPairSync('rsa', { modulusLength: 3072 });
+    writeFileSync(join(dir, 'requester.key.pem'), pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const requesterPublicKey = pair.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    step(`alice made an RSA-3072 key pair (private key in ${dir}, never sent)`);
+    // Local stack only: identities come from the body (in Azure, from App Service authentication).
+    const requested = must(await api('POST', `tenants/${sm}/exports`, { requesterPublicKey, reason: 'demo: leaving the service', requestedBy: 'alice' }), 201, 'export request').export;
+    step(`alice requested an export: ${requested.state}, her key's SHA-256 ${requested.publicKeySha256.slice(0, 16)}…`);
+    const early = await api('GET', `tenants/${sm}/exports/${requested.id}/package?requestedBy=alice`);
+    step(`the package before approval: ${early.status} ${early.json.code}`);
+    const self = await api('POST', `tenants/${sm}/exports/${requested.id}/approve`, { publicKeySha256: requested.publicKeySha256, approvedBy: 'alice' });
+    step(`alice approving her own request: ${self.status} ${self.json.code}`);
+    const approved = must(await api('POST', `tenants/${sm}/exports/${requested.id}/approve`, { publicKeySha256: requested.publicKeySha256, approvedBy: 'bob' }), 200, 'approve').export;
+    step(`bob approved, naming the same SHA-256: ${approved.state}`);
+    const pkg = must(await api('GET', `tenants/${sm}/exports/${requested.id}/package?requestedBy=alice`), 200, 'package');
+    step(`alice fetched the package: ${pkg.keys.length} versions (${pkg.keys.map((k: Json) => k.state).join(', ')}), the password encrypted to her key`);
+    writeFileSync(join(dir, 'password.bin'), Buffer.from(pkg.encryptedPassword, 'base64url'));
+    const run = (command: string) => {
+      console.log(`      $ ${command}`);
+      execFileSync(command.split(' ')[0]!, command.split(' ').slice(1), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    };
+    step('alice opens it with the commands of docs/tenant-keys.md (password.bin = encryptedPassword, base64url-decoded):');
+    run('openssl pkeyutl -decrypt -inkey requester.key.pem -in password.bin -out password.txt -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256');
+    const recovered = new Map<string, ReturnType<typeof createPrivateKey>>();
+    pkg.keys.forEach((k: Json, i: number) => {
+      if (!k.pkcs8) return;
+      writeFileSync(join(dir, `key-${i}.enc.pem`), k.pkcs8);
+      run(`openssl pkey -in key-${i}.enc.pem -passin file:password.txt -out key-${i}.pem`);
+      recovered.set(k.kid, createPrivateKey(readFileSync(join(dir, `key-${i}.pem`))));
+    });
+    const kidBefore = decodeProtectedHeader(before.jwe).kid!;
+    const privateKey = recovered.get(kidBefore);
+    if (!privateKey) throw new Error(`the package holds no private key of ${kidBefore}`);
+    const opened = new TextDecoder().decode((await compactDecrypt(before.jwe, privateKey)).plaintext);
+    if (opened !== 'written before the rekey') throw new Error(`the recovered key opened "${opened}"`);
+    step(`openssl opened ${recovered.size} private keys; the one of ${short(kidBefore)} opens earlier content with jose compactDecrypt: "${opened}"`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  step(`deleted ${dir} (password and private keys); leaving for good would now be a revoke`);
+
+  console.log(`\n== Switch to BYOK (${sm}): a rekey to a key in the customer's vault ==`);
+  const switchKey = `demo-sw-${suffix}`;
+  await admin.createRsaKey(switchKey, { keySize: 3072, tags: { 'keyturn-tenant': sm } });
+  const switchScope = `/subscriptions/${DEFAULT_SUBSCRIPTION}/resourceGroups/${DEFAULT_RESOURCE_GROUP}/providers/Microsoft.KeyVault/vaults/contoso-byok/keys/${switchKey}`;
+  await arm.roleAssignments.create(switchScope, randomUUID(), {
+    roleDefinitionId: roleDefinitionIdFor(ROLES.keyVaultCryptoServiceEncryptionUser.id),
+    principalId: resolveObjectId('keyturn-app') as string,
+    principalType: 'ServicePrincipal',
+  });
+  step(`contoso-admin created ${switchKey} in contoso-byok, tagged keyturn-tenant=${sm}, and granted keyturn-app`);
+  const switched = must(await api('POST', `tenants/${sm}/topology`, { to: 'byok', keyUrl: `${BYOK_URL}/keys/${switchKey}`, reason: 'demo: the customer brings its key' }), 200, 'topology').tenant;
+  step(`switched: topology ${switched.topology}, state ${switched.state}, key in use ${short(switched.activeKid)}`);
+  const afterSwitch = must(await api('POST', `tenants/${sm}/protect`, { plaintext: Buffer.from('written after the switch').toString('base64') }), 200, 'protect');
+  step(`new content uses the customer's key: ${short(afterSwitch.kid)}; it ${await opensAs(sm, afterSwitch.jwe, 'written after the switch')}`);
+  step(`content from before the switch ${await opensAs(sm, before.jwe, 'written before the rekey')}`);
+  if (switched.topology !== 'byok' || afterSwitch.kid !== switched.activeKid) process.exit(1);
 }
 
 if (require.main === module) {

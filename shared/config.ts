@@ -197,6 +197,9 @@ export const settingsSchema = z.object({
   KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: int.min(1).max(24).default(24),
   /** The least time between an export request and its approval (minutes; 0: none). */
   KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES: int.min(0).max(10_080).default(0),
+  // Tenant keys: the rekey-after-days policy (issue 11 item 6).
+  /** The tenant timer rekeys a service-managed tenant whose version in use is older than this (BYOK: RekeyNeeded); unset = off. */
+  KEYTURN_TENANT_REKEY_AFTER_DAYS: positiveInt.max(3650).optional(),
   // Encryption key sets and batch jobs (issue 13).
   /** The vault (alias in KEYTURN_VAULTS) where Keyturn creates key sets' KEKs; default the first. */
   KEYTURN_KEYSET_VAULT: optionalNonEmpty,
@@ -282,6 +285,8 @@ export interface Config {
   incidents: { vault: string; checkpointEvery: number };
   /** Tenant keys part 2: backup, restore, escrow and export. */
   tenantOps: { exportExpiryHours: number; exportMinWaitMinutes: number };
+  /** Tenant keys: the rekey-after-days policy (absent = off). */
+  tenantRekeyAge: { afterDays?: number };
   /** Encryption key sets and batch jobs (issue 13). */
   keySets: {
     vault: string;
@@ -462,6 +467,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       checkpointEvery: s.KEYTURN_INCIDENT_CHECKPOINT_EVERY,
     },
     tenantOps: { exportExpiryHours: s.KEYTURN_TENANT_EXPORT_EXPIRY_HOURS, exportMinWaitMinutes: s.KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES },
+    tenantRekeyAge: s.KEYTURN_TENANT_REKEY_AFTER_DAYS !== undefined ? { afterDays: s.KEYTURN_TENANT_REKEY_AFTER_DAYS } : {},
     keySets: {
       vault: (s.KEYTURN_KEYSET_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase(),
       kekBits: Number(s.KEYTURN_KEYSET_KEK_BITS) as 2048 | 3072 | 4096,

@@ -36,6 +36,8 @@ param incidentVerifySchedule string
 @minValue(1)
 @maxValue(24)
 param tenantExportExpiryHours int = 24
+@description('Tenant keys: the timer rekeys a service-managed tenant whose key in use is older than this many days (BYOK: RekeyNeeded); empty = off.')
+param tenantRekeyAfterDays string = ''
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -148,6 +150,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_INCIDENT_CHECKPOINT_EVERY: '10'
     // Tenant keys part 2: export packages expire (the storage lifecycle rule removes them after two days).
     KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: string(tenantExportExpiryHours)
+    // Tenant keys: the optional rekey-after-days policy (the probe timer applies it).
+    KEYTURN_TENANT_REKEY_AFTER_DAYS: tenantRekeyAfterDays
     // Encryption key sets (issue 13): the batch jobs' queue (the queue trigger reads %KEYTURN_BATCH_QUEUE%);
     // KEKs are created in the first vault, with the Crypto Officer role the app already holds there.
     KEYTURN_BATCH_QUEUE: 'keyturn-batch-jobs'

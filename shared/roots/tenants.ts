@@ -20,6 +20,7 @@ import { type ProbeReport, probeByokTenants } from '../services/tenants/accessPr
 import type { ByokDeps } from '../services/tenants/byok';
 import { tenantKeyEventHandler } from '../services/tenants/keyEvents';
 import { noticeJob, noticeSink } from '../services/tenants/notices';
+import { type RekeyAgeReport, applyRekeyAge } from '../services/tenants/rekeyAge';
 import type { KeyPolicyStore } from '../services/tenants/ports';
 import { rekeyJob } from '../services/tenants/rekeyJob';
 import { RekeyService } from '../services/tenants/rekeyService';
@@ -35,6 +36,8 @@ export interface TenantsRoot {
   revoke(log: Logger, tenantId: string, request: RevokeRequest): Promise<{ tenant: Tenant; complete: boolean; remaining: string[] }>;
   /** The BYOK access probes (the probe timer). */
   probe(log: Logger): Promise<ProbeReport>;
+  /** The rekey-after-days policy (the same timer); undefined when KEYTURN_TENANT_REKEY_AFTER_DAYS is unset. */
+  rekeyAge?: (log: Logger) => Promise<RekeyAgeReport>;
   /** The rekey job kind, for the resume timer (archives due changeovers). */
   resumable(log: Logger): ResumableKind;
   /** Revokes (verification retries, retention deletes) and unsent notices, for the resume timer. */
@@ -126,6 +129,7 @@ export function buildTenants(config: Config, deps: TenantsRootDeps): TenantsRoot
   // Settings vaults by alias, and customer vaults by name (their events reach the intake too).
   const vaultUrlOf = (alias: string) =>
     deps.keyVault.vaultAliases().includes(alias) ? deps.keyVault.vaultUrl(alias) : customerVaultUrls[alias.toLowerCase()];
+  const afterDays = config.tenantRekeyAge?.afterDays;
   return {
     service,
     rekeys,
@@ -133,6 +137,9 @@ export function buildTenants(config: Config, deps: TenantsRootDeps): TenantsRoot
       revokeTenantKeys({ tenants, revokes: revokeStore, runner: runner(log), kind: revokeKind(log), clock: deps.clock, log, verifyMs }, tenantId, request),
     probe: (log) =>
       probeByokTenants({ tenants, service: service(log), rekeys: rekeys(log), notices: notices(log).sink, clock: deps.clock, log, windowMs: byokConfig.accessLostMinutes * 60_000 }),
+    ...(afterDays !== undefined
+      ? { rekeyAge: (log: Logger) => applyRekeyAge({ tenants, rekeys: rekeys(log), notices: notices(log).sink, clock: deps.clock, log, afterDays }) }
+      : {}),
     eventHandler: tenantKeyEventHandler({ tenants: service, rekeys, vaultUrlOf, claims, notices: (log) => notices(log).sink }),
     resumable: (log) => resumable(runner(log), rekeyKind(log)),
     revokeResumable: (log) => resumable(runner(log), revokeKind(log)),

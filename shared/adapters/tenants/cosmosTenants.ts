@@ -30,6 +30,11 @@ export function cosmosTenantStore(container: ContainerRef, ready: () => Promise<
       const found = await docs.queryPage("SELECT * FROM c WHERE c.topology = 'byok' AND c.state != 'revoked'", [], page);
       return { items: found.items.map((i) => i.doc), ...(found.continuation ? { continuation: found.continuation } : {}) };
     },
+    async livePage(page) {
+      await ready();
+      const found = await docs.queryPage("SELECT * FROM c WHERE c.state != 'revoked'", [], page);
+      return { items: found.items.map((i) => i.doc), ...(found.continuation ? { continuation: found.continuation } : {}) };
+    },
   };
 }
 

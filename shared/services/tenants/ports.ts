@@ -19,6 +19,8 @@ export interface TenantStore {
   replace(tenant: Tenant, etag: string): Promise<Versioned<Tenant>>;
   /** BYOK tenants that are not revoked, a page at a time (the access probes). */
   byokPage?(page: { maxItems: number; continuation?: string }): Promise<{ items: Tenant[]; continuation?: string }>;
+  /** Every tenant that is not revoked, a page at a time (the rekey-after-days policy). */
+  livePage?(page: { maxItems: number; continuation?: string }): Promise<{ items: Tenant[]; continuation?: string }>;
 }
 
 /** The stored key policy; the default until one is stored. */

@@ -11,6 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompactEncrypt, importJWK } from 'jose';
 import { roleDefinitionIdFor } from '../../../local/arm/client';
@@ -260,5 +261,19 @@ describe('When a BYOK tenant uses a key in the customer vault contoso-byok', () 
     expect(run.stdout).toMatch(/changeover over: state active; versions archived, active; \/keys publishes 1 key/);
     expect(run.stdout).toMatch(/all use stopped at once: the content refused: 409 TENANT_REVOKED/);
     expect(run.stdout).toMatch(/complete true/);
+    // Part 2: backup and restore by recovery, a dual-control export opened by openssl, a switch to BYOK.
+    expect(run.stdout).toMatch(/soft-deleted tenant-demo-sm-\S+ in Keyturn's vault \(KeyClient\.beginDeleteKey\): old content refused/);
+    expect(run.stdout).toMatch(/restored from backup-\S+: the soft-deleted key was recovered \(no blob needed\); old content opens: "written before the rekey"/);
+    expect(run.stdout).toMatch(/the package before approval: 409 EXPORT_NOT_APPROVED/);
+    expect(run.stdout).toMatch(/alice approving her own request: 409 /);
+    expect(run.stdout).toMatch(/bob approved, naming the same SHA-256: ready/);
+    expect(run.stdout).toContain('$ openssl pkeyutl -decrypt -inkey requester.key.pem -in password.bin -out password.txt -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256');
+    expect(run.stdout).toContain('$ openssl pkey -in key-0.enc.pem -passin file:password.txt -out key-0.pem');
+    expect(run.stdout).toMatch(/openssl opened 2 private keys; the one of \S+ opens earlier content with jose compactDecrypt: "written before the rekey"/);
+    const tempDir = /deleted (\S+) \(password and private keys\)/.exec(run.stdout)?.[1];
+    expect(tempDir && existsSync(tempDir)).toBe(false);
+    expect(run.stdout).toMatch(/switched: topology byok, state changeover/);
+    expect(run.stdout).toMatch(/new content uses the customer's key: \S+; it opens: "written after the switch"/);
+    expect(run.stdout).toMatch(/content from before the switch opens: "written before the rekey"/);
   });
 });

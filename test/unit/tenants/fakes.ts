@@ -57,6 +57,13 @@ export class FakeTenants implements TenantStore {
     return v ? { created: true as const, value: v } : { created: false as const };
   };
   replace = async (t: Tenant, etag: string) => this.store.replace(t, etag);
+  /** Tenants not revoked, in pages of `maxItems` (the continuation is the next index). */
+  livePage = async (page: { maxItems: number; continuation?: string }) => {
+    const all = [...this.store.docs.values()].map((d) => structuredClone(d.doc)).filter((t) => t.state !== 'revoked');
+    const from = Number(page.continuation ?? 0);
+    const next = from + page.maxItems;
+    return { items: all.slice(from, next), ...(next < all.length ? { continuation: String(next) } : {}) };
+  };
 }
 
 class FakeJobs<J extends { id: string; dueAt?: string }> {

@@ -20,6 +20,8 @@ export class OpsVault extends FakeVault {
   readonly softDeleted = new Map<string, Entry>();
   readonly backups = new Map<string, { name: string; versions: Entry }>();
   counts = { recover: 0, restore: 0, create: 0 };
+  /** As Key Vault Crypto Officer (Keyturn's role on its vault): no `deletedKeys/read`, recover allowed. */
+  deletedReadForbidden = false;
 
   constructor(private readonly c: FakeClock) {
     super(c);
@@ -58,7 +60,10 @@ export class OpsVault extends FakeVault {
         this.versions.delete(name);
         this.softDeleted.set(name, v as never);
       },
-      getDeleted: async (_vaultUrl, name) => (this.softDeleted.has(name) ? { name } : undefined),
+      getDeleted: async (_vaultUrl, name) => {
+        if (this.deletedReadForbidden) throw new KeyturnError('ACCESS_DENIED', 'Key Vault could not read the deleted a key; retry later', { statusCode: 403 });
+        return this.softDeleted.has(name) ? { name } : undefined;
+      },
       recover: async (vaultUrl, name) => {
         const v = this.softDeleted.get(name);
         if (!v) throw notFound();

@@ -58,6 +58,22 @@ describe('tenant-key backup and restore (step kernel, in-memory ports)', () => {
     expect(w.notifier.ids('Keyturn.TenantKeyRestored')).toHaveLength(2);
   });
 
+  test('When Keyturn may not read deleted keys (Crypto Officer has no deletedKeys/read), then soft-deleted is still recovered and purged restored from the blob', async () => {
+    const { w, before, backup, name } = await backedUp();
+    w.vault.deletedReadForbidden = true;
+    const h = w.host();
+    expect(await codeOf(h.restore.restore('acme', backup.id, 'ops'))).toBe('KEY_PRESENT');
+    await w.keys.delete(VAULT, name);
+    await h.restore.restore('acme', backup.id, 'ops');
+    expect(w.vault.counts).toMatchObject({ recover: 1, restore: 0 });
+    expect((await w.service.unprotect('acme', before.jwe)).plaintext.toString()).toBe('old content');
+    await w.keys.delete(VAULT, name);
+    await w.keys.purge(VAULT, name);
+    await h.restore.restore('acme', backup.id, 'ops');
+    expect(w.vault.counts).toMatchObject({ recover: 1, restore: 1 });
+    expect((await w.service.unprotect('acme', before.jwe)).plaintext.toString()).toBe('old content');
+  });
+
   test('When the blob was altered, then BACKUP_CHECKSUM_MISMATCH and nothing is restored (no job either)', async () => {
     const { w, backup, name } = await backedUp();
     await w.keys.delete(VAULT, name);
