@@ -191,6 +191,7 @@ module functionApp 'modules/functionApp.bicep' = {
     byokSelfUnassign: byokSelfUnassign
     crossTenantClientId: crossTenantClientId
     incidentVerifySchedule: incidentVerifySchedule
+    playbookVaultScopes: '${vaultKey}=${keyVault.outputs.id}'
   }
 }
 

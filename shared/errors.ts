@@ -83,6 +83,10 @@ export const ERROR_CODES = [
   'EXPORT_EXPIRED',
   /** Export: only the requester fetches the package. */
   'EXPORT_REQUESTER_ONLY',
+  // Breach playbooks (issue 15): a step waiting for a batch job it started; an action whose life cycle is not wired; resume of a run that did not fail.
+  'PLAYBOOK_STEP_WAITING',
+  'PLAYBOOK_ACTION_UNAVAILABLE',
+  'INCIDENT_NOT_RESUMABLE',
   /** One or more settings are missing or invalid (start-up stops). */
   'CONFIG_INVALID',
   /** Test only: an armed fault point (it must escape like a crash). */

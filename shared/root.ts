@@ -46,6 +46,7 @@ import { type TenantOpsRoot, buildTenantOps } from './roots/tenantOps';
 
 export type { TenantsRoot, TenantOpsRoot };
 import { type IncidentsRoot, buildIncidents } from './roots/incidents';
+import { buildPlaybooks } from './roots/playbooks';
 
 export interface Root {
   config: Config;
@@ -277,7 +278,8 @@ function build(env: NodeJS.ProcessEnv): Root {
   const tenantOps = buildTenantOps(config, { keyVault, keys, cosmos, blobs, notifier, clock, faults });
   const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, notifier, roleAssignments, escrow: tenantOps.escrow });
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
-  const incidents = buildIncidents(config, { keyVault, cosmos, notifier, clock, faults });
+  const playbooks = buildPlaybooks(config, { keyVault, cosmos, tenants, signing, renewal, roleAssignments });
+  const incidents = buildIncidents(config, { keyVault, cosmos, notifier, clock, faults, playbooks });
   const jobs = buildJobs(config, [
     (log) => renewal.service(log).resumable(),
     (log) => tenants.resumable(log),
