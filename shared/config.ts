@@ -185,6 +185,8 @@ export const settingsSchema = z.object({
   KEYTURN_PROTECTED_PRINCIPALS: z.string().default('').transform((raw) => raw.split(',').map((p) => p.trim()).filter(Boolean)),
   /** The administrators (principal ids), protected from any playbook's removal. */
   KEYTURN_ADMIN_PRINCIPALS: z.string().default('').transform((raw) => raw.split(',').map((p) => p.trim()).filter(Boolean)),
+  /** `false`: incidents record only (no playbook steps run); the incident record's own tests use it. */
+  KEYTURN_PLAYBOOKS_ENABLED: z.enum(['true', 'false']).default('true'),
   /** A playbook changing more keys than this waits for a second approver (as does `all: true`). */
   KEYTURN_PLAYBOOK_APPROVAL_THRESHOLD: z.coerce.number().int().min(0).max(100_000).default(20),
   /** `name=/subscriptions/…/vaults/{vaultName},…` (name: the KEYTURN_VAULTS alias or customer vault name): where unauthorized-use lists role assignments. */
@@ -276,7 +278,7 @@ export interface Config {
   /** Tenant keys part 2: backup, restore, escrow and export. */
   tenantOps: { exportExpiryHours: number; exportMinWaitMinutes: number };
   /** Breach playbooks (issue 15). */
-  playbooks: { protectedPrincipals: string[]; adminPrincipals: string[]; approvalThreshold: number; vaultScopes: Record<string, string> };
+  playbooks: { enabled: boolean; protectedPrincipals: string[]; adminPrincipals: string[]; approvalThreshold: number; vaultScopes: Record<string, string> };
   faults: string[];
 }
 
@@ -444,6 +446,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     },
     tenantOps: { exportExpiryHours: s.KEYTURN_TENANT_EXPORT_EXPIRY_HOURS, exportMinWaitMinutes: s.KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES },
     playbooks: {
+      enabled: s.KEYTURN_PLAYBOOKS_ENABLED === 'true',
       protectedPrincipals: s.KEYTURN_PROTECTED_PRINCIPALS,
       adminPrincipals: s.KEYTURN_ADMIN_PRINCIPALS,
       approvalThreshold: s.KEYTURN_PLAYBOOK_APPROVAL_THRESHOLD,

@@ -279,7 +279,7 @@ function build(env: NodeJS.ProcessEnv): Root {
   const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, notifier, roleAssignments, escrow: tenantOps.escrow });
   const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
   const playbooks = buildPlaybooks(config, { keyVault, cosmos, tenants, signing, renewal, roleAssignments });
-  const incidents = buildIncidents(config, { keyVault, cosmos, notifier, clock, faults, playbooks });
+  const incidents = buildIncidents(config, { keyVault, cosmos, notifier, clock, faults, ...(config.playbooks.enabled ? { playbooks } : {}) });
   const jobs = buildJobs(config, [
     (log) => renewal.service(log).resumable(),
     (log) => tenants.resumable(log),

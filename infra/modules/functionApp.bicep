@@ -154,6 +154,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_INCIDENT_VERIFY_SCHEDULE: incidentVerifySchedule
     KEYTURN_INCIDENT_CHECKPOINT_EVERY: '10'
     // Breach playbooks (issue 15): the vaults' ARM ids for unauthorized-use, never-removed principals, the two-person threshold.
+    KEYTURN_PLAYBOOKS_ENABLED: 'true'
     KEYTURN_PLAYBOOK_VAULT_SCOPES: playbookVaultScopes
     KEYTURN_PROTECTED_PRINCIPALS: protectedPrincipals
     KEYTURN_ADMIN_PRINCIPALS: adminPrincipals

@@ -20,6 +20,7 @@ import type { PlaybookPlanning } from '../services/incidents/service';
 import type { PlaybookInventory } from '../services/playbooks/snapshot';
 import type { PlaybookActions } from '../services/playbooks/steps';
 import type { RenewalService } from '../services/renewal/renewalService';
+import { rotationView } from '../services/renewal/views';
 import type { SigningKeyService } from '../services/signing/signingKeys';
 import type { TenantsRoot } from './tenants';
 
@@ -40,6 +41,7 @@ export interface PlaybooksDeps {
 }
 
 const REQUESTED_BY = 'keyturn-playbook';
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** An RSA public key's size from its modulus (base64url). */
 const rsaBits = (n: string | undefined) => (n ? Math.round((Buffer.from(n, 'base64url').length * 8) / 1024) * 1024 : undefined);
@@ -85,7 +87,8 @@ export function buildPlaybooks(config: Config, deps: PlaybooksDeps): PlaybooksRo
       return (await secrets.latest(vault.toLowerCase(), name))?.version;
     },
     vaultScopes: () => ({ own, customer }),
-    assignmentsAt: (scope, principalId) => deps.roleAssignments().listForScope(scope, { assignedTo: principalId }),
+    // ARM filters by object id; a name (Keyturn cannot read the directory) has none to list.
+    assignmentsAt: async (scope, principalId) => (GUID.test(principalId) ? listOrNone(deps.roleAssignments(), scope, principalId) : []),
   };
 
   // Keyturn's own identity and the administrators are never removed by a playbook.
@@ -122,7 +125,13 @@ export function buildPlaybooks(config: Config, deps: PlaybooksDeps): PlaybooksRo
     credentials: {
       async renewWithoutGrace(credentialId) {
         const { vault, name, version } = parseCredentialRef(credentialId);
-        const rotation = await deps.renewal.service(log).renew(vault, name, { fromVersion: version, noGrace: true });
+        const renewal = deps.renewal.service(log);
+        let rotation = await renewal.renew(vault, name, { fromVersion: version, noGrace: true });
+        // Zero grace ends at the announcement's instant: the retire runs once the clock has passed it.
+        for (let i = 0; i < 20 && rotation.state === 'grace'; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          rotation = rotationView(await renewal.advance(rotation.id), new Date());
+        }
         return { rotationId: rotation.id, state: rotation.state, oldVersionDisabled: rotation.status === 'completed' && Boolean(rotation.steps.retire?.completedAt) };
       },
     },
@@ -142,8 +151,9 @@ export function buildPlaybooks(config: Config, deps: PlaybooksDeps): PlaybooksRo
     },
     access: {
       async assignmentsOf(principalId, vaults) {
+        if (!GUID.test(principalId)) return [];
         const scopes = vaults.flatMap((v) => (own[v] ?? customer[v] ? [own[v] ?? customer[v]!] : []));
-        const found = await Promise.all(scopes.map((s) => deps.roleAssignments().listForScope(s, { assignedTo: principalId })));
+        const found = await Promise.all(scopes.map((s) => listOrNone(deps.roleAssignments(), s, principalId)));
         const seen = new Set<string>();
         return found.flat().filter((a) => !seen.has(a.id.toLowerCase()) && seen.add(a.id.toLowerCase()));
       },
@@ -155,6 +165,16 @@ export function buildPlaybooks(config: Config, deps: PlaybooksDeps): PlaybooksRo
   });
 
   return { actions, planning: { inventory, context, approvalThreshold: config.playbooks.approvalThreshold }, protectedPrincipals };
+}
+
+/** A vault whose assignments Keyturn may not read (a customer's) has none it could act on: listed as none. */
+async function listOrNone(arm: RoleAssignments, scope: string, principalId: string) {
+  try {
+    return await arm.listForScope(scope, { assignedTo: principalId });
+  } catch (e) {
+    if (e instanceof KeyturnError && e.code === 'ACCESS_DENIED') return [];
+    throw e;
+  }
 }
 
 /** `vault/name@version` (the snapshot pins the version: a re-run renews the same one, by `fromVersion`). */

@@ -81,6 +81,8 @@ export async function renew(c: RenewalContext, vault: string, name: string, opti
   let all = await rotations.forCredential(alias, name);
   if (from !== undefined) {
     const replacing = rotationReplacing(all, from);
+    // No grace (a leaked credential): one already promoted and waiting out its grace retires its old version now.
+    if (replacing && options.noGrace) return existing(c, (await retirePrevious(c, [replacing]))[0]!);
     if (replacing) return existing(c, replacing);
     if (from !== current) {
       throw new KeyturnError('VERSION_NOT_CURRENT', `Version ${from} of '${name}' is no longer current and no known rotation replaced it`, {
