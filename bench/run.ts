@@ -9,12 +9,22 @@ import * as coldstart from './coldstart';
 import * as duplicates from './duplicates';
 import * as jwks from './jwks';
 import * as keyvault from './keyvault';
+import * as keyset from './keyset';
 import * as listing from './listing';
 import * as renewal from './renewal';
 import * as tenantKeys from './tenantKeys';
 import { running } from './stack';
 
-const BENCHMARKS: Record<string, () => Promise<unknown>> = { coldstart: coldstart.run, jwks: jwks.run, renewal: renewal.run, duplicates: duplicates.run, keyvault: keyvault.run, listing: listing.run, tenantKeys: tenantKeys.run };
+const BENCHMARKS: Record<string, () => Promise<unknown>> = {
+  coldstart: coldstart.run,
+  jwks: jwks.run,
+  renewal: renewal.run,
+  duplicates: duplicates.run,
+  keyvault: keyvault.run,
+  listing: listing.run,
+  tenantKeys: tenantKeys.run,
+  keyset: keyset.run,
+};
 
 async function main(): Promise<void> {
   const asked = process.argv.slice(2);

@@ -127,6 +127,13 @@ module storage 'modules/storage.bicep' = {
       'tenant-backups'
       'tenant-escrow'
       'tenant-exports'
+      // Key-set exports (keyset-exports/{set}/{timestamp}); blob soft delete keeps them 14 days after a delete.
+      'keyset-exports'
+    ]
+    // The batch jobs' queue (KEYTURN_BATCH_QUEUE in functionApp.bicep) and its poison queue.
+    queueNames: [
+      'keyturn-batch-jobs'
+      'keyturn-batch-jobs-poison'
     ]
   }
 }

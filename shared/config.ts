@@ -209,6 +209,23 @@ export const settingsSchema = z.object({
   KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: z.coerce.number().int().min(1).max(24).default(24),
   /** The least time between an export request and its approval (minutes; 0: none). */
   KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES: z.coerce.number().int().min(0).max(10_080).default(0),
+  // Encryption key sets and batch jobs (issue 13).
+  /** The vault (alias in KEYTURN_VAULTS) where Keyturn creates key sets' KEKs; default the first. */
+  KEYTURN_KEYSET_VAULT: z.string().min(1).optional(),
+  /** Configured RSA size of a new KEK; the key policy's minimum wins when larger. */
+  KEYTURN_KEYSET_KEK_BITS: z.enum(['2048', '3072', '4096']).default('3072'),
+  /** How long a host keeps an unwrapped data key in memory (one Key Vault unwrap per key per TTL). */
+  KEYTURN_KEYSET_DATA_KEY_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** How long a host writes with the primary it last read: other hosts follow an added key within it. */
+  KEYTURN_KEYSET_PRIMARY_TTL_SECONDS: z.coerce.number().int().min(0).max(5).default(5),
+  /** Consecutive KEK failures must span this long before a set is `unavailable`. */
+  KEYTURN_KEYSET_UNAVAILABLE_AFTER_MINUTES: z.coerce.number().int().min(10).max(10_080).default(10),
+  /** The queue of batch jobs (re-encryption, abandon), read by the `batchJobs` queue trigger as %KEYTURN_BATCH_QUEUE%. */
+  KEYTURN_BATCH_QUEUE: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'expected a queue name').default('keyturn-batch-jobs'),
+  /** How long a delivery holds its batch (well above a batch's run time); a crashed holder's batch runs again after it. */
+  KEYTURN_BATCH_CLAIM_SECONDS: z.coerce.number().int().min(5).max(600).default(60),
+  /** Dual control of key-set exports: the least time between a request and its approval. */
+  KEYTURN_KEYSET_EXPORT_MIN_WAIT_MINUTES: z.coerce.number().int().min(0).max(10_080).default(0),
 
   /** Test-only fault points (`step:when`, comma separated); never set in production. */
   KEYTURN_FAULTS: z.string().optional(),
@@ -277,6 +294,17 @@ export interface Config {
   incidents: { vault: string; checkpointEvery: number };
   /** Tenant keys part 2: backup, restore, escrow and export. */
   tenantOps: { exportExpiryHours: number; exportMinWaitMinutes: number };
+  /** Encryption key sets and batch jobs (issue 13). */
+  keySets: {
+    vault: string;
+    kekBits: 2048 | 3072 | 4096;
+    dataKeyTtlSeconds: number;
+    primaryTtlSeconds: number;
+    unavailableAfterMinutes: number;
+    batchQueue: string;
+    batchClaimSeconds: number;
+    exportMinWaitMinutes: number;
+  };
   /** Breach playbooks (issue 15). */
   playbooks: { enabled: boolean; protectedPrincipals: string[]; adminPrincipals: string[]; approvalThreshold: number; vaultScopes: Record<string, string> };
   faults: string[];
@@ -338,6 +366,9 @@ function crossFieldProblems(s: Partial<Settings>): { setting: string; message: s
   }
   if (vaults && s.KEYTURN_INCIDENT_VAULT && !Object.hasOwn(vaults, s.KEYTURN_INCIDENT_VAULT.toLowerCase())) {
     problems.push({ setting: 'KEYTURN_INCIDENT_VAULT', message: `'${s.KEYTURN_INCIDENT_VAULT}' is not a vault named in KEYTURN_VAULTS` });
+  }
+  if (vaults && s.KEYTURN_KEYSET_VAULT && !Object.hasOwn(vaults, s.KEYTURN_KEYSET_VAULT.toLowerCase())) {
+    problems.push({ setting: 'KEYTURN_KEYSET_VAULT', message: `'${s.KEYTURN_KEYSET_VAULT}' is not a vault named in KEYTURN_VAULTS` });
   }
   if (vaults && s.KEYTURN_TENANT_VAULT && !Object.hasOwn(vaults, s.KEYTURN_TENANT_VAULT.toLowerCase())) {
     problems.push({ setting: 'KEYTURN_TENANT_VAULT', message: `'${s.KEYTURN_TENANT_VAULT}' is not a vault named in KEYTURN_VAULTS` });
@@ -445,6 +476,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       checkpointEvery: s.KEYTURN_INCIDENT_CHECKPOINT_EVERY,
     },
     tenantOps: { exportExpiryHours: s.KEYTURN_TENANT_EXPORT_EXPIRY_HOURS, exportMinWaitMinutes: s.KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES },
+    keySets: {
+      vault: (s.KEYTURN_KEYSET_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase(),
+      kekBits: Number(s.KEYTURN_KEYSET_KEK_BITS) as 2048 | 3072 | 4096,
+      dataKeyTtlSeconds: s.KEYTURN_KEYSET_DATA_KEY_TTL_SECONDS,
+      primaryTtlSeconds: s.KEYTURN_KEYSET_PRIMARY_TTL_SECONDS,
+      unavailableAfterMinutes: s.KEYTURN_KEYSET_UNAVAILABLE_AFTER_MINUTES,
+      batchQueue: s.KEYTURN_BATCH_QUEUE,
+      batchClaimSeconds: s.KEYTURN_BATCH_CLAIM_SECONDS,
+      exportMinWaitMinutes: s.KEYTURN_KEYSET_EXPORT_MIN_WAIT_MINUTES,
+    },
     playbooks: {
       enabled: s.KEYTURN_PLAYBOOKS_ENABLED === 'true',
       protectedPrincipals: s.KEYTURN_PROTECTED_PRINCIPALS,

@@ -83,6 +83,25 @@ export const ERROR_CODES = [
   'EXPORT_EXPIRED',
   /** Export: only the requester fetches the package. */
   'EXPORT_REQUESTER_ONLY',
+  // Encryption key sets and batch jobs (issue 13).
+  /** Key sets: a set with that id exists already with other settings (a PUT with the same ones is idempotent). */
+  'KEYSET_EXISTS',
+  /** Key sets: a ciphertext that does not open under its set, item and key (moved, tampered with, or of another set). */
+  'CIPHERTEXT_INVALID',
+  /** Key sets: a key cannot be retired while items still use it. */
+  'KEY_IN_USE',
+  /** Key sets: the item's value was deleted by an abandon; its owner must PUT it again. */
+  'NEEDS_REENTRY',
+  /** Key sets: the KEK can no longer unwrap the data keys (import a backup, or abandon). */
+  'KEYSET_UNAVAILABLE',
+  /** Key sets: a job of this kind runs on the set already. */
+  'KEYSET_JOB_RUNNING',
+  /** Batch jobs: only a failed job can be resumed. */
+  'JOB_NOT_RESUMABLE',
+  /** Key sets: an export in another state than the one the operation needs (e.g. approved twice). */
+  'EXPORT_STATE',
+  /** Key sets: an imported data key does not match the set (wrong id, not unwrappable, or not 32 bytes). */
+  'IMPORT_INVALID',
   // Breach playbooks (issue 15): a step waiting for a batch job it started; an action whose life cycle is not wired; resume of a run that did not fail.
   'PLAYBOOK_STEP_WAITING',
   'PLAYBOOK_ACTION_UNAVAILABLE',

@@ -46,6 +46,7 @@ import { type TenantOpsRoot, buildTenantOps } from './roots/tenantOps';
 
 export type { TenantsRoot, TenantOpsRoot };
 import { type IncidentsRoot, buildIncidents } from './roots/incidents';
+import { type KeySetsRoot, buildKeySets } from './roots/keySets';
 import { buildPlaybooks } from './roots/playbooks';
 
 export interface Root {
@@ -72,6 +73,8 @@ export interface Root {
   incidents: IncidentsRoot;
   /** Tenant keys part 2: backup, restore, escrow, export. */
   tenantOps: TenantOpsRoot;
+  /** Life cycle 5: encryption key sets. */
+  keySets: KeySetsRoot;
 }
 
 /** Life cycle 4: signing-key rollover, JWKS and token signing. */
@@ -277,7 +280,15 @@ function build(env: NodeJS.ProcessEnv): Root {
   );
   const tenantOps = buildTenantOps(config, { keyVault, keys, cosmos, blobs, notifier, clock, faults });
   const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, notifier, roleAssignments, escrow: tenantOps.escrow });
-  const events = buildEvents(config, { cosmos, clock }, [(log) => renewal.service(log).eventHandler(), () => signingEvents, () => tenants.eventHandler]);
+  let jobQueue: JobQueue | undefined;
+  const queue = () => (jobQueue ??= buildJobQueue(config, credential));
+  const keySets = buildKeySets(config, { keyVault, keys, cosmos, clock, policies: tenants.policies, queue, notifier, blobs });
+  const events = buildEvents(config, { cosmos, clock }, [
+    (log) => renewal.service(log).eventHandler(),
+    () => signingEvents,
+    () => tenants.eventHandler,
+    () => keySets.eventHandler,
+  ]);
   const playbooks = buildPlaybooks(config, { keyVault, cosmos, tenants, signing, renewal, roleAssignments });
   const incidents = buildIncidents(config, { keyVault, cosmos, notifier, clock, faults, ...(config.playbooks.enabled ? { playbooks } : {}) });
   const jobs = buildJobs(config, [
@@ -287,17 +298,17 @@ function build(env: NodeJS.ProcessEnv): Root {
     (log) => tenants.noticeResumable(log),
     (log) => incidents.resumable(log),
     ...tenantOps.resumable,
+    (log) => keySets.resumable(log),
   ]);
 
-  let jobQueue: JobQueue | undefined;
   return {
-    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants, tenantOps, incidents,
+    config, clock, faults, keyVault, vaultKeys: keys, cosmos, notifier, healthChecks, signing, renewal, events, jobs, tenants, tenantOps, incidents, keySets,
     // `blobs` is a getter: the Blob client (and its SDK) is built when first asked for.
     get blobs() {
       return blobs();
     },
     get jobQueue() {
-      return (jobQueue ??= buildJobQueue(config, credential));
+      return queue();
     },
     get roleAssignments() {
       return roleAssignments();
@@ -322,3 +333,4 @@ export function root(): Root {
 
 /** Function files log through the invocation's context (func, App Insights); re-exported so they need no adapter import. */
 export { contextLogger } from './adapters/logger';
+export type { KeySetsRoot } from './roots/keySets';

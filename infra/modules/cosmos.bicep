@@ -26,6 +26,10 @@ var containers = [
   { name: 'tenantBackups', partitionKey: '/tenantId' }
   { name: 'tenantRestores', partitionKey: '/tenantId' }
   { name: 'tenantExports', partitionKey: '/tenantId', defaultTtl: -1 }
+  // Encryption key sets and batch jobs (issue 13)
+  { name: 'keySets', partitionKey: '/setId' }
+  { name: 'keySetItems', partitionKey: '/setId' }
+  { name: 'batchJobs', partitionKey: '/id' }
 ]
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {

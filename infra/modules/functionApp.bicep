@@ -161,6 +161,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_PLAYBOOK_APPROVAL_THRESHOLD: string(playbookApprovalThreshold)
     // Tenant keys part 2: export packages expire (the storage lifecycle rule removes them after two days).
     KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: string(tenantExportExpiryHours)
+    // Encryption key sets (issue 13): the batch jobs' queue (the queue trigger reads %KEYTURN_BATCH_QUEUE%);
+    // KEKs are created in the first vault, with the Crypto Officer role the app already holds there.
+    KEYTURN_BATCH_QUEUE: 'keyturn-batch-jobs'
   }
 }
 

@@ -6,6 +6,9 @@ param name string
 @description('Blob containers to create up front.')
 param containerNames array
 
+@description('Queues created up front (the app also creates them on first use).')
+param queueNames array = []
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -84,6 +87,19 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
     }
   }
 }
+
+// Batch jobs (key-set re-encryption and abandon, issue 13): the queue the batchJobs trigger reads.
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
+  for queueName in queueNames: {
+    parent: queueService
+    name: queueName
+  }
+]
 
 output name string = storage.name
 output id string = storage.id

@@ -34,6 +34,13 @@ export const CONTAINERS = {
   tenantBackups: '/tenantId',
   tenantRestores: '/tenantId',
   tenantExports: '/tenantId',
+  // Encryption key sets (issue 13).
+  /** Key sets: the set document (`set`) and its data keys (`key:{keyId}`, uses reserved on them), in the set's partition. */
+  keySets: '/setId',
+  /** Key-set items (ciphertexts only), in their set's partition. */
+  keySetItems: '/setId',
+  /** Queue-driven batch jobs (re-encryption, abandon): the job and the cursor of its next batch. */
+  batchJobs: '/id',
 } as const;
 
 /** Containers with TTL on (`-1`: each document says when it expires, in its `ttl`). */
@@ -170,6 +177,23 @@ export class DocumentStore<T extends { id: string }> {
       if (statusOf(e) === 412) throw new ConcurrencyConflict('changed', doc.id);
       throw e;
     }
+  }
+
+  /** Deletes the document; false when there was none (404). */
+  async delete(id: string, partitionKey: string): Promise<boolean> {
+    try {
+      await this.container.item(id, partitionKey).delete();
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 404) return false;
+      throw e;
+    }
+  }
+
+  /** A `SELECT VALUE COUNT(1) …` query's number (0 when it answers nothing). */
+  async count(query: string, parameters: { name: string; value: string | number | boolean | null }[] = []): Promise<number> {
+    const { resources } = await this.container.items.query<number>({ query, parameters }).fetchAll();
+    return resources.reduce((sum, n) => sum + (typeof n === 'number' ? n : 0), 0);
   }
 
   async query(query: string, parameters: { name: string; value: string | number | boolean | null }[] = []): Promise<Versioned<T>[]> {

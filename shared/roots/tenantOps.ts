@@ -63,7 +63,8 @@ export function buildTenantOps(
     maxAttempts: config.renewal.maxAttempts,
   });
   const restore = (log: Logger) => new RestoreService({ ...base(log), ...jobs(log), restores });
-  const exports = (log: Logger) =>
+  // Not `exports`: a local of that name hides CommonJS's `exports` in the compiled module.
+  const exportService = (log: Logger) =>
     new ExportService({
       ...base(log),
       ...jobs(log),
@@ -75,8 +76,8 @@ export function buildTenantOps(
     escrow,
     backups: (log) => new BackupService(base(log)),
     restore,
-    exports,
-    resumable: [(log) => resumable(jobs(log).runner, restore(log).jobKind), (log) => resumable(jobs(log).runner, exports(log).jobKind)],
+    exports: exportService,
+    resumable: [(log) => resumable(jobs(log).runner, restore(log).jobKind), (log) => resumable(jobs(log).runner, exportService(log).jobKind)],
     trustEasyAuthHeader: config.signing.trustEasyAuthHeader,
     localStack: config.localStack,
   };

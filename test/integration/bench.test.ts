@@ -16,6 +16,7 @@ const EXPECTED: Record<string, RegExp[]> = {
   listing: [/^listing: /m, /ratios: page p50 with \d+ callers \/ 1 caller = [\d.]+x/],
   tenantKeys: [/^tenantKeys: /m, /ratios: unprotect throughput app \/ bare = [\d.]+x/],
   keyvault: [/^keyvault: /m, /ratios: RS256 \/ ES256 throughput = [\d.]+x/],
+  keyset: [/^keyset: /m, /ratios: re-encryption \/ bare Cosmos DB writes = [\d.]+x .* unwraps per data key = [\d.]+/],
 };
 
 function runBench(): Promise<{ code: number | null; out: string; err: string }> {

@@ -150,7 +150,7 @@ export class ExportService {
   }
 
   async request(tenantId: string, input: { requesterPublicKey: string; reason: string }, requestedBy: string): Promise<TenantExport> {
-    const { exports, runner, clock, log, settings } = this.deps;
+    const { exports: store, runner, clock, log, settings } = this.deps;
     const tenant = await readTenant(this.deps.tenants, tenantId);
     if (tenant.topology === 'byok') {
       throw new KeyturnError('EXPORT_NOT_ALLOWED', `Tenant '${tenantId}' brings its own key: a BYOK key is never exported (the customer holds it)`, { tenantId });
@@ -169,7 +169,7 @@ export class ExportService {
       await clock.now(),
       settings.expiryMs,
     );
-    await exports.createOnly(job);
+    await store.createOnly(job);
     log.info('Export requested', { tenantId, exportId: job.id, requestedBy, publicKeySha256: recipient.sha256 });
     return runner.advance(this.kind, job.id);
   }
@@ -181,9 +181,9 @@ export class ExportService {
   }
 
   async approve(tenantId: string, exportId: string, input: { publicKeySha256: string }, approvedBy: string): Promise<TenantExport> {
-    const { exports, runner, clock, log, settings } = this.deps;
+    const { exports: store, runner, clock, log, settings } = this.deps;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const stored = await exports.read(exportId);
+      const stored = await store.read(exportId);
       if (!stored || stored.doc.tenantId !== tenantId) throw notFound(`Export '${exportId}' of tenant '${tenantId}'`, { tenantId, exportId });
       let job = stored.doc;
       const now = await clock.now();
@@ -203,9 +203,9 @@ export class ExportService {
         }
         if (job.status !== 'awaiting-approval') continue;
         try {
-          const current = await exports.read(exportId);
+          const current = await store.read(exportId);
           if (!current || current.doc.status !== 'awaiting-approval') continue;
-          await exports.replace(approveExport(current.doc, approvedBy, now, settings.expiryMs), current.etag);
+          await store.replace(approveExport(current.doc, approvedBy, now, settings.expiryMs), current.etag);
           log.info('Export approved', { tenantId, exportId, approvedBy });
         } catch (e) {
           if (e instanceof ConcurrencyConflict) continue;
