@@ -62,7 +62,8 @@ export function buildIncidents(
       return latest ? { version: latest.version } : undefined;
     },
     vaults: () => [...Object.keys(config.vaults), ...Object.keys(config.customerVaults)],
-    // keySets: wired in when the key-set life cycle lands (until then such scopes are a 400 SCOPE_KIND_UNSUPPORTED).
+    // Key sets (issue 13), with the playbooks; without them such scopes are a 400 SCOPE_KIND_UNSUPPORTED.
+    ...(deps.playbooks?.keySetLookup ? { keySets: deps.playbooks.keySetLookup } : {}),
   };
   // One per process: its head and checkpoint hints are shared by every invocation here.
   const chain = new IncidentLog({ entries, checkpoints, clock, faults, log: consoleLogger, checkpointEvery: config.incidents.checkpointEvery });

@@ -23,12 +23,17 @@ import type { RenewalService } from '../services/renewal/renewalService';
 import { rotationView } from '../services/renewal/views';
 import type { SigningKeyService } from '../services/signing/signingKeys';
 import type { TenantsRoot } from './tenants';
+import type { KeySetsRoot } from './keySets';
+import { keySetPlaybookParts } from './playbookKeySets';
+import type { KeySetLookup } from '../services/incidents/ports';
 
 export interface PlaybooksRoot {
   /** One per invocation (they log to its context). */
   actions(log: Logger): PlaybookActions;
   planning: PlaybookPlanning;
   protectedPrincipals: string[];
+  /** The incident scope's key-set lookup (issue 13's sets). */
+  keySetLookup?: KeySetLookup;
 }
 
 export interface PlaybooksDeps {
@@ -38,6 +43,7 @@ export interface PlaybooksDeps {
   signing: { service(log: Logger): SigningKeyService };
   renewal: { service(log: Logger): RenewalService };
   roleAssignments: () => RoleAssignments;
+  keySets?: KeySetsRoot;
 }
 
 const REQUESTED_BY = 'keyturn-playbook';
@@ -75,7 +81,9 @@ export function buildPlaybooks(config: Config, deps: PlaybooksDeps): PlaybooksRo
   const customer = Object.fromEntries(Object.entries(config.playbooks.vaultScopes).filter(([name]) => name in config.customerVaults));
   const own = Object.fromEntries(Object.entries(config.playbooks.vaultScopes).filter(([name]) => !(name in config.customerVaults)));
 
+  const sets = deps.keySets ? keySetPlaybookParts(deps.keySets, () => consoleLogger, vaultOf) : undefined;
   const inventory: PlaybookInventory = {
+    ...(sets ? { keySets: sets.snapshot } : {}),
     tenants: async (ids) => readTenants(ids ?? (await tenantIds.tenants()).map((t) => t.tenantId)),
     tenantsByKid: async (kids) => readTenants((await tenantIds.tenantsByKid(kids)).map((t) => t.tenantId)),
     async signingKeys() {
@@ -135,13 +143,15 @@ export function buildPlaybooks(config: Config, deps: PlaybooksDeps): PlaybooksRo
         return { rotationId: rotation.id, state: rotation.state, oldVersionDisabled: rotation.status === 'completed' && Boolean(rotation.steps.retire?.completedAt) };
       },
     },
-    keySets: {
-      addKey: unavailable('keyset-add-key'),
-      reencrypt: unavailable('keyset-reencrypt'),
-      retireKey: unavailable('keyset-retire-key'),
-      flagExportStale: unavailable('keyset-flag-export-stale'),
-      rotateKek: unavailable('kek-rotate'),
-    },
+    keySets: sets
+      ? sets.actions(log)
+      : {
+          addKey: unavailable('keyset-add-key'),
+          reencrypt: unavailable('keyset-reencrypt'),
+          retireKey: unavailable('keyset-retire-key'),
+          flagExportStale: unavailable('keyset-flag-export-stale'),
+          rotateKek: unavailable('kek-rotate'),
+        },
     policy: {
       async raise(to) {
         const raise = deps.tenants.policies.raise;
@@ -164,7 +174,7 @@ export function buildPlaybooks(config: Config, deps: PlaybooksDeps): PlaybooksRo
     },
   });
 
-  return { actions, planning: { inventory, context, approvalThreshold: config.playbooks.approvalThreshold }, protectedPrincipals };
+  return { actions, planning: { inventory, context, approvalThreshold: config.playbooks.approvalThreshold }, protectedPrincipals, ...(sets ? { keySetLookup: sets.lookup } : {}) };
 }
 
 /** A vault whose assignments Keyturn may not read (a customer's) has none it could act on: listed as none. */

@@ -8,7 +8,7 @@
  */
 import { SYSTEM, type Incident, advanceProgress } from '../../domain/incident';
 import { type IncidentJob, LAST_STEP, completeIncidentStep, incidentFailurePolicy, incidentKernel } from '../../domain/incidentPlaybook';
-import { describeError, notFound } from '../../errors';
+import { KeyturnError, describeError, notFound } from '../../errors';
 import type { JobKind, StepRun } from '../jobs/runner';
 import type { IncidentJobStore, ScopeLookups } from './ports';
 import { type RecordDeps, changeIncident, flushOutbox } from './records';
@@ -82,7 +82,9 @@ export function incidentRunKind(deps: RunDeps): JobKind<IncidentJob, string, voi
       return { next: completeIncidentStep(job, step, token, now), written: () => deps.log.info(`Incident step ${step} done`, { incidentId: job.incidentId }) };
     },
     async failed({ job, step, token, now }, error) {
-      const next = incidentKernel(job.plan).fail(job, token, now, incidentFailurePolicy(deps.maxAttempts, Math.random()));
+      // A step waiting for a batch job it started is not failing: it looks again after the backoff, without an attempt limit.
+      const waiting = error instanceof KeyturnError && error.code === 'PLAYBOOK_STEP_WAITING';
+      const next = incidentKernel(job.plan).fail(job, token, now, incidentFailurePolicy(waiting ? Number.MAX_SAFE_INTEGER : deps.maxAttempts, Math.random()));
       if (next.status === 'failed') {
         const remaining = job.plan.slice(job.plan.indexOf(step));
         const failures = next.steps[step]?.failures ?? 0;

@@ -6,7 +6,7 @@
  * customer's vault, through a group, or above the vault (`inherited`).
  */
 import type { IncidentScope } from '../../domain/incident';
-import type { AffectedSnapshot, RoleAssignmentSnapshot, SigningKeySnapshot, TenantSnapshot } from '../../domain/playbooks';
+import type { AffectedSnapshot, KeySetSnapshot, RoleAssignmentSnapshot, SigningKeySnapshot, TenantSnapshot } from '../../domain/playbooks';
 import type { RoleAssignment } from '../../ports';
 
 /** What the snapshot reads; wired over the life cycles' stores in `shared/roots/playbooks.ts`. */
@@ -15,6 +15,8 @@ export interface PlaybookInventory {
   tenants(ids?: string[]): Promise<TenantSnapshot[]>;
   tenantsByKid(kids: string[]): Promise<TenantSnapshot[]>;
   signingKeys(): Promise<SigningKeySnapshot[]>;
+  /** The named key sets (absent until the key-set life cycle is wired: none). */
+  keySets?(ids: string[]): Promise<KeySetSnapshot[]>;
   /** A managed credential's current version (`vault/name`). */
   credentialVersion(ref: string): Promise<string | undefined>;
   /** Vault name → its ARM resource id: Keyturn's own vaults, and customers' vaults. */
@@ -66,7 +68,7 @@ export async function affectedSnapshot(inventory: PlaybookInventory, scope: Inci
       const version = await inventory.credentialVersion(ref);
       return version ? `${ref}@${version}` : ref;
     })),
-    keySets: [],
+    keySets: inventory.keySets ? await inventory.keySets([...new Set([...(scope.keySets ?? []), ...(scope.keySetKeys ?? []).map((k) => k.set)])]) : [],
     keySetKeys: scope.keySetKeys ?? [],
     principals: scope.principals ?? [],
     vaults,

@@ -49,7 +49,7 @@ export const TENANTS: TenantSnapshot[] = [
 ];
 export const SIGNING: SigningKeySnapshot[] = [{ kid: 'sig-1', state: 'current', kty: 'RSA', rsaBits: 2048 }];
 
-export function setup(options: { failing?: { action: string; times: number }; threshold?: number; assignments?: RoleAssignment[] } = {}) {
+export function setup(options: { failing?: { action: string; times: number }; threshold?: number; assignments?: RoleAssignment[]; reencryptPolls?: number } = {}) {
   let now = Date.parse('2030-01-01T00:00:00Z');
   const clock = { now: async () => new Date((now += 1000)) };
   const incidents = versioned<Incident>();
@@ -90,6 +90,7 @@ export function setup(options: { failing?: { action: string; times: number }; th
     return result;
   };
   let policyVersion = 1;
+  let reencryptPolls = 0;
   const actions: PlaybookActions = {
     tenants: {
       rekey: (t, i) => act('rekey', `${t}:${i.fromKid}`, { newKid: `${i.fromKid}-next` }),
@@ -102,7 +103,11 @@ export function setup(options: { failing?: { action: string; times: number }; th
     credentials: { renewWithoutGrace: (c) => act('renew', c, { rotationId: `r-${c}`, state: 'completed', oldVersionDisabled: true }) },
     keySets: {
       addKey: (s) => act('addKey', s, { keyId: 'k2' }),
-      reencrypt: (s) => act('reencrypt', s, { jobId: 'j', completed: true, processed: 1, total: 1 }),
+      reencrypt: async (s) => {
+        const polls = (reencryptPolls += 1);
+        const completed = polls > (options.reencryptPolls ?? 0);
+        return completed ? act('reencrypt', s, { jobId: 'j', completed, processed: 1, total: 1 }) : (calls.push(`reencrypt-poll:${s}`), { jobId: 'j', completed, processed: 0, total: 1 });
+      },
       retireKey: (s, k) => act('retireKey', `${s}:${k}`, undefined),
       flagExportStale: (s) => act('flagExportStale', s, undefined),
       rotateKek: (s) => act('rotateKek', s, { kekVersion: 'v2', rewrapped: 1 }),
@@ -124,6 +129,7 @@ export function setup(options: { failing?: { action: string; times: number }; th
       signingKeys: async () => SIGNING,
       credential: async () => ({ version: 'v1' }),
       vaults: () => ['local', 'contoso-byok'],
+      keySets: { sets: async (ids) => ids.filter((id) => id === 'orders'), keys: async (refs) => refs.filter((r) => r.set === 'orders' && r.keyId === 'k1') },
     },
     chain: new IncidentLog({ entries, checkpoints, clock, faults, log: quiet, checkpointEvery: 10 }),
     notifier: { publish: async () => undefined },
@@ -139,6 +145,7 @@ export function setup(options: { failing?: { action: string; times: number }; th
         tenants: async (ids) => TENANTS.filter((t) => !ids || ids.includes(t.tenantId)),
         tenantsByKid: async (kids) => TENANTS.filter((t) => t.versions.some((v) => kids.includes(v.kid))),
         signingKeys: async () => SIGNING,
+        keySets: async (ids) => ids.filter((id) => id === 'orders').map((set) => ({ set, kekVault: 'local', kekOwned: true, keys: [{ keyId: 'k1', state: 'primary' as const }] })),
         credentialVersion: async () => 'v1',
         vaultScopes: () => ({ own: { local: VAULT_SCOPE }, customer: { 'contoso-byok': CUSTOMER_SCOPE } }),
         assignmentsAt: async (scope, principalId) => (options.assignments ?? []).filter((a) => a.principalId === principalId || a.principalId === 'group-1'),

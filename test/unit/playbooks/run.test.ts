@@ -118,3 +118,18 @@ test('algorithm-weakness: a lowering is a 400 before anything is recorded; a rai
   const counts = (await s.timeline('i1')).find((e) => e.event === 'playbook.counts')!;
   expect(counts.evidence).toMatchObject({ counts: { tenantKeys: 1, signingKeys: 1, customerTasks: 0 } });
 });
+
+test('key-leaked on a key-set key: add, re-encrypt (waiting for the batch job is no failure), retire, export stale, in order', async () => {
+  const s = setup({ reencryptPolls: 5 });
+  await s.service.open({ type: 'key-leaked', scope: { keySetKeys: [{ set: 'orders', keyId: 'k1' }] }, description: 'data key leaked', severity: 'P1' }, caller());
+  for (let i = 0; i < 8 && (await s.deps.jobs.read('i1'))!.doc.status === 'active'; i++) {
+    s.later(3_600_000);
+    await s.service.kick('i1');
+  }
+  expect((await s.deps.jobs.read('i1'))!.doc.status).toBe('completed');
+  expect(s.calls.filter((c) => c.startsWith('reencrypt-poll'))).toHaveLength(5);
+  expect([...s.effects.keys()]).toEqual(['addKey:orders', 'reencrypt:orders', 'retireKey:orders:k1', 'flagExportStale:orders']);
+  expect(events(await s.timeline('i1'))).toEqual(expect.arrayContaining(['keyset.key-added', 'keyset.reencrypted', 'keyset.key-retired', 'keyset.export-stale']));
+});
+
+const events = (timeline: { event: string }[]) => timeline.map((e) => e.event);
