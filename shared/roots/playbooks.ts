@@ -16,7 +16,7 @@ import type { PlaybookContext, SigningKeySnapshot, TenantSnapshot } from '../dom
 import type { Tenant } from '../domain/tenantKeys';
 import { KeyturnError, ValidationError } from '../errors';
 import type { Logger, RoleAssignments } from '../ports';
-import type { PlaybookPlanning } from '../services/incidents/service';
+import type { IncidentService, PlaybookPlanning } from '../services/incidents/service';
 import type { PlaybookInventory } from '../services/playbooks/snapshot';
 import type { PlaybookActions } from '../services/playbooks/steps';
 import type { RenewalService } from '../services/renewal/renewalService';
@@ -192,4 +192,13 @@ function parseCredentialRef(ref: string): { vault: string; name: string; version
   const m = /^([0-9a-zA-Z-]+)\/([0-9a-zA-Z-]+)(?:@([0-9a-zA-Z]+))?$/.exec(ref);
   if (!m) throw new ValidationError('scope.credentials', `scope.credentials: expected vault/name, got '${ref}'`);
   return { vault: m[1]!.toLowerCase(), name: m[2]!, ...(m[3] ? { version: m[3] } : {}) };
+}
+
+/** A BYOK tenant lost access to its key: Keyturn's `access-lost` incident, one per loss (the probe calls it while lost). */
+export async function accessLostIncident(incidents: { service(log: Logger): IncidentService }, log: Logger, input: { tenantId: string; kid: string; vaultUrl: string; lostAt: string }): Promise<void> {
+  await incidents.service(log).recordDoor(
+    { type: 'access-lost', severity: 'P1', description: `Keyturn lost access to the BYOK key of tenant ${input.tenantId}`, scope: { tenants: [input.tenantId] }, details: { tenantId: input.tenantId, vault: input.vaultUrl } },
+    `access-lost:${input.tenantId}:${input.kid}@${input.lostAt}`,
+    { event: 'tenant.access-lost', evidence: { tenantId: input.tenantId, kid: input.kid, lostAt: input.lostAt, door: 'BYOK access probe' } },
+  );
 }

@@ -88,6 +88,21 @@ export class IncidentService {
     return { incident: await this.openIncident(input, { actor: SYSTEM, claimedBy: null }, incidentId, true), opened: true };
   }
 
+  /**
+   * Another door into breach response (the emergency signing rollover, a BYOK tenant's
+   * access lost): opens — or attaches to — Keyturn's incident for `key` and records what
+   * the door did, once (a retried door appends nothing twice).
+   */
+  async recordDoor(
+    input: { type: IncidentType; severity: Severity; description: string; scope: IncidentScope; details: Record<string, unknown> },
+    key: string,
+    entry: { event: string; evidence: Record<string, unknown> },
+  ): Promise<{ incidentId: string; opened: boolean }> {
+    const { incident, opened } = await this.openSystem(input, key);
+    await this.deps.chain.appendOnce(incident.incidentId, `door:${key}:${entry.event}`, { event: entry.event, actor: SYSTEM, claimedBy: null, evidence: entry.evidence }, { state: incident.state });
+    return { incidentId: incident.incidentId, opened };
+  }
+
   private async openIncident(
     input: { type: IncidentType; severity: Severity; description: string; scope: IncidentScope; details: Record<string, unknown> },
     caller: Caller,

@@ -15,6 +15,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { roleDefinitionIdFor } from '../../../local/arm/client';
 import { resolveObjectId } from '../../../local/keyvault/principals';
 import { ROLES } from '../../../local/keyvault/rbac';
+import { eventually } from '../../helpers/process';
 import { type TestStack, call, startStack } from '../../helpers/stack';
 
 const SCOPE_OF = (vault: string) => `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/keyturn-local/providers/Microsoft.KeyVault/vaults/${vault}`;
@@ -55,6 +56,7 @@ describe('When breach playbooks run on the local stack', () => {
   const token = async () => (await post('tokens', { claims: { sub: 'svc-1', aud: 'api://orders' }, expiresInSeconds: 600 })).json<{ token: string; kid: string }>();
 
   let oldJwe: string;
+  let contosoAssignment: string;
   let fabrikamKid: string;
 
   test('then key-leaked compromises every leaked version: rekeys, BYOK rekey-required with a task, signing rolled, credential renewed without grace', async () => {
@@ -67,7 +69,8 @@ describe('When breach playbooks run on the local stack', () => {
     // The BYOK tenant: contoso-admin's tagged key, Keyturn may use it.
     const byok = stack.vaults['contoso-byok']!;
     const key = await byok.keyClient('contoso-admin').createRsaKey('contoso-tk', { keySize: 3072, tags: { 'keyturn-tenant': 'contoso' } });
-    await stack.arm.client('contoso-admin').roleAssignments.create(`${byok.scope}/keys/contoso-tk`, randomUUID(), {
+    contosoAssignment = randomUUID();
+    await stack.arm.client('contoso-admin').roleAssignments.create(`${byok.scope}/keys/contoso-tk`, contosoAssignment, {
       roleDefinitionId: roleDefinitionIdFor(ROLES.keyVaultCryptoServiceEncryptionUser.id),
       principalId: resolveObjectId('keyturn-app')!,
       principalType: 'ServicePrincipal',
@@ -190,5 +193,38 @@ describe('When breach playbooks run on the local stack', () => {
     const nw = await tenant('northwind');
     expect(bits(await publishedN('northwind', nw.activeKid))).toBe(3072);
     expect(await get(`incidents/${id}/verify`)).toMatchObject({ ok: true });
+  });
+
+  test('then the emergency signing rollover door with compromised: true opens (once per key) a key-leaked incident recording what it did', async () => {
+    const signer = (await token()).kid;
+    const body = { reason: 'key in a support bundle', compromised: true, kid: signer, requestedBy: 'alice' };
+    const first = await post('signing-keys/rollover', body);
+    expect(first.status).toBe(200);
+    const { incidentId } = first.json();
+    expect(incidentId).toEqual(expect.any(String));
+    expect((await post('signing-keys/rollover', body)).json().incidentId).toBe(incidentId);
+    const view = await incident(incidentId);
+    expect(view.incident).toMatchObject({ type: 'key-leaked', scope: { signingKeys: [signer] } });
+    const recorded = view.timeline.filter((e: { event: string }) => e.event === 'signing.emergency-rollover');
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0].evidence).toMatchObject({ compromisedKid: signer, disabledInKeyVault: true });
+  });
+
+  test('then a BYOK tenant losing access opens one access-lost incident per loss', async () => {
+    const byok = stack.vaults['contoso-byok']!;
+    await stack.arm.client('contoso-admin').roleAssignments.delete(`${byok.scope}/keys/contoso-tk`, contosoAssignment);
+    const probe = async () => {
+      const done = /Executed 'Functions\.tenantAccessProbes'/;
+      const before = stack.host!.logs().filter((l) => done.test(l)).length;
+      expect((await call('POST', `${stack.host!.url}/admin/functions/tenantAccessProbes`, { body: { input: '' } })).status).toBe(202);
+      await eventually(() => stack.host!.logs().filter((l) => done.test(l)).length > before || undefined, 'the probe to run', 30_000, 200);
+    };
+    await probe();
+    await stack.keyVault.moveClock(11 * 60);
+    await probe();
+    await probe();
+    const lost = (await get('incidents?type=access-lost')).incidents.filter((i: { scope: { tenants?: string[] } }) => i.scope.tenants?.includes('contoso'));
+    expect(lost).toHaveLength(1);
+    expect(events(await incident(lost[0].incidentId))).toContain('tenant.access-lost');
   });
 });
