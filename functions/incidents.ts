@@ -4,7 +4,7 @@ import { ValidationError } from '../shared/errors';
 import { httpHandler, parseWith, readJsonBody } from '../shared/http/problem';
 import { contextLogger, root } from '../shared/root';
 import type { IncidentsRoot } from '../shared/roots/incidents';
-import { callerOf } from './incidentCaller';
+import { callerOf, identityOf } from './incidentCaller';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
@@ -13,12 +13,14 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
  * the scope is checked first (400 listing ids that exist nowhere). `Idempotency-Key`
  * replays the answer for the same body (422 IDEMPOTENCY_KEY_REUSED for another).
  */
-export function makeIncidentsCreateHandler(incidents: Pick<IncidentsRoot, 'service' | 'trustEasyAuthHeader'>) {
+export function makeIncidentsCreateHandler(incidents: Pick<IncidentsRoot, 'service' | 'trustEasyAuthHeader'> & Partial<Pick<IncidentsRoot, 'localStack'>>) {
   return httpHandler(async (request: HttpRequest, context: InvocationContext) => {
     const key = request.headers.get('idempotency-key') ?? undefined;
     if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw new ValidationError('Idempotency-Key', 'Idempotency-Key: expected 1–200 visible ASCII characters');
     const body = await readJsonBody(request, openIncidentSchema);
-    const caller = callerOf(request, incidents.trustEasyAuthHeader, body.reportedBy);
+    const options = { trustEasyAuthHeader: incidents.trustEasyAuthHeader, localStack: incidents.localStack ?? false };
+    // A fleet-wide playbook needs a verified requester (asked only then).
+    const caller = { ...callerOf(request, incidents.trustEasyAuthHeader, body.reportedBy), identity: identityOf(request, options, body.reportedBy, 'reportedBy') };
     const answer = await incidents.service(contextLogger(context)).open(body, caller, key);
     return {
       status: answer.status,

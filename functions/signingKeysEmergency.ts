@@ -5,6 +5,7 @@ import { kidSchema, requesterSchema } from '../shared/domain/signingKeys';
 import { httpHandler, readJsonBody } from '../shared/http/problem';
 import { PRINCIPAL_NAME_HEADER, resolveRequester } from '../shared/http/requester';
 import { type SigningRoot, root, contextLogger } from '../shared/root';
+import type { IncidentsRoot } from '../shared/roots/incidents';
 
 const bodySchema = lazySchema(() =>
   z.strictObject({
@@ -21,7 +22,7 @@ const bodySchema = lazySchema(() =>
  * is unpublished and disabled at once (`disabledInKeyVault: false` when Key Vault failed:
  * the rollover happened and the timer retries the disable). With `kid`, a retry is a no-op.
  */
-export function makeSigningKeysEmergencyHandler(signing: Pick<SigningRoot, 'service' | 'trustEasyAuthHeader'>) {
+export function makeSigningKeysEmergencyHandler(signing: Pick<SigningRoot, 'service' | 'trustEasyAuthHeader'>, incidents?: Pick<IncidentsRoot, 'service'>) {
   return httpHandler(async (request: HttpRequest, context: InvocationContext) => {
     const body = await readJsonBody(request, bodySchema);
     const log = contextLogger(context);
@@ -32,7 +33,25 @@ export function makeSigningKeysEmergencyHandler(signing: Pick<SigningRoot, 'serv
     );
     const result = await signing.service(log).emergency({ ...rest, ...requester });
     const { record, ...summary } = result;
-    return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: { rollover: record ?? null, ...summary } };
+    // A compromised key is a breach whichever door it came through: a key-leaked incident records the rollover.
+    const fromKid = record?.fromKid ?? rest.kid;
+    let incidentId: string | null = null;
+    if (rest.compromised && incidents && fromKid) {
+      incidentId = await incidents
+        .service(log)
+        .recordDoor(
+          { type: 'key-leaked', severity: 'P1', description: `Emergency rollover of compromised signing key ${fromKid}: ${rest.reason}`, scope: { signingKeys: [fromKid] }, details: {} },
+          `signing-emergency:${fromKid}`,
+          { event: 'signing.emergency-rollover', evidence: { compromisedKid: fromKid, signingKid: summary.signingKid ?? null, disabledInKeyVault: summary.disabledInKeyVault ?? null, requestedBy: requester.requestedBy ?? null, door: 'POST /api/signing-keys/rollover' } },
+        )
+        .then((r) => r.incidentId)
+        .catch((e: unknown) => {
+          // The rollover happened; its incident is recorded by the next retry of this request.
+          log.warn('Could not record the emergency rollover on an incident', { error: e instanceof Error ? e.message : String(e) });
+          return null;
+        });
+    }
+    return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: { rollover: record ?? null, ...summary, incidentId } };
   });
 }
 
@@ -40,5 +59,5 @@ app.http('signingKeysEmergency', {
   route: 'signing-keys/rollover',
   methods: ['POST'],
   authLevel: 'function',
-  handler: makeSigningKeysEmergencyHandler(root().signing),
+  handler: makeSigningKeysEmergencyHandler(root().signing, root().incidents),
 });

@@ -202,6 +202,7 @@ module functionApp 'modules/functionApp.bicep' = {
     crossTenantClientId: crossTenantClientId
     tenantRekeyAfterDays: tenantRekeyAfterDays
     incidentVerifySchedule: incidentVerifySchedule
+    playbookVaultScopes: '${vaultKey}=${keyVault.outputs.id}'
   }
 }
 

@@ -67,6 +67,25 @@ const nameMap = z.string().transform((raw, ctx) => {
 const optionalPath = z.string().trim().min(1).optional();
 const url = z.string().url();
 
+/**
+ * `name=/subscriptions/…/providers/Microsoft.KeyVault/vaults/{vaultName},…` → name → ARM
+ * resource id; `sameName`: the name must be the vault's (else an alias, e.g. KEYTURN_VAULTS').
+ */
+const vaultScopeMap = (sameName = true) => z.string().optional().transform((raw, ctx) => {
+  const scopes: Record<string, string> = Object.create(null);
+  for (const part of (raw ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const name = part.slice(0, eq).trim().toLowerCase();
+    const scope = part.slice(eq + 1).trim().replace(/\/$/, '');
+    if (eq <= 0 || !/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+$/i.test(scope) || (sameName && !scope.toLowerCase().endsWith(`/vaults/${name}`))) {
+      ctx.addIssue({ code: 'custom', message: `expected vaultName=/subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{vaultName} entries, got '${part}'` });
+      return z.NEVER;
+    }
+    scopes[name] = scope;
+  }
+  return scopes;
+});
+
 export const settingsSchema = z.object({
   KEYTURN_VAULTS: vaultMap,
   /** CA file of the local Key Vault emulator; when set, Key Vault clients use the emulator's auth. */
@@ -165,20 +184,18 @@ export const settingsSchema = z.object({
   /** Service-managed revoke: revoked keys are deleted (soft delete) after this many days. */
   KEYTURN_TENANT_REVOKED_RETENTION_DAYS: int.min(0).max(3650).default(90),
   /** `vaultName=/subscriptions/…/vaults/{name},…`: customer vaults (same Entra tenant) where Keyturn may remove its own role assignment on a revoke. */
-  KEYTURN_BYOK_SELF_UNASSIGN: z.string().optional().transform((raw, ctx) => {
-    const scopes: Record<string, string> = Object.create(null);
-    for (const part of (raw ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
-      const eq = part.indexOf('=');
-      const name = part.slice(0, eq).trim().toLowerCase();
-      const scope = part.slice(eq + 1).trim().replace(/\/$/, '');
-      if (eq <= 0 || !/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+$/i.test(scope) || !scope.toLowerCase().endsWith(`/vaults/${name}`)) {
-        ctx.addIssue({ code: 'custom', message: `expected vaultName=/subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{vaultName} entries, got '${part}'` });
-        return z.NEVER;
-      }
-      scopes[name] = scope;
-    }
-    return scopes;
-  }),
+  KEYTURN_BYOK_SELF_UNASSIGN: vaultScopeMap(),
+  // Breach playbooks (issue 15): principals never removed, the fleet-wide approval threshold, the vaults' ARM resource ids.
+  /** Comma-separated principal object ids (or local names) no playbook removes; Keyturn's own identity and KEYTURN_ADMIN_PRINCIPALS are always added. */
+  KEYTURN_PROTECTED_PRINCIPALS: z.string().default('').transform((raw) => raw.split(',').map((p) => p.trim()).filter(Boolean)),
+  /** The administrators (principal ids), protected from any playbook's removal. */
+  KEYTURN_ADMIN_PRINCIPALS: z.string().default('').transform((raw) => raw.split(',').map((p) => p.trim()).filter(Boolean)),
+  /** `false`: incidents record only (no playbook steps run); the incident record's own tests use it. */
+  KEYTURN_PLAYBOOKS_ENABLED: z.enum(['true', 'false']).default('true'),
+  /** A playbook changing more keys than this waits for a second approver (as does `all: true`). */
+  KEYTURN_PLAYBOOK_APPROVAL_THRESHOLD: z.coerce.number().int().min(0).max(100_000).default(20),
+  /** `name=/subscriptions/…/vaults/{vaultName},…` (name: the KEYTURN_VAULTS alias or customer vault name): where unauthorized-use lists role assignments. */
+  KEYTURN_PLAYBOOK_VAULT_SCOPES: vaultScopeMap(false),
   /** Keyturn's own principal (object id of its managed identity): whose role assignment self-unassign removes. */
   KEYTURN_APP_PRINCIPAL_ID: optionalUuid,
   /** Cross-tenant BYOK: the client id of Keyturn's multi-tenant app registration (its federated credential trusts the managed identity). */
@@ -298,6 +315,8 @@ export interface Config {
     batchClaimSeconds: number;
     exportMinWaitMinutes: number;
   };
+  /** Breach playbooks (issue 15). */
+  playbooks: { enabled: boolean; protectedPrincipals: string[]; adminPrincipals: string[]; approvalThreshold: number; vaultScopes: Record<string, string> };
   faults: string[];
 }
 
@@ -477,6 +496,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       batchQueue: s.KEYTURN_BATCH_QUEUE,
       batchClaimSeconds: s.KEYTURN_BATCH_CLAIM_SECONDS,
       exportMinWaitMinutes: s.KEYTURN_KEYSET_EXPORT_MIN_WAIT_MINUTES,
+    },
+    playbooks: {
+      enabled: s.KEYTURN_PLAYBOOKS_ENABLED === 'true',
+      protectedPrincipals: s.KEYTURN_PROTECTED_PRINCIPALS,
+      adminPrincipals: s.KEYTURN_ADMIN_PRINCIPALS,
+      approvalThreshold: s.KEYTURN_PLAYBOOK_APPROVAL_THRESHOLD,
+      vaultScopes: s.KEYTURN_PLAYBOOK_VAULT_SCOPES,
     },
     faults: (s.KEYTURN_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean),
   };

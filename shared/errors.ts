@@ -102,6 +102,10 @@ export const ERROR_CODES = [
   'EXPORT_STATE',
   /** Key sets: an imported data key does not match the set (wrong id, not unwrappable, or not 32 bytes). */
   'IMPORT_INVALID',
+  // Breach playbooks (issue 15): a step waiting for a batch job it started; an action whose life cycle is not wired; resume of a run that did not fail.
+  'PLAYBOOK_STEP_WAITING',
+  'PLAYBOOK_ACTION_UNAVAILABLE',
+  'INCIDENT_NOT_RESUMABLE',
   /** One or more settings are missing or invalid (start-up stops). */
   'CONFIG_INVALID',
   /** Test only: an armed fault point (it must escape like a crash). */

@@ -47,6 +47,7 @@ import { type TenantOpsRoot, buildTenantOps } from './roots/tenantOps';
 export type { TenantsRoot, TenantOpsRoot };
 import { type IncidentsRoot, buildIncidents } from './roots/incidents';
 import { type KeySetsRoot, buildKeySets } from './roots/keySets';
+import { accessLostIncident, buildPlaybooks } from './roots/playbooks';
 
 export interface Root {
   config: Config;
@@ -278,7 +279,9 @@ function build(env: NodeJS.ProcessEnv): Root {
     armRoleAssignments({ endpoint: config.arm.endpoint, credential: keyVault.local ? localCredential(config.localPrincipal) : credential(), ca: readCa(config.arm.caFile) }),
   );
   const tenantOps = buildTenantOps(config, { keyVault, keys, cosmos, blobs, notifier, clock, faults });
-  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, notifier, roleAssignments, escrow: tenantOps.escrow });
+  // A BYOK tenant's lost access opens an incident (issue 15); `incidents` is built below.
+  const accessLost = (log: Logger, input: { tenantId: string; kid: string; vaultUrl: string; lostAt: string }) => accessLostIncident(incidents, log, input);
+  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, notifier, roleAssignments, escrow: tenantOps.escrow, accessLost });
   let jobQueue: JobQueue | undefined;
   const queue = () => (jobQueue ??= buildJobQueue(config, credential));
   const keySets = buildKeySets(config, { keyVault, keys, cosmos, clock, policies: tenants.policies, queue, notifier, blobs });
@@ -288,7 +291,8 @@ function build(env: NodeJS.ProcessEnv): Root {
     () => tenants.eventHandler,
     () => keySets.eventHandler,
   ]);
-  const incidents = buildIncidents(config, { keyVault, cosmos, notifier, clock, faults });
+  const playbooks = buildPlaybooks(config, { keyVault, cosmos, tenants, signing, renewal, roleAssignments, keySets });
+  const incidents = buildIncidents(config, { keyVault, cosmos, notifier, clock, faults, ...(config.playbooks.enabled ? { playbooks } : {}) });
   const jobs = buildJobs(config, [
     (log) => renewal.service(log).resumable(),
     (log) => tenants.resumable(log),

@@ -38,6 +38,13 @@ param incidentVerifySchedule string
 param tenantExportExpiryHours int = 24
 @description('Tenant keys: the timer rekeys a service-managed tenant whose key in use is older than this many days (BYOK: RekeyNeeded); empty = off.')
 param tenantRekeyAfterDays string = ''
+@description('Breach playbooks: vault alias=ARM resource id entries, where unauthorized-use lists and removes role assignments.')
+param playbookVaultScopes string = ''
+@description('Breach playbooks: principal ids no playbook removes (the app identity is always added), and the administrators.')
+param protectedPrincipals string = ''
+param adminPrincipals string = ''
+@description('Breach playbooks: a plan changing more keys than this waits for a second approver.')
+param playbookApprovalThreshold int = 20
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -148,6 +155,12 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // (Key Vault Secrets Officer, rbac.bicep; purge protection keeps deleted versions, keyVault.bicep).
     KEYTURN_INCIDENT_VERIFY_SCHEDULE: incidentVerifySchedule
     KEYTURN_INCIDENT_CHECKPOINT_EVERY: '10'
+    // Breach playbooks (issue 15): the vaults' ARM ids for unauthorized-use, never-removed principals, the two-person threshold.
+    KEYTURN_PLAYBOOKS_ENABLED: 'true'
+    KEYTURN_PLAYBOOK_VAULT_SCOPES: playbookVaultScopes
+    KEYTURN_PROTECTED_PRINCIPALS: protectedPrincipals
+    KEYTURN_ADMIN_PRINCIPALS: adminPrincipals
+    KEYTURN_PLAYBOOK_APPROVAL_THRESHOLD: string(playbookApprovalThreshold)
     // Tenant keys part 2: export packages expire (the storage lifecycle rule removes them after two days).
     KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: string(tenantExportExpiryHours)
     // Tenant keys: the optional rekey-after-days policy (the probe timer applies it).

@@ -21,7 +21,7 @@ export type Severity = (typeof SEVERITIES)[number];
 
 export const PROGRESS = ['open', 'running', 'contained', 'resolved', 'closed'] as const;
 export type Progress = (typeof PROGRESS)[number];
-export const INCIDENT_STATES = ['open', 'running', 'awaiting-action', 'contained', 'resolved', 'closed'] as const;
+export const INCIDENT_STATES = ['open', 'awaiting-approval', 'running', 'awaiting-action', 'contained', 'resolved', 'closed'] as const;
 export type IncidentState = (typeof INCIDENT_STATES)[number];
 
 /** Ids: lower-case letters, digits and dashes (they also name a Key Vault secret). */
@@ -131,14 +131,20 @@ export interface Incident {
   claimedBy: string | null;
   /** The affected tenants' admin contacts, for notifications. */
   adminContacts: string[];
+  /** A fleet-wide playbook (issue 15): it runs once a second identity approved. */
+  approval?: { requestedBy: string; requestedAt: string; approvedBy?: string; approvedAt?: string };
   /** Bumped on every change; outbox refs carry it. */
   revision: number;
   outbox: PendingEntry[];
   updatedAt: string;
 }
 
-export const shownState = (progress: Progress, tasks: Task[]): IncidentState =>
-  progress !== 'closed' && tasks.some((t) => t.state === 'open') ? 'awaiting-action' : progress;
+export const shownState = (progress: Progress, tasks: Task[], approval?: Incident['approval']): IncidentState =>
+  progress === 'open' && approval && !approval.approvedBy
+    ? 'awaiting-approval'
+    : progress !== 'closed' && tasks.some((t) => t.state === 'open')
+      ? 'awaiting-action'
+      : progress;
 
 /** Allowed progress moves; `contained → running` lets a resumed playbook run more steps. */
 const MOVES: Record<Progress, Progress[]> = {
@@ -163,7 +169,7 @@ const NOTIFY_ON: Partial<Record<IncidentState, string>> = { contained: 'Keyturn.
 /** The incident after `change`, with its outbox entries (a state-changed entry when the shown state moved). */
 function changed(before: Incident, after: Incident, entries: Omit<PendingEntry, 'ref'>[], actor: Actor, claimedBy: string | null, at: string): Incident {
   const revision = before.revision + 1;
-  const state = shownState(after.progress, after.tasks);
+  const state = shownState(after.progress, after.tasks, after.approval);
   const pending: Omit<PendingEntry, 'ref'>[] = [...entries];
   if (state !== before.state) {
     const eventType = NOTIFY_ON[state];
@@ -240,6 +246,24 @@ export function updateTask(
   const after = { ...incident, tasks: incident.tasks.map((t) => (t.taskId === taskId ? next : t)) };
   const entry = { event: 'task-updated', actor, claimedBy, evidence: { taskId, from: task.state, to: input.state, note: input.note, finding: input.finding ?? null } };
   return changed(incident, after, [entry], actor, claimedBy, at);
+}
+
+/** A fleet-wide playbook waits for a second identity: the request is recorded (issue 15). */
+export function awaitApproval(incident: Incident, requestedBy: string, plannedChanges: number): Incident {
+  const at = incident.openedAt;
+  const after: Incident = { ...incident, approval: { requestedBy, requestedAt: at } };
+  const entry = { event: 'approval-requested', actor: SYSTEM, claimedBy: null, evidence: { requestedBy, plannedChanges } };
+  return changed(incident, after, [entry], SYSTEM, null, at);
+}
+
+/** The second identity's approval (the caller checked it with `approvalRefusal`); a repeat is a no-op. */
+export function approveIncident(incident: Incident, approvedBy: string, actor: Actor, claimedBy: string | null, now: Date): Incident {
+  if (incident.progress === 'closed') throw incidentClosed(incident.incidentId);
+  if (!incident.approval) throw transitionForbidden(incident, 'approved');
+  if (incident.approval.approvedBy) return incident;
+  const at = now.toISOString();
+  const after: Incident = { ...incident, approval: { ...incident.approval, approvedBy, approvedAt: at } };
+  return changed(incident, after, [{ event: 'approved', actor, claimedBy, evidence: { requestedBy: incident.approval.requestedBy, approvedBy } }], actor, claimedBy, at);
 }
 
 /** The outbox without the entries now on the chain. */

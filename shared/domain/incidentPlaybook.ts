@@ -10,6 +10,7 @@
  */
 import { invalidTransition } from '../errors';
 import type { Incident, IncidentType } from './incident';
+import type { PlannedStep } from './playbooks';
 import { type FailurePolicy, type StepJob, type StepRecord, stepKernel } from './stepKernel';
 
 /** Built-in steps every plan has. */
@@ -34,7 +35,27 @@ export function planFor(incident: Pick<Incident, 'type' | 'scope' | 'state'>, pl
 export interface IncidentJob extends StepJob<string> {
   incidentId: string;
   plan: string[];
+  /** The playbook's steps (issue 15), planned once at open: a resumed run finishes the same ones. */
+  playbook?: PlannedStep[];
   createdAt: string;
+}
+
+/** A playbook's run: the scope snapshot, each planned step by its id, then `contain`. */
+export const playbookPlan = (playbook: PlannedStep[]): string[] => [FIRST_STEP, ...playbook.map((s) => s.id), LAST_STEP];
+
+/** Held for a second approver: the kernel leaves a job that is not `active` alone (no `dueAt`). */
+export const AWAITING_APPROVAL = 'awaiting-approval';
+
+/** The approved (or resumed after `failed`) run is active again at the step where it stopped. */
+export function reactivateIncidentJob(job: IncidentJob, now: Date): IncidentJob {
+  if (job.status === 'active' || job.status === 'completed') return job;
+  if (job.status !== AWAITING_APPROVAL && job.status !== 'failed') throw invalidTransition(`Incident run ${job.id} is ${job.status}`);
+  const record = job.steps[job.step];
+  // A failed step starts its retries afresh; what it already did is idempotent.
+  const steps = record ? { ...job.steps, [job.step]: { ...record, failures: 0 } } : job.steps;
+  const { endedAt, nextAttemptAt, lease, ...rest } = job;
+  void endedAt; void nextAttemptAt; void lease;
+  return incidentKernel(job.plan).touched({ ...rest, status: 'active', steps }, now);
 }
 
 const kernels = new Map<string, ReturnType<typeof makeKernel>>();
@@ -50,9 +71,11 @@ export function incidentKernel(plan: readonly string[]) {
 }
 
 /** The job's id is the incident's: one run per incident. */
-export function newIncidentJob(incidentId: string, plan: string[], now: Date): IncidentJob {
+export function newIncidentJob(incidentId: string, plan: string[], now: Date, options: { playbook?: PlannedStep[]; awaitingApproval?: boolean } = {}): IncidentJob {
   const at = now.toISOString();
-  return incidentKernel(plan).touched({ id: incidentId, incidentId, plan, status: 'active', step: plan[0]!, steps: {}, createdAt: at, updatedAt: at }, now);
+  const status = options.awaitingApproval ? AWAITING_APPROVAL : 'active';
+  const playbook = options.playbook ? { playbook: options.playbook } : {};
+  return incidentKernel(plan).touched({ id: incidentId, incidentId, plan, ...playbook, status, step: plan[0]!, steps: {}, createdAt: at, updatedAt: at }, now);
 }
 
 export function completeIncidentStep(job: IncidentJob, step: string, token: string, now: Date): IncidentJob {

@@ -24,6 +24,7 @@ import { type VerifyAllReport, verifyAll, verifyIncident, watchRecords } from '.
 import type { Verification } from '../domain/incidentChain';
 import { StepRunner } from '../services/jobs/runner';
 import { type ResumableKind, resumable } from '../services/jobs/registry';
+import type { PlaybooksRoot } from './playbooks';
 
 export interface IncidentsRoot {
   /** One per invocation (it logs to its context). */
@@ -35,11 +36,13 @@ export interface IncidentsRoot {
   /** Incident runs, for the resume timer. */
   resumable(log: Logger): ResumableKind;
   trustEasyAuthHeader: boolean;
+  /** The local stack: dual-control identities may come from the body (`resolveIdentity`). */
+  localStack: boolean;
 }
 
 export function buildIncidents(
   config: Config,
-  deps: { keyVault: KeyVaultClients; cosmos: CosmosHandle; notifier: Notifier; clock: Clock; faults: FaultPoints },
+  deps: { keyVault: KeyVaultClients; cosmos: CosmosHandle; notifier: Notifier; clock: Clock; faults: FaultPoints; playbooks?: PlaybooksRoot },
 ): IncidentsRoot {
   const { cosmos, keyVault, clock, faults, notifier } = deps;
   const ready = () => cosmos.ensureSchema();
@@ -59,7 +62,8 @@ export function buildIncidents(
       return latest ? { version: latest.version } : undefined;
     },
     vaults: () => [...Object.keys(config.vaults), ...Object.keys(config.customerVaults)],
-    // keySets: wired in when the key-set life cycle lands (until then such scopes are a 400 SCOPE_KIND_UNSUPPORTED).
+    // Key sets (issue 13), with the playbooks; without them such scopes are a 400 SCOPE_KIND_UNSUPPORTED.
+    ...(deps.playbooks?.keySetLookup ? { keySets: deps.playbooks.keySetLookup } : {}),
   };
   // One per process: its head and checkpoint hints are shared by every invocation here.
   const chain = new IncidentLog({ entries, checkpoints, clock, faults, log: consoleLogger, checkpointEvery: config.incidents.checkpointEvery });
@@ -79,6 +83,8 @@ export function buildIncidents(
     maxAttempts: config.renewal.maxAttempts,
     runner: new StepRunner({ clock, faults, log, owner }),
     idempotency,
+    // Issue 15: the playbooks planned at open and the life cycles' actions their steps call.
+    ...(deps.playbooks ? { playbooks: deps.playbooks.planning, playbookActions: deps.playbooks.actions(log) } : {}),
   });
   const service = (log: Logger) => new IncidentService(serviceDeps(log));
   return {
@@ -91,5 +97,6 @@ export function buildIncidents(
       return resumable(d.runner, incidentRunKind(d));
     },
     trustEasyAuthHeader: config.signing.trustEasyAuthHeader,
+    localStack: config.localStack,
   };
 }

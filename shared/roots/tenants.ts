@@ -60,6 +60,8 @@ export interface TenantsRootDeps {
   roleAssignments: () => RoleAssignments;
   /** Tenant keys part 2: the escrow copy of each generated key (`roots/tenantOps.ts`). */
   escrow?: TenantKeyEscrow;
+  /** Breach playbooks (issue 15): a BYOK tenant's lost access opens an `access-lost` incident (bound once incidents are built). */
+  accessLost?: (log: Logger, input: { tenantId: string; kid: string; vaultUrl: string; lostAt: string }) => Promise<void>;
 }
 
 export function buildTenants(config: Config, deps: TenantsRootDeps): TenantsRoot {
@@ -136,7 +138,16 @@ export function buildTenants(config: Config, deps: TenantsRootDeps): TenantsRoot
     revoke: (log, tenantId, request) =>
       revokeTenantKeys({ tenants, revokes: revokeStore, runner: runner(log), kind: revokeKind(log), clock: deps.clock, log, verifyMs }, tenantId, request),
     probe: (log) =>
-      probeByokTenants({ tenants, service: service(log), rekeys: rekeys(log), notices: notices(log).sink, clock: deps.clock, log, windowMs: byokConfig.accessLostMinutes * 60_000 }),
+      probeByokTenants({
+        tenants,
+        service: service(log),
+        rekeys: rekeys(log),
+        notices: notices(log).sink,
+        clock: deps.clock,
+        log,
+        windowMs: byokConfig.accessLostMinutes * 60_000,
+        ...(deps.accessLost ? { onAccessLost: (input) => deps.accessLost!(log, input) } : {}),
+      }),
     ...(afterDays !== undefined
       ? { rekeyAge: (log: Logger) => applyRekeyAge({ tenants, rekeys: rekeys(log), notices: notices(log).sink, clock: deps.clock, log, afterDays }) }
       : {}),

@@ -1,5 +1,5 @@
 /** Tenants and the key policy in Cosmos DB (ETag-guarded documents, create-only where a race is possible). */
-import { ConcurrencyConflict } from '../../errors';
+import { ConcurrencyConflict, ValidationError } from '../../errors';
 import { type KeyClaim, claimId } from '../../domain/tenantByok';
 import { DEFAULT_KEY_POLICY, type KeyPolicy, keyPolicySchema } from '../../domain/tenantKeyPolicy';
 import type { Tenant } from '../../domain/tenantKeys';
@@ -46,7 +46,7 @@ interface PolicyDoc extends KeyPolicy {
 /** One document `keys` in partition `keys`; the default is stored on first read so its version is real. */
 export function cosmosKeyPolicyStore(container: ContainerRef, ready: () => Promise<void>): KeyPolicyStore {
   const docs = new DocumentStore<PolicyDoc>(container, (d) => d.kind);
-  return {
+  const store: KeyPolicyStore = {
     async current() {
       await ready();
       const stored = await docs.read('keys', 'keys');
@@ -58,7 +58,28 @@ export function cosmosKeyPolicyStore(container: ContainerRef, ready: () => Promi
       }
       return parsePolicy(stored.doc);
     },
+    async raise(to) {
+      await store.current(); // the default document exists
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const stored = await docs.read('keys', 'keys');
+        if (!stored) continue;
+        const now = parsePolicy(stored.doc);
+        if (to.rsaMinBits < now.rsaMinBits) {
+          throw new ValidationError('rsaMinBits', `rsaMinBits: ${to.rsaMinBits} would lower the key policy's minimum (${now.rsaMinBits})`);
+        }
+        const forbidden = [...new Set([...now.forbiddenAlgorithms, ...to.forbiddenAlgorithms])];
+        if (to.rsaMinBits === now.rsaMinBits && forbidden.length === now.forbiddenAlgorithms.length) return now;
+        const next = { ...stored.doc, version: now.version + 1, rsaMinBits: to.rsaMinBits, forbiddenAlgorithms: forbidden };
+        try {
+          return parsePolicy((await docs.replace(next, stored.etag)).doc);
+        } catch (e) {
+          if (!(e instanceof ConcurrencyConflict)) throw e;
+        }
+      }
+      throw new ConcurrencyConflict('changed', 'keys');
+    },
   };
+  return store;
 }
 
 function parsePolicy(doc: PolicyDoc): KeyPolicy {

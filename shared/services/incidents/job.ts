@@ -8,11 +8,13 @@
  */
 import { SYSTEM, type Incident, advanceProgress } from '../../domain/incident';
 import { type IncidentJob, LAST_STEP, completeIncidentStep, incidentFailurePolicy, incidentKernel } from '../../domain/incidentPlaybook';
-import { describeError, notFound } from '../../errors';
+import { KeyturnError, describeError, notFound } from '../../errors';
 import type { JobKind, StepRun } from '../jobs/runner';
 import type { IncidentJobStore, ScopeLookups } from './ports';
 import { type RecordDeps, changeIncident, flushOutbox } from './records';
 import { resolveScope } from './scope';
+import { runPlannedStep } from '../playbooks/run';
+import type { PlaybookActions } from '../playbooks/steps';
 
 export const INCIDENT_RUN_KIND = 'incident-run';
 
@@ -32,6 +34,8 @@ export interface RunDeps extends RecordDeps {
   lookups: ScopeLookups;
   leaseMs: number;
   maxAttempts: number;
+  /** The life cycles' actions a playbook's steps call (issue 15); absent: a plan naming one fails that step. */
+  playbookActions?: PlaybookActions;
 }
 
 /** The steps any plan may name. */
@@ -43,6 +47,9 @@ export const STEP_CATALOG: Record<string, IncidentStep> = {
       return { snapshot: { unresolved: describeError(e).slice(0, 300) } };
     });
     await c.record(0, 'scope-snapshot', { step: 'snapshot-scope', snapshot });
+    // The playbook planned at open (issue 15): its steps, in order, before any of them runs.
+    const playbook = c.run.job.playbook;
+    if (playbook) await c.record(1, 'playbook-planned', { type: c.incident.type, steps: playbook.map((p) => p.id) });
   },
   /** The playbook's steps are done: the incident is contained. */
   async contain(c) {
@@ -60,13 +67,24 @@ export function incidentRunKind(deps: RunDeps): JobKind<IncidentJob, string, voi
     leaseMs: deps.leaseMs,
     decide: (job, now, owner) => incidentKernel(job.plan).decide(job, now, owner),
     claim: (job, claim, now) => incidentKernel(job.plan).claim(job, claim, now),
-    // A plan naming a step nobody implements fails that step (recorded), never the process.
-    steps: new Proxy(steps, { get: (t, name: string) => t[name] ?? (async () => Promise.reject(new Error(`no step '${name}' in the catalog`))) }),
+    // A playbook's planned step runs by its id; a plan naming a step nobody implements fails that step (recorded), never the process.
+    steps: new Proxy(steps, {
+      get: (t, name: string) =>
+        t[name] ??
+        (async (run: StepRun<IncidentJob, string>) => {
+          const planned = run.job.playbook?.find((s) => s.id === name);
+          if (!planned || !deps.playbookActions) throw new Error(`no step '${name}' in the catalog`);
+          const actions = deps.playbookActions;
+          return runStep(deps, name, (c) => runPlannedStep(planned, c, deps, actions), run);
+        }),
+    }),
     async record({ job, step, token, now }) {
       return { next: completeIncidentStep(job, step, token, now), written: () => deps.log.info(`Incident step ${step} done`, { incidentId: job.incidentId }) };
     },
     async failed({ job, step, token, now }, error) {
-      const next = incidentKernel(job.plan).fail(job, token, now, incidentFailurePolicy(deps.maxAttempts, Math.random()));
+      // A step waiting for a batch job it started is not failing: it looks again after the backoff, without an attempt limit.
+      const waiting = error instanceof KeyturnError && error.code === 'PLAYBOOK_STEP_WAITING';
+      const next = incidentKernel(job.plan).fail(job, token, now, incidentFailurePolicy(waiting ? Number.MAX_SAFE_INTEGER : deps.maxAttempts, Math.random()));
       if (next.status === 'failed') {
         const remaining = job.plan.slice(job.plan.indexOf(step));
         const failures = next.steps[step]?.failures ?? 0;

@@ -14,8 +14,11 @@ import {
   type IncidentType,
   type OpenIncidentRequest,
   type Severity,
+  REQUESTABLE_TYPES,
   SYSTEM,
   addTask,
+  approveIncident,
+  awaitApproval,
   closeIncident,
   incidentClosed,
   incidentMetrics,
@@ -23,8 +26,10 @@ import {
   newIncident,
   updateTask,
 } from '../../domain/incident';
-import { newIncidentJob, planFor } from '../../domain/incidentPlaybook';
-import { ValidationError, describeError, notFound } from '../../errors';
+import { AWAITING_APPROVAL, newIncidentJob, planFor, playbookPlan, reactivateIncidentJob } from '../../domain/incidentPlaybook';
+import { approvalRefusal } from '../../domain/dualControl';
+import { type PlannedStep, type PlaybookContext, type PlaybookType, changeCount, needsSecondApprover, planPlaybook } from '../../domain/playbooks';
+import { ConcurrencyConflict, KeyturnError, ValidationError, describeError, notFound } from '../../errors';
 import type { Clock, Logger } from '../../ports';
 import { type Answer, type IdempotencyDeps, oncePerKey } from '../idempotency';
 import { isInjectedCrash, type StepRunner } from '../jobs/runner';
@@ -32,6 +37,16 @@ import { type RunDeps, incidentRunKind } from './job';
 import type { CheckpointStore, EntryStore } from './ports';
 import { changeIncident, flushOutbox } from './records';
 import { resolveScope } from './scope';
+import { type PlaybookInventory, affectedSnapshot } from '../playbooks/snapshot';
+
+/** What planning a playbook reads (issue 15); absent, an incident runs only the built-in steps. */
+export interface PlaybookPlanning {
+  inventory: PlaybookInventory;
+  /** The protected principals and the key policy in force now. */
+  context(): Promise<PlaybookContext>;
+  /** A plan changing more keys than this needs a second approver (as does `all: true`). */
+  approvalThreshold: number;
+}
 
 export interface IncidentServiceDeps extends RunDeps {
   entries: EntryStore;
@@ -41,12 +56,15 @@ export interface IncidentServiceDeps extends RunDeps {
   idempotency: Omit<IdempotencyDeps, 'log'>;
   log: Logger;
   newId?: () => string;
+  playbooks?: PlaybookPlanning;
 }
 
 /** Who is asking, as the HTTP edge resolved it. */
 export interface Caller {
   actor: Actor;
   claimedBy: string | null;
+  /** The caller's verified identity for dual control (throws when none can be had); asked only when a run needs approval. */
+  identity?: () => string;
 }
 
 export class IncidentService {
@@ -70,6 +88,21 @@ export class IncidentService {
     return { incident: await this.openIncident(input, { actor: SYSTEM, claimedBy: null }, incidentId, true), opened: true };
   }
 
+  /**
+   * Another door into breach response (the emergency signing rollover, a BYOK tenant's
+   * access lost): opens — or attaches to — Keyturn's incident for `key` and records what
+   * the door did, once (a retried door appends nothing twice).
+   */
+  async recordDoor(
+    input: { type: IncidentType; severity: Severity; description: string; scope: IncidentScope; details: Record<string, unknown> },
+    key: string,
+    entry: { event: string; evidence: Record<string, unknown> },
+  ): Promise<{ incidentId: string; opened: boolean }> {
+    const { incident, opened } = await this.openSystem(input, key);
+    await this.deps.chain.appendOnce(incident.incidentId, `door:${key}:${entry.event}`, { event: entry.event, actor: SYSTEM, claimedBy: null, evidence: entry.evidence }, { state: incident.state });
+    return { incidentId: incident.incidentId, opened };
+  }
+
   private async openIncident(
     input: { type: IncidentType; severity: Severity; description: string; scope: IncidentScope; details: Record<string, unknown> },
     caller: Caller,
@@ -84,16 +117,76 @@ export class IncidentService {
     }
     // Before anything is recorded: ids that exist nowhere are a 400 listing them.
     const { adminContacts } = system ? { adminContacts: [] } : await resolveScope(this.deps.lookups, input.scope);
+    // The playbook is planned once, here: a plan it cannot run is a 400 before anything is recorded.
+    const playbook = system ? undefined : await this.plan(input.type, details.data as Record<string, unknown>, input.scope);
+    const approval = playbook && needsSecondApprover(playbook, input.scope.all === true, this.deps.playbooks!.approvalThreshold);
+    const requestedBy = approval ? requesterOf(caller) : undefined;
     const now = await this.deps.clock.now();
-    const incident = newIncident({ incidentId, ...input, details: details.data as Record<string, unknown>, adminContacts }, caller.actor, caller.claimedBy, now);
+    let incident = newIncident({ incidentId, ...input, details: details.data as Record<string, unknown>, adminContacts }, caller.actor, caller.claimedBy, now);
+    if (requestedBy !== undefined) incident = awaitApproval(incident, requestedBy, changeCount(playbook!));
     const created = await this.deps.incidents.createOnly(incident);
     const stored = await this.deps.incidents.read(incidentId);
     if (!stored) throw notFound(`Incident '${incidentId}'`, { incidentId });
     if (!created) return stored.doc; // a duplicate system open: the first one stands
-    await this.deps.jobs.createOnly(newIncidentJob(incidentId, planFor(incident), now));
+    const plan = playbook ? playbookPlan(playbook) : planFor(incident);
+    await this.deps.jobs.createOnly(newIncidentJob(incidentId, plan, now, { ...(playbook ? { playbook } : {}), awaitingApproval: requestedBy !== undefined }));
     await flushOutbox(this.deps, stored);
     await this.kick(incidentId);
     return (await this.deps.incidents.read(incidentId))!.doc;
+  }
+
+  /** The playbook's steps for a requestable type, over the scope's snapshot now. */
+  private async plan(type: IncidentType, details: Record<string, unknown>, scope: IncidentScope): Promise<PlannedStep[] | undefined> {
+    const planning = this.deps.playbooks;
+    if (!planning || !(REQUESTABLE_TYPES as readonly string[]).includes(type)) return undefined;
+    const snapshot = await affectedSnapshot(planning.inventory, scope);
+    return planPlaybook(type as PlaybookType, details, snapshot, await planning.context());
+  }
+
+  /** POST /api/incidents/{id}/approve: a second identity lets a fleet-wide run start. */
+  async approve(incidentId: string, caller: Caller & { identity: () => string }) {
+    const stored = await this.deps.incidents.read(incidentId);
+    if (!stored) throw notFound(`Incident '${incidentId}'`, { incidentId });
+    const approval = stored.doc.approval;
+    if (!approval) throw new KeyturnError('INCIDENT_TRANSITION_FORBIDDEN', `Incident ${incidentId} needs no approval`, { incidentId, state: stored.doc.state, to: 'approved' });
+    const approvedBy = caller.identity();
+    const now = await this.deps.clock.now();
+    if (!approval.approvedBy) {
+      const refusal = approvalRefusal({ requestedBy: approval.requestedBy, requestedAt: approval.requestedAt }, { approvedBy }, now, { minWaitMs: 0 });
+      if (refusal) throw refusal;
+    }
+    await changeIncident(this.deps, incidentId, (i) => approveIncident(i, approvedBy, caller.actor, caller.claimedBy, now));
+    await this.reactivate(incidentId, [AWAITING_APPROVAL]);
+    await this.kick(incidentId);
+    return this.get(incidentId);
+  }
+
+  /** POST /api/incidents/{id}/resume: a run that ended `failed` continues at its failed step (nothing done is repeated). */
+  async resume(incidentId: string) {
+    const stored = await this.deps.incidents.read(incidentId);
+    if (!stored) throw notFound(`Incident '${incidentId}'`, { incidentId });
+    if (stored.doc.progress === 'closed') throw incidentClosed(incidentId);
+    const job = await this.deps.jobs.read(incidentId);
+    if (!job || job.doc.status === AWAITING_APPROVAL) {
+      throw new KeyturnError('INCIDENT_NOT_RESUMABLE', `Incident ${incidentId}'s run ${job ? 'waits for a second approver' : 'does not exist'}`, { incidentId, status: job?.doc.status ?? null });
+    }
+    await this.reactivate(incidentId, ['failed']);
+    await this.kick(incidentId);
+    return this.get(incidentId);
+  }
+
+  private async reactivate(incidentId: string, from: string[]): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const job = await this.deps.jobs.read(incidentId);
+      if (!job || !from.includes(job.doc.status)) return;
+      try {
+        await this.deps.jobs.replace(reactivateIncidentJob(job.doc, await this.deps.clock.now()), job.etag);
+        await this.deps.chain.appendOnce(incidentId, `run:reactivated:${job.doc.status}:${job.doc.updatedAt}`, { event: 'run-continued', actor: SYSTEM, claimedBy: null, evidence: { from: job.doc.status, step: job.doc.step } });
+        return;
+      } catch (e) {
+        if (!(e instanceof ConcurrencyConflict)) throw e;
+      }
+    }
   }
 
   /** Runs the incident's steps now; what does not finish here the resume timer continues. */
@@ -155,6 +248,12 @@ export class IncidentService {
     const incident = await changeIncident(this.deps, incidentId, (i) => closeIncident(i, resolution, caller.actor, caller.claimedBy, now));
     return { incident: incidentView(incident) };
   }
+}
+
+/** Who asks for a fleet-wide run: a verified identity (the edge's resolver), or the request is refused. */
+function requesterOf(caller: Caller): string {
+  if (!caller.identity) throw new KeyturnError('DUAL_CONTROL_UNAVAILABLE', 'A fleet-wide playbook needs a verified requester identity', {});
+  return caller.identity();
 }
 
 /**

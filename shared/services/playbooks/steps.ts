@@ -49,7 +49,8 @@ export interface PlaybookActions {
     renewWithoutGrace(credentialId: string, reason: string): Promise<{ rotationId: string; state: string; oldVersionDisabled: boolean }>;
   };
   keySets: {
-    addKey(set: string, reason: string): Promise<{ keyId: string }>;
+    /** A new primary; `replacing`: the leaked keys (none of them primary any more → already done, nothing added). */
+    addKey(set: string, reason: string, replacing?: string[]): Promise<{ keyId: string }>;
     /** Starts (or finds) the set's re-encryption onto its primary; `completed` once every item is on it. */
     reencrypt(set: string): Promise<{ jobId: string; completed: boolean; processed: number; total: number }>;
     retireKey(set: string, keyId: string): Promise<void>;
@@ -106,7 +107,7 @@ export async function runPlaybookStep(step: PlannedStep, actions: PlaybookAction
       return done([{ event: 'credential.renewed', evidence: { credentialId: step.credentialId, rotationId: out.rotationId, state: out.state, oldVersionDisabled: out.oldVersionDisabled } }]);
     }
     case 'keyset-add-key': {
-      const { keyId } = await actions.keySets.addKey(step.set, reason);
+      const { keyId } = await actions.keySets.addKey(step.set, reason, step.replacing);
       return done([{ event: 'keyset.key-added', evidence: { set: step.set, keyId, replacing: step.replacing } }]);
     }
     case 'keyset-reencrypt': {

@@ -76,7 +76,8 @@ export class RenewalService {
   }
 
   /** HTTP renew: the next attempt (after a failed one) or the first; 409 while one is in flight. */
-  async renew(vault: string, name: string, options: { fromVersion?: string } = {}) {
+  /** `noGrace`: the old version is disabled right after promotion (a leaked credential, issue 15). */
+  async renew(vault: string, name: string, options: { fromVersion?: string; noGrace?: boolean } = {}) {
     return (await renew(this.context, vault, name, options)).rotation;
   }
 

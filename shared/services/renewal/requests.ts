@@ -67,7 +67,7 @@ export type RenewAnswer = { outcome: 'started' | 'existing'; rotation: RotationV
  * already under way or done, that rotation is the answer (so repeated and concurrent
  * calls make one rotation); when it is no longer current and none is known, 409.
  */
-export async function renew(c: RenewalContext, vault: string, name: string, options: { fromVersion?: string } = {}): Promise<RenewAnswer> {
+export async function renew(c: RenewalContext, vault: string, name: string, options: { fromVersion?: string; noGrace?: boolean } = {}): Promise<RenewAnswer> {
   const { rotations, settings, clock } = c.deps;
   if (!isVaultAlias(settings, vault)) throw notFound(`Vault '${vault}'`, { vault });
   const alias = vault.toLowerCase();
@@ -81,6 +81,8 @@ export async function renew(c: RenewalContext, vault: string, name: string, opti
   let all = await rotations.forCredential(alias, name);
   if (from !== undefined) {
     const replacing = rotationReplacing(all, from);
+    // No grace (a leaked credential): one already promoted and waiting out its grace retires its old version now.
+    if (replacing && options.noGrace) return existing(c, (await retirePrevious(c, [replacing]))[0]!);
     if (replacing) return existing(c, replacing);
     if (from !== current) {
       throw new KeyturnError('VERSION_NOT_CURRENT', `Version ${from} of '${name}' is no longer current and no known rotation replaced it`, {
@@ -98,7 +100,9 @@ export async function renew(c: RenewalContext, vault: string, name: string, opti
   if (waiting) throw inFlight(waiting.id);
   const now = await clock.now();
   const last = all.filter((r) => r.fromVersion === current).sort((a, b) => a.attempt - b.attempt).at(-1);
-  const input = rotationInput(alias, found.latest, found.credential, 'renew');
+  const tagged = rotationInput(alias, found.latest, found.credential, 'renew');
+  // A leaked credential (breach playbook): the old version retires as soon as the new one is promoted and announced.
+  const input = options.noGrace ? { ...tagged, graceDays: 0 } : tagged;
   // Current tags win (a fixed tag may be why the last attempt failed); leftovers come along.
   const rotation =
     last?.status === 'failed' && !last.promoted ? withSettings(nextAttempt(last, 'renew', now), input) : startRotation({ ...input, attempt: (last?.attempt ?? 0) + 1 }, now);

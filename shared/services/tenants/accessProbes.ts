@@ -25,6 +25,8 @@ export interface ProbeDeps {
   log: Logger;
   /** KEYTURN_TENANT_ACCESS_LOST_MINUTES (at least 10). */
   windowMs: number;
+  /** Breach response's door (issue 15): an `access-lost` incident, one per loss (called on every probe while lost; idempotent). */
+  onAccessLost?(input: { tenantId: string; kid: string; vaultUrl: string; lostAt: string }): Promise<void>;
 }
 
 export interface ProbeReport {
@@ -75,6 +77,7 @@ async function probeTenant(deps: ProbeDeps, tenant: Tenant, report: ProbeReport)
       version: `${v.kid}@${after.access?.lostAt ?? ''}`,
       data: { topology: 'byok', kid: v.kid, failingSince: after.access?.failingSince ?? null, lostAt: after.access?.lostAt ?? null, adminContacts: after.adminContacts },
     });
+    await deps.onAccessLost?.({ tenantId: tenant.tenantId, kid: v.kid, vaultUrl: v.vaultUrl, lostAt: after.access?.lostAt ?? '' });
     return;
   }
   if (outcome === 'ok' && tenant.state === 'access-lost') deps.log.info('BYOK tenant has access to its key again', { tenantId: tenant.tenantId, kid: v.kid });

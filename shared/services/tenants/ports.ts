@@ -26,6 +26,11 @@ export interface TenantStore {
 /** The stored key policy; the default until one is stored. */
 export interface KeyPolicyStore {
   current(): Promise<KeyPolicy>;
+  /**
+   * A new policy version (ETag-guarded): never lower than the current minimum (400 naming
+   * `rsaMinBits`); forbidden algorithms only grow. The same policy again is a no-op.
+   */
+  raise?(to: { rsaMinBits: number; forbiddenAlgorithms: string[] }): Promise<KeyPolicy>;
 }
 
 /** Rekey jobs (step kernel): create-only by their deterministic id. */
