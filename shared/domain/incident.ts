@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { KeyturnError } from '../errors';
 import { requesterSchema } from './signingKeys';
+import { lazySchema } from './lazySchema';
 
 /** Types a caller may open; Keyturn itself also opens `log-tampering` and `access-lost`. */
 export const REQUESTABLE_TYPES = ['key-leaked', 'unauthorized-use', 'hsm-vulnerability', 'algorithm-weakness'] as const;
@@ -25,14 +26,14 @@ export const INCIDENT_STATES = ['open', 'awaiting-approval', 'running', 'awaitin
 export type IncidentState = (typeof INCIDENT_STATES)[number];
 
 /** Ids: lower-case letters, digits and dashes (they also name a Key Vault secret). */
-export const incidentIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'expected an incident id' });
-export const taskIdSchema = z.string().regex(/^t[0-9]{1,4}$/, { error: 'expected a task id (t1, t2, …)' });
+export const incidentIdSchema = lazySchema(() => z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'expected an incident id' }));
+export const taskIdSchema = lazySchema(() => z.string().regex(/^t[0-9]{1,4}$/, { error: 'expected a task id (t1, t2, …)' }));
 
-const id = z.string().trim().min(1).max(200).regex(/^[^\p{C}]+$/u, { error: 'must be printable text' });
+const id = lazySchema(() => z.string().trim().min(1).max(200).regex(/^[^\p{C}]+$/u, { error: 'must be printable text' }));
 const list = <T extends z.ZodType>(item: T) => z.array(item).min(1).max(100).optional();
 
 /** What an incident names as affected. Ids that exist nowhere are refused before anything is recorded. */
-export const scopeSchema = z
+export const scopeSchema = lazySchema(() => z
   .strictObject({
     tenants: list(z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, { error: 'expected a tenant id' })),
     /** Tenant key versions by kid (the Key Vault key id URL). */
@@ -47,40 +48,40 @@ export const scopeSchema = z
     vaults: list(z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, { error: 'expected a vault name' })),
     all: z.literal(true).optional(),
   })
-  .refine((s) => Object.values(s).some((v) => v !== undefined), { error: 'name at least one affected resource (or all: true)' });
+  .refine((s) => Object.values(s).some((v) => v !== undefined), { error: 'name at least one affected resource (or all: true)' }));
 export type IncidentScope = z.infer<typeof scopeSchema>;
 export const SCOPE_KINDS = ['tenants', 'tenantKeys', 'signingKeys', 'credentials', 'keySets', 'keySetKeys', 'principals', 'vaults'] as const;
 export type ScopeKind = (typeof SCOPE_KINDS)[number];
 
-const policySchema = z
+const policySchema = lazySchema(() => z
   .strictObject({ rsaMinBits: z.union([z.literal(2048), z.literal(3072), z.literal(4096)]).optional(), forbiddenAlgorithms: z.array(z.string().min(1).max(40)).max(20).optional() })
-  .refine((p) => p.rsaMinBits !== undefined || p.forbiddenAlgorithms !== undefined, { error: 'name rsaMinBits or forbiddenAlgorithms' });
+  .refine((p) => p.rsaMinBits !== undefined || p.forbiddenAlgorithms !== undefined, { error: 'name rsaMinBits or forbiddenAlgorithms' }));
 
 /** Type-specific fields, validated per type. */
-export const DETAILS_SCHEMAS: Record<IncidentType, z.ZodType> = {
+export const DETAILS_SCHEMAS: Record<IncidentType, z.ZodType> = lazySchema(() => ({
   'key-leaked': z.strictObject({ exposed: z.string().trim().min(1).max(500).optional() }),
   'unauthorized-use': z.strictObject({ observed: z.string().trim().min(1).max(500).optional() }),
   'hsm-vulnerability': z.strictObject({ advisory: z.string().trim().min(1).max(500), exposed: z.boolean() }),
   'algorithm-weakness': z.strictObject({ policy: policySchema }),
   'log-tampering': z.strictObject({ subject: z.string(), reason: z.string(), firstBrokenSeq: z.number().int().optional() }),
   'access-lost': z.strictObject({ tenantId: z.string().optional(), vault: z.string().optional() }),
-};
+}));
 
 /** Who wrote an entry: a verified principal, a function key (unverified caller), or Keyturn itself. */
 export type Actor = { kind: 'principal'; id: string; name?: string } | { kind: 'function-key' } | { kind: 'system' };
 export const SYSTEM: Actor = { kind: 'system' };
 
 /** `reportedBy` as typed by a caller: recorded as `claimedBy`, never trusted; `system` is Keyturn's alone. */
-export const claimedBySchema = requesterSchema.refine((v) => v.toLowerCase() !== 'system', { error: "'system' is reserved for Keyturn's own steps" });
+export const claimedBySchema = lazySchema(() => requesterSchema.refine((v) => v.toLowerCase() !== 'system', { error: "'system' is reserved for Keyturn's own steps" }));
 
-export const openIncidentSchema = z.strictObject({
+export const openIncidentSchema = lazySchema(() => z.strictObject({
   type: z.enum(REQUESTABLE_TYPES),
   scope: scopeSchema,
   description: z.string().trim().min(1).max(2000),
   severity: z.enum(SEVERITIES).default('P2'),
   reportedBy: claimedBySchema.optional(),
   details: z.record(z.string(), z.unknown()).optional(),
-});
+}));
 export type OpenIncidentRequest = z.infer<typeof openIncidentSchema>;
 
 export const TASK_STATES = ['open', 'done'] as const;
@@ -342,22 +343,22 @@ export function actorOf(headers: { principalId?: string | null; principalName?: 
   return { kind: 'principal', id: id.data, ...(name.success ? { name: name.data } : {}) };
 }
 
-export const noteSchema = z.strictObject({
+export const noteSchema = lazySchema(() => z.strictObject({
   event: z.string().trim().min(1).max(200).regex(/^[^\p{C}]+$/u, { error: 'must be printable text' }),
   evidence: z.record(z.string(), z.unknown()).default({}),
   reportedBy: claimedBySchema.optional(),
-});
-export const taskSchema = z.strictObject({ title: z.string().trim().min(1).max(500), assignee: requesterSchema.optional(), reportedBy: claimedBySchema.optional() });
-export const taskUpdateSchema = z.strictObject({
+}));
+export const taskSchema = lazySchema(() => z.strictObject({ title: z.string().trim().min(1).max(500), assignee: requesterSchema.optional(), reportedBy: claimedBySchema.optional() }));
+export const taskUpdateSchema = lazySchema(() => z.strictObject({
   state: z.enum(TASK_STATES),
   note: z.string().trim().min(1).max(2000),
   finding: z.string().trim().min(1).max(2000).optional(),
   reportedBy: claimedBySchema.optional(),
-});
-export const closeSchema = z.strictObject({ resolution: z.string().trim().min(1).max(2000), reportedBy: claimedBySchema.optional() });
-export const listQuerySchema = z.strictObject({
+}));
+export const closeSchema = lazySchema(() => z.strictObject({ resolution: z.string().trim().min(1).max(2000), reportedBy: claimedBySchema.optional() }));
+export const listQuerySchema = lazySchema(() => z.strictObject({
   state: z.enum(INCIDENT_STATES).optional(),
   type: z.enum(INCIDENT_TYPES).optional(),
   top: z.coerce.number().int().min(1).max(200).default(50),
   continuationToken: z.string().min(1).max(4000).optional(),
-});
+}));
