@@ -291,7 +291,7 @@ function build(env: NodeJS.ProcessEnv): Root {
     () => tenants.eventHandler,
     () => keySets.eventHandler,
   ]);
-  const playbooks = buildPlaybooks(config, { keyVault, cosmos, tenants, signing, renewal, roleAssignments, keySets });
+  const playbooks = buildPlaybooks(config, { keyVault, vaultKeys: keys, cosmos, tenants, signing, renewal, roleAssignments, keySets });
   const incidents = buildIncidents(config, { keyVault, cosmos, notifier, clock, faults, ...(config.playbooks.enabled ? { playbooks } : {}) });
   const jobs = buildJobs(config, [
     (log) => renewal.service(log).resumable(),

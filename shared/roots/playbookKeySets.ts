@@ -25,12 +25,27 @@ const exists = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
   }
 };
 
-export function keySetPlaybookParts(keySets: KeySetsRoot, log: () => Logger, vaultOf: (vaultUrl: string) => string) {
+export function keySetPlaybookParts(
+  keySets: KeySetsRoot,
+  log: () => Logger,
+  vaultOf: (vaultUrl: string) => string,
+  /** The KEK's RSA size (algorithm-weakness rotates the KEKs below the minimum); undefined when unreadable. */
+  kekBits: (kek: { vaultUrl: string; name: string; version: string }) => Promise<number | undefined> = async () => undefined,
+) {
   const view = (setId: string) => exists(() => keySets.service(log()).view(setId));
-  const snapshot = async (ids: string[]): Promise<KeySetSnapshot[]> =>
-    (await Promise.all(ids.map(view))).flatMap((v) =>
-      v ? [{ set: v.setId, kekVault: vaultOf(v.kek.vaultUrl), kekOwned: v.kek.owned, keys: v.keys.map((k) => ({ keyId: k.keyId, state: k.state })) }] : [],
-    );
+  const snapshotOf = async (setId: string): Promise<KeySetSnapshot | undefined> => {
+    const v = await view(setId);
+    if (!v) return undefined;
+    const bits = await kekBits(v.kek).catch(() => undefined);
+    return {
+      set: v.setId,
+      kekVault: vaultOf(v.kek.vaultUrl),
+      kekOwned: v.kek.owned,
+      ...(bits ? { kekRsaBits: bits } : {}),
+      keys: v.keys.map((k) => ({ keyId: k.keyId, state: k.state })),
+    };
+  };
+  const snapshot = async (ids: string[]): Promise<KeySetSnapshot[]> => (await Promise.all(ids.map(snapshotOf))).flatMap((s) => (s ? [s] : []));
   const lookup: KeySetLookup = {
     sets: async (ids) => (await snapshot(ids)).map((s) => s.set),
     keys: async (refs) => {

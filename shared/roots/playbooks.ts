@@ -15,7 +15,7 @@ import { consoleLogger } from '../adapters/logger';
 import type { PlaybookContext, SigningKeySnapshot, TenantSnapshot } from '../domain/playbooks';
 import type { Tenant } from '../domain/tenantKeys';
 import { KeyturnError, ValidationError } from '../errors';
-import type { Logger, RoleAssignments } from '../ports';
+import type { Logger, RoleAssignments, VaultKeys } from '../ports';
 import type { IncidentService, PlaybookPlanning } from '../services/incidents/service';
 import type { PlaybookInventory } from '../services/playbooks/snapshot';
 import type { PlaybookActions } from '../services/playbooks/steps';
@@ -38,6 +38,8 @@ export interface PlaybooksRoot {
 
 export interface PlaybooksDeps {
   keyVault: KeyVaultClients;
+  /** Key Vault keys of any vault (the KEKs' sizes for the snapshot). */
+  vaultKeys: VaultKeys;
   cosmos: CosmosHandle;
   tenants: TenantsRoot;
   signing: { service(log: Logger): SigningKeyService };
@@ -81,7 +83,8 @@ export function buildPlaybooks(config: Config, deps: PlaybooksDeps): PlaybooksRo
   const customer = Object.fromEntries(Object.entries(config.playbooks.vaultScopes).filter(([name]) => name in config.customerVaults));
   const own = Object.fromEntries(Object.entries(config.playbooks.vaultScopes).filter(([name]) => !(name in config.customerVaults)));
 
-  const sets = deps.keySets ? keySetPlaybookParts(deps.keySets, () => consoleLogger, vaultOf) : undefined;
+  const kekBits = async (kek: { vaultUrl: string; name: string; version: string }) => rsaBits((await deps.vaultKeys.get(kek))?.publicJwk?.n);
+  const sets = deps.keySets ? keySetPlaybookParts(deps.keySets, () => consoleLogger, vaultOf, kekBits) : undefined;
   const inventory: PlaybookInventory = {
     ...(sets ? { keySets: sets.snapshot } : {}),
     tenants: async (ids) => readTenants(ids ?? (await tenantIds.tenants()).map((t) => t.tenantId)),

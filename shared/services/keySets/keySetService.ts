@@ -129,14 +129,23 @@ export class KeySetService {
 
   /** A new Keyturn-owned KEK (RSA per the key policy, wrap/unwrap only, no `exp`). */
   async createOwnedKek(setId: string, uid: string): Promise<KeySet['kek']> {
+    return this.ownedKekVersion(setId, this.deps.settings.vaultUrl, ownedKekName(setId, uid));
+  }
+
+  /**
+   * A new version of a Keyturn-owned KEK (a new key, or a rotation of `name`), sized by the
+   * key policy at the time: a rotation after the minimum rose yields a larger key, which
+   * Key Vault's own rotate (same type and size) would not.
+   */
+  async ownedKekVersion(setId: string, vaultUrl: string, name: string): Promise<KeySet['kek']> {
     const bits = rsaBitsFor(this.deps.settings.kekBits, await this.deps.policies.current());
     // No `exp`: the JS CryptographyClient refuses an expired key on the client, and data outlives any date.
-    const created = await this.deps.keys.create(this.deps.settings.vaultUrl, ownedKekName(setId, uid), { kty: 'RSA', size: bits }, {
+    const created = await this.deps.keys.create(vaultUrl, name, { kty: 'RSA', size: bits }, {
       keyOps: ['wrapKey', 'unwrapKey'],
       tags: { 'keyturn-keyset': setId },
     });
     const p = created.properties;
-    return { vaultUrl: this.deps.settings.vaultUrl, name: p.name, version: p.version, owned: true };
+    return { vaultUrl, name: p.name, version: p.version, owned: true };
   }
 
   private async namedKek(kekUrl: string): Promise<KeySet['kek']> {

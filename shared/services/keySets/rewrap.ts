@@ -2,7 +2,7 @@
  * Wrapping-key (KEK) rotation: every data key is unwrapped under the version it was
  * wrapped with and wrapped again under the KEK's new version. No item is read or
  * re-encrypted: ciphertexts stay byte for byte what they were. A Keyturn-owned KEK gets
- * its new version first (Key Vault's rotate); a customer's KEK is used at its latest.
+ * its new version first, sized by the key policy; a customer's KEK is used at its latest.
  * Idempotent: keys already under the target version are left alone.
  */
 import { isKeyturnError } from '../../errors';
@@ -24,8 +24,10 @@ export async function rewrapKeySet(deps: RewrapDeps, log: Logger, setId: string,
   const service = deps.service(log);
   const { doc: set } = await service.readSet(setId);
   const kek = set.kek;
-  const target = kek.owned && options.rotate ? await deps.keys.rotate(kek.vaultUrl, kek.name) : await deps.keys.get({ vaultUrl: kek.vaultUrl, name: kek.name });
-  const version = target?.properties.version ?? kek.version;
+  const version =
+    kek.owned && options.rotate
+      ? (await service.ownedKekVersion(setId, kek.vaultUrl, kek.name)).version
+      : ((await deps.keys.get({ vaultUrl: kek.vaultUrl, name: kek.name }))?.properties.version ?? kek.version);
   const cached = await service.current(setId, true);
   let rewrapped = 0;
   for (const { doc: key, etag } of await deps.store.listKeys(setId)) {

@@ -33,6 +33,8 @@ describe('When breach playbooks run on the local stack', () => {
         KEYTURN_TENANT_PROBE_SCHEDULE: '0 0 0 1 1 *',
         // Service-managed tenant keys start below the later policy, so algorithm-weakness has something to rekey.
         KEYTURN_TENANT_KEY_BITS: '2048',
+        // …and so do key sets' KEKs.
+        KEYTURN_KEYSET_KEK_BITS: '2048',
         KEYTURN_PLAYBOOK_VAULT_SCOPES: `local=${SCOPE_OF('keyturn-local')},contoso-byok=${SCOPE_OF('contoso-byok')}`,
       },
     });
@@ -167,7 +169,12 @@ describe('When breach playbooks run on the local stack', () => {
 
   test('then a fleet-wide algorithm-weakness waits for a second approver, then rekeys and rolls exactly the RSA-2048 keys, and later keys are 3072', async () => {
     const before = await tenant('fabrikam');
-    const id = await open({ type: 'algorithm-weakness', scope: { all: true }, details: { policy: { rsaMinBits: 3072 } }, description: 'RSA-2048 deprecated' });
+    const weakSet = await call('PUT', `${api}/keysets/weak-kek`, { body: {} });
+    expect(weakSet.status).toBe(201);
+    const kekName = weakSet.json().keySet.kek.name as string;
+    const kekBits = async () => Buffer.from((await stack.keyVault.keyClient().getKey(kekName)).key!.n!).length * 8;
+    expect(await kekBits()).toBe(2048);
+    const id = await open({ type: 'algorithm-weakness', scope: { all: true, keySets: ['weak-kek'] }, details: { policy: { rsaMinBits: 3072 } }, description: 'RSA-2048 deprecated' });
     expect((await incident(id)).incident.state).toBe('awaiting-approval');
     expect((await tenant('fabrikam')).activeKid).toBe(before.activeKid);
     const self = await post(`incidents/${id}/approve`, { approvedBy: 'alice' });
@@ -179,7 +186,10 @@ describe('When breach playbooks run on the local stack', () => {
     expect((await get('policy/keys')).rsaMinBits).toBe(3072);
     const counts = view.timeline.find((e: { event: string }) => e.event === 'playbook.counts').evidence.counts;
     // fabrikam (2048) is rekeyed; contoso's customer key is 3072 already: no task; the RSA-2048 signing keys roll.
-    expect(counts).toMatchObject({ tenantKeys: 1, customerTasks: 0 });
+    expect(counts).toMatchObject({ tenantKeys: 1, customerTasks: 0, keyEncryptionKeys: 1 });
+    // The KEK's new version follows the raised policy; the data keys are re-wrapped under it.
+    expect(await kekBits()).toBe(3072);
+    expect(view.timeline.find((e: { event: string }) => e.event === 'keyset.kek-rotated').evidence).toMatchObject({ set: 'weak-kek', rewrapped: 1 });
     expect(counts.signingKeys).toBeGreaterThanOrEqual(1);
     const after = await tenant('fabrikam');
     expect(after.activeKid).not.toBe(before.activeKid);
