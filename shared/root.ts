@@ -5,6 +5,7 @@
  * registration only (cold start): SDK clients, and the SDKs themselves, are built on
  * first use. Only SDK types are imported here; each SDK is `require`d where it is used.
  */
+import { leaseOwner } from './roots/owner';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { type Config, loadConfig } from './config';
 import { type CosmosHandle, createCosmos } from './adapters/cosmos';
@@ -27,8 +28,6 @@ import { signingVault } from './services/signing/signingVault';
 import { TokenIssuer } from './services/signing/tokens';
 import { ALG_OF } from './domain/signingKeys';
 import type { TokenCredential } from '@azure/identity';
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import { cosmosDeadLetterStore, cosmosIdempotencyStore, cosmosRotationStore } from './adapters/renewal/cosmosRenewalStores';
 import { graphAppPasswordProvider } from './adapters/renewal/graphAppPasswordProvider';
 import { keyVaultSecretStore } from './adapters/renewal/keyVaultSecretStore';
@@ -180,10 +179,10 @@ function buildRenewal(
   const rotations = cosmosRotationStore(() => cosmos.container('rotations'), ready);
   const idempotency = cosmosIdempotencyStore(() => cosmos.container('idempotencyKeys'), ready);
   const secrets = keyVaultSecretStore((vault) => keyVault.secrets(vault));
-  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const owner = leaseOwner();
   const settings = { vaults: config.vaults, ...config.renewal };
   return {
-    service: (log) => new RenewalService({ rotations, secrets, providers, idempotency, notifier, clock, faults, log, settings, owner }),
+    service: (log) => new RenewalService({ rotations, secrets, providers, idempotency, notifier, clock, faults, log, settings, owner: owner() }),
   };
 }
 

@@ -4,8 +4,7 @@
  * over the other life cycles' stores, one chain writer per process, the service, verify
  * and the run kind for the resume timer.
  */
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
+import { leaseOwner } from './owner';
 import type { Config } from '../config';
 import type { CosmosHandle } from '../adapters/cosmos';
 import type { KeyVaultClients } from '../adapters/keyVault/clients';
@@ -68,7 +67,7 @@ export function buildIncidents(
   // One per process: its head and checkpoint hints are shared by every invocation here.
   const chain = new IncidentLog({ entries, checkpoints, clock, faults, log: consoleLogger, checkpointEvery: config.incidents.checkpointEvery });
   const idempotency = { store: cosmosIdempotencyStore(() => cosmos.container('idempotencyKeys'), ready), clock, leaseMs: config.renewal.leaseSeconds * 1000 };
-  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const owner = leaseOwner();
   const serviceDeps = (log: Logger): IncidentServiceDeps => ({
     incidents,
     entries,
@@ -81,7 +80,7 @@ export function buildIncidents(
     log,
     leaseMs: config.renewal.leaseSeconds * 1000,
     maxAttempts: config.renewal.maxAttempts,
-    runner: new StepRunner({ clock, faults, log, owner }),
+    runner: new StepRunner({ clock, faults, log, owner: owner() }),
     idempotency,
     // Issue 15: the playbooks planned at open and the life cycles' actions their steps call.
     ...(deps.playbooks ? { playbooks: deps.playbooks.planning, playbookActions: deps.playbooks.actions(log) } : {}),

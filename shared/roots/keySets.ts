@@ -3,6 +3,7 @@
  * abandon). Built once per process: the unwrapped-key cache, the use reservations and
  * the set cache are per process by design (one unwrap per data key per TTL).
  */
+import { leaseOwner } from './owner';
 import type { Config } from '../config';
 import type { CosmosHandle } from '../adapters/cosmos';
 import type { KeyVaultClients } from '../adapters/keyVault/clients';
@@ -21,8 +22,6 @@ import { abandonKind, startAbandon } from '../services/keySets/abandon';
 import { type ExportDeps, approveExport, currentKek, importKeys, requestExport } from '../services/keySets/exportImport';
 import { keySetKekEventHandler, rewrapKeySet } from '../services/keySets/rewrap';
 import type { KeyVaultEventHandler } from '../services/events/ports';
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import { DataKeyCache, UseReservations } from '../services/keySets/dataKeys';
 import { KeySetService, SetCache } from '../services/keySets/keySetService';
 import type { KeyPolicyStore } from '../services/tenants/ports';
@@ -82,13 +81,13 @@ export function buildKeySets(config: Config, deps: KeySetsDeps): KeySetsRoot {
   const checkedVaultUrl = (raw: string, field: string) => deps.keyVault.checkedUrl(raw, field);
   const service = (log: Logger) => new KeySetService({ store, keys: deps.keys, policies: deps.policies, clock: deps.clock, log, cache, uses, sets, settings, checkedVaultUrl });
   const jobStore = cosmosBatchJobStore(() => deps.cosmos.container('batchJobs'), ready);
-  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const owner = leaseOwner();
   const jobDeps: KeySetJobDeps = { store, clock: deps.clock, service, primaryTtlMs: settings.primaryTtlMs };
   const batchSettings = { queue: config.keySets.batchQueue, claimMs: config.keySets.batchClaimSeconds * 1000, maxDequeueCount: MAX_DEQUEUE_COUNT };
   // Resolved at the first enqueue: without KEYTURN_QUEUE only starting a job fails (CONFIG_INVALID).
   const queue: JobQueue = { enqueue: (name, job, options) => deps.queue().enqueue(name, job, options) };
   const jobs = (log: Logger) =>
-    new BatchJobs({ store: jobStore, queue, clock: deps.clock, log, settings: batchSettings, owner }).register(reencryptKind(jobDeps)).register(abandonKind(abandonDeps));
+    new BatchJobs({ store: jobStore, queue, clock: deps.clock, log, settings: batchSettings, owner: owner() }).register(reencryptKind(jobDeps)).register(abandonKind(abandonDeps));
   const abandonDeps = { ...jobDeps, keys: deps.keys, notifier: deps.notifier };
   const rewrapDeps = { store, keys: deps.keys, clock: deps.clock, service };
   const exportDeps: ExportDeps = {

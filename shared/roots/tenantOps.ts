@@ -3,8 +3,7 @@
  * export (stores, the Blob adapter, the escrow key in Keyturn's tenant vault, the job
  * kinds for the resume timer). `shared/root.ts` calls `buildTenantOps` once.
  */
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
+import { leaseOwner } from './owner';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import type { Config } from '../config';
 import type { Clock, FaultPoints, Logger, Notifier, VaultKeys } from '../ports';
@@ -53,12 +52,12 @@ export function buildTenantOps(
     policies,
     settings: { vaultUrl: deps.keyVault.vaultUrl(config.tenants.vault), keyName: ESCROW_KEY_NAME, keyBits: config.tenants.keyBits },
   });
-  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const owner = leaseOwner();
   const customerVaultNames = new Map(Object.entries(config.customerVaults).map(([name, url]) => [url, name]));
   const vaultNameOf = (url: string) => customerVaultNames.get(url.replace(/\/$/, ''));
   const base = (log: Logger) => ({ tenants, keys: deps.keys, blobs, backups: backupStore, notifier: deps.notifier, clock: deps.clock, log, vaultNameOf });
   const jobs = (log: Logger) => ({
-    runner: new StepRunner({ clock: deps.clock, faults: deps.faults, log, owner }),
+    runner: new StepRunner({ clock: deps.clock, faults: deps.faults, log, owner: owner() }),
     leaseMs: config.renewal.leaseSeconds * 1000,
     maxAttempts: config.renewal.maxAttempts,
   });

@@ -4,8 +4,7 @@
  * the composition root (`shared/root.ts`). Services are cheap: one per invocation so
  * they log to its context.
  */
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
+import { leaseOwner } from './owner';
 import type { Config } from '../config';
 import type { CosmosHandle } from '../adapters/cosmos';
 import { type KeyVaultClients, LOCAL_APP_PRINCIPAL } from '../adapters/keyVault/clients';
@@ -72,7 +71,7 @@ export function buildTenants(config: Config, deps: TenantsRootDeps): TenantsRoot
   const noticeStore = cosmosNoticeStore(() => deps.cosmos.container('tenantJobs'), ready);
   const claims = cosmosKeyClaimStore(() => deps.cosmos.container('tenantKeyClaims'), ready);
   const policies = cosmosKeyPolicyStore(() => deps.cosmos.container('keyPolicies'), ready);
-  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const owner = leaseOwner();
   const byokConfig = config.tenantsByok;
   const leaseMs = config.renewal.leaseSeconds * 1000;
   const settings = {
@@ -94,7 +93,7 @@ export function buildTenants(config: Config, deps: TenantsRootDeps): TenantsRoot
     ownVaultUrls: deps.keyVault.vaultAliases().map((a) => deps.keyVault.vaultUrl(a)),
     local: deps.keyVault.local,
   };
-  const runner = (log: Logger) => new StepRunner({ clock: deps.clock, faults: deps.faults, log, owner });
+  const runner = (log: Logger) => new StepRunner({ clock: deps.clock, faults: deps.faults, log, owner: owner() });
   const notices = (log: Logger) => {
     const kind = noticeJob({ notices: noticeStore, notifier: deps.notifier, log, leaseMs });
     return { kind, sink: noticeSink({ notices: noticeStore, runner: runner(log), kind, clock: deps.clock, log }) };
