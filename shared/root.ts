@@ -40,6 +40,7 @@ import { JobRegistry, type ResumableKind } from './services/jobs/registry';
 import { KeyturnError } from './errors';
 import { cosmosKeyPolicyStore } from './adapters/tenants/cosmosTenants';
 import { rsaBitsFor } from './domain/tenantKeyPolicy';
+import type { KeyPolicyStore } from './services/tenants/ports';
 import { type TenantsRoot, buildTenants } from './roots/tenants';
 import { type TenantOpsRoot, buildTenantOps } from './roots/tenantOps';
 
@@ -111,9 +112,9 @@ function buildSigning(
   vault: { clients: KeyVaultClients; keys: VaultKeys },
   cosmos: CosmosHandle,
   clock: Clock,
+  policies: KeyPolicyStore,
 ): SigningRoot {
   const settings = signingSettings(config.signing);
-  const policies = cosmosKeyPolicyStore(() => cosmos.container('keyPolicies'), () => cosmos.ensureSchema());
   const keys = signingVault({
     keys: vault.keys,
     vaultAlias: settings.vaultAlias,
@@ -268,7 +269,9 @@ function build(env: NodeJS.ProcessEnv): Root {
   }, 0).unref();
 
   const keys = vaultKeys(keyVault);
-  const signing = buildSigning(config, { clients: keyVault, keys }, cosmos, clock);
+  // The one key policy store every key creation consults (signing, tenant keys, escrow, KEKs).
+  const policies = cosmosKeyPolicyStore(() => cosmos.container('keyPolicies'), () => cosmos.ensureSchema());
+  const signing = buildSigning(config, { clients: keyVault, keys }, cosmos, clock, policies);
   const faults = armedFaults(config.faults);
   const renewal = buildRenewal(config, { keyVault, cosmos, notifier, clock, faults, credential });
   // Renewal first (secret events), then signing (key events); tenant keys and key sets join here.
@@ -277,10 +280,10 @@ function build(env: NodeJS.ProcessEnv): Root {
   const roleAssignments = lazy(() =>
     armRoleAssignments({ endpoint: config.arm.endpoint, credential: keyVault.local ? localCredential(config.localPrincipal) : credential(), ca: readCa(config.arm.caFile) }),
   );
-  const tenantOps = buildTenantOps(config, { keyVault, keys, cosmos, blobs, notifier, clock, faults });
+  const tenantOps = buildTenantOps(config, { keyVault, keys, cosmos, blobs, notifier, clock, faults, policies });
   // A BYOK tenant's lost access opens an incident (issue 15); `incidents` is built below.
   const accessLost = (log: Logger, input: { tenantId: string; kid: string; vaultUrl: string; lostAt: string }) => accessLostIncident(incidents, log, input);
-  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, notifier, roleAssignments, escrow: tenantOps.escrow, accessLost });
+  const tenants = buildTenants(config, { keyVault, keys, cosmos, clock, faults, notifier, policies, roleAssignments, escrow: tenantOps.escrow, accessLost });
   let jobQueue: JobQueue | undefined;
   const queue = () => (jobQueue ??= buildJobQueue(config, credential));
   const keySets = buildKeySets(config, { keyVault, keys, cosmos, clock, policies: tenants.policies, queue, notifier, blobs });

@@ -3,6 +3,7 @@
  * export (stores, the Blob adapter, the escrow key in Keyturn's tenant vault, the job
  * kinds for the resume timer). `shared/root.ts` calls `buildTenantOps` once.
  */
+import type { KeyPolicyStore } from '../services/tenants/ports';
 import { leaseOwner } from './owner';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import type { Config } from '../config';
@@ -11,7 +12,7 @@ import type { KeyVaultClients } from '../adapters/keyVault/clients';
 import type { CosmosHandle } from '../adapters/cosmos';
 import { azureBlobObjects } from '../adapters/tenants/blobObjects';
 import { cosmosBackupStore, cosmosExportStore, cosmosRestoreStore } from '../adapters/tenants/cosmosTenantOps';
-import { cosmosKeyPolicyStore, cosmosTenantStore } from '../adapters/tenants/cosmosTenants';
+import { cosmosTenantStore } from '../adapters/tenants/cosmosTenants';
 import { StepRunner } from '../services/jobs/runner';
 import { type ResumableKind, resumable } from '../services/jobs/registry';
 import { BackupService } from '../services/tenants/backups';
@@ -37,11 +38,11 @@ export interface TenantOpsRoot {
 
 export function buildTenantOps(
   config: Config,
-  deps: { keyVault: KeyVaultClients; keys: VaultKeys; cosmos: CosmosHandle; blobs: () => BlobServiceClient; notifier: Notifier; clock: Clock; faults: FaultPoints },
+  deps: { keyVault: KeyVaultClients; keys: VaultKeys; cosmos: CosmosHandle; blobs: () => BlobServiceClient; notifier: Notifier; clock: Clock; faults: FaultPoints; policies: KeyPolicyStore },
 ): TenantOpsRoot {
   const ready = () => deps.cosmos.ensureSchema();
   const tenants = cosmosTenantStore(() => deps.cosmos.container('tenants'), ready);
-  const policies = cosmosKeyPolicyStore(() => deps.cosmos.container('keyPolicies'), ready);
+  const policies = deps.policies;
   const backupStore = cosmosBackupStore(() => deps.cosmos.container('tenantBackups'), ready);
   const restores = cosmosRestoreStore(() => deps.cosmos.container('tenantRestores'), ready);
   const exportStore = cosmosExportStore(() => deps.cosmos.container('tenantExports'), ready);

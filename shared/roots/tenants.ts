@@ -9,7 +9,7 @@ import type { Config } from '../config';
 import type { CosmosHandle } from '../adapters/cosmos';
 import { type KeyVaultClients, LOCAL_APP_PRINCIPAL } from '../adapters/keyVault/clients';
 import { vaultKeys } from '../adapters/keyVault/vaultKeys';
-import { cosmosKeyClaimStore, cosmosKeyPolicyStore, cosmosNoticeStore, cosmosRekeyStore, cosmosRevokeStore, cosmosTenantStore } from '../adapters/tenants/cosmosTenants';
+import { cosmosKeyClaimStore, cosmosNoticeStore, cosmosRekeyStore, cosmosRevokeStore, cosmosTenantStore } from '../adapters/tenants/cosmosTenants';
 import type { Tenant } from '../domain/tenantKeys';
 import type { Clock, FaultPoints, Logger, Notifier, RoleAssignments, VaultKeys } from '../ports';
 import type { KeyVaultEventHandler } from '../services/events/ports';
@@ -56,6 +56,8 @@ export interface TenantsRootDeps {
   clock: Clock;
   faults: FaultPoints;
   notifier: Notifier;
+  /** The key policy every creation consults (one store, built in the composition root). */
+  policies: KeyPolicyStore;
   roleAssignments: () => RoleAssignments;
   /** Tenant keys part 2: the escrow copy of each generated key (`roots/tenantOps.ts`). */
   escrow?: TenantKeyEscrow;
@@ -70,7 +72,7 @@ export function buildTenants(config: Config, deps: TenantsRootDeps): TenantsRoot
   const revokeStore = cosmosRevokeStore(() => deps.cosmos.container('tenantJobs'), ready);
   const noticeStore = cosmosNoticeStore(() => deps.cosmos.container('tenantJobs'), ready);
   const claims = cosmosKeyClaimStore(() => deps.cosmos.container('tenantKeyClaims'), ready);
-  const policies = cosmosKeyPolicyStore(() => deps.cosmos.container('keyPolicies'), ready);
+  const policies = deps.policies;
   const owner = leaseOwner();
   const byokConfig = config.tenantsByok;
   const leaseMs = config.renewal.leaseSeconds * 1000;
