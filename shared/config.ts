@@ -3,197 +3,194 @@
  * local.settings.json under func), validated with one schema. A bad or missing
  * setting stops start-up with one message naming every bad setting.
  */
-import { z } from 'zod';
+// zod/mini, not classic zod: the settings are parsed at module load (a bad one stops start-up),
+// and mini's functions bundle to a few kB where classic's ~0.4 MB would load and initialise
+// at every cold start. The rest of the app uses classic zod, loaded at its first use.
+import * as z from 'zod/mini';
 import { checkVaultUrl } from './domain/vaultUrl';
 import { KeyturnError } from './errors';
 
-// Shared pieces: schemas are immutable, and each one built at load costs start-up CPU (cold start).
-const int = z.coerce.number().int();
-const positiveInt = int.positive();
-const nonEmpty = z.string().min(1);
-const optionalNonEmpty = nonEmpty.optional();
-const optionalUuid = z.string().uuid().optional();
+/** An integer setting (environment values are strings), with its bounds. */
+const int = (...checks: z.core.$ZodCheck<number>[]) => z.coerce.number().check(z.int(), ...checks);
+const nonEmpty = z.string().check(z.minLength(1));
+const optionalNonEmpty = z.optional(nonEmpty);
+const optionalUuid = z.optional(z.uuid());
+const optionalPath = z.optional(z.string().check(z.trim(), z.minLength(1)));
+const url = z.url();
+
+/** A transform's issue: mini's transforms report through the payload's `issues`. */
+function reject(ctx: { issues: z.core.$ZodRawIssue[]; value: unknown }, message: string): never {
+  ctx.issues.push({ code: 'custom', message, input: ctx.value });
+  return z.NEVER;
+}
 
 /** `name=https://url,other=https://url2`: vault key (stable, never the URL) → vault URL. */
-const vaultMap = z.string().transform((raw, ctx) => {
+const vaultMap = z.pipe(z.string(), z.transform((raw: string, ctx) => {
   const vaults: Record<string, string> = Object.create(null);
   for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
     const name = part.slice(0, eq).trim();
     const url = part.slice(eq + 1).trim();
     if (eq <= 0 || !/^[0-9a-zA-Z-]{1,127}$/.test(name) || !/^https:\/\/[^/\s]+\/?$/.test(url)) {
-      ctx.addIssue({ code: 'custom', message: `expected name=https://host entries, got '${part}'` });
-      return z.NEVER;
+      return reject(ctx, `expected name=https://host entries, got '${part}'`);
     }
     vaults[name.toLowerCase()] = url.replace(/\/$/, '');
   }
-  if (Object.keys(vaults).length === 0) {
-    ctx.addIssue({ code: 'custom', message: 'at least one vault is required' });
-    return z.NEVER;
-  }
+  if (Object.keys(vaults).length === 0) return reject(ctx, 'at least one vault is required');
   return vaults;
-});
+}));
 
 /** `name=https://url,…`: customers' own vaults (BYOK) Keyturn knows of, by their Key Vault name. */
-const customerVaultMap = z.string().transform((raw, ctx) => {
+const customerVaultMap = z.pipe(z.string(), z.transform((raw: string, ctx) => {
   const vaults: Record<string, string> = Object.create(null);
   for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
     const name = part.slice(0, eq).trim().toLowerCase();
     const url = part.slice(eq + 1).trim();
     if (eq <= 0 || !/^[a-z](?!.*--)[a-z0-9-]{1,22}[a-z0-9]$/.test(name) || !/^https:\/\/[^/\s]+\/?$/.test(url) || name in vaults) {
-      ctx.addIssue({ code: 'custom', message: `expected distinct vaultName=https://host entries (Key Vault names), got '${part}'` });
-      return z.NEVER;
+      return reject(ctx, `expected distinct vaultName=https://host entries (Key Vault names), got '${part}'`);
     }
     vaults[name] = url.replace(/\/$/, '');
   }
   return vaults;
-});
+}));
 
 /** `eventVaultName=vaultKey,…`: how a Key Vault event's VaultName maps to a vault key. */
-const nameMap = z.string().transform((raw, ctx) => {
+const nameMap = z.pipe(z.string(), z.transform((raw: string, ctx) => {
   const map: Record<string, string> = Object.create(null);
   for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
     const [from, to, extra] = part.split('=').map((p) => p.trim());
     if (extra !== undefined || !from || !to || !/^[0-9a-zA-Z-]{1,127}$/.test(from) || !/^[0-9a-zA-Z-]{1,127}$/.test(to)) {
-      ctx.addIssue({ code: 'custom', message: `expected eventVaultName=vaultKey entries, got '${part}'` });
-      return z.NEVER;
+      return reject(ctx, `expected eventVaultName=vaultKey entries, got '${part}'`);
     }
     map[from.toLowerCase()] = to.toLowerCase();
   }
   return map;
-});
-
-const optionalPath = z.string().trim().min(1).optional();
-const url = z.string().url();
+}));
 
 /**
  * `name=/subscriptions/…/providers/Microsoft.KeyVault/vaults/{vaultName},…` → name → ARM
  * resource id; `sameName`: the name must be the vault's (else an alias, e.g. KEYTURN_VAULTS').
  */
-const vaultScopeMap = (sameName = true) => z.string().optional().transform((raw, ctx) => {
+const vaultScopeMap = (sameName = true) => z.pipe(z.optional(z.string()), z.transform((raw: string | undefined, ctx) => {
   const scopes: Record<string, string> = Object.create(null);
   for (const part of (raw ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
     const name = part.slice(0, eq).trim().toLowerCase();
     const scope = part.slice(eq + 1).trim().replace(/\/$/, '');
     if (eq <= 0 || !/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+$/i.test(scope) || (sameName && !scope.toLowerCase().endsWith(`/vaults/${name}`))) {
-      ctx.addIssue({ code: 'custom', message: `expected vaultName=/subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{vaultName} entries, got '${part}'` });
-      return z.NEVER;
+      return reject(ctx, `expected vaultName=/subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{vaultName} entries, got '${part}'`);
     }
     scopes[name] = scope;
   }
   return scopes;
-});
+}));
 
 export const settingsSchema = z.object({
   KEYTURN_VAULTS: vaultMap,
   /** CA file of the local Key Vault emulator; when set, Key Vault clients use the emulator's auth. */
   KEYTURN_KEYVAULT_CA_FILE: optionalPath,
   /** When set, the app's clock follows the Key Vault emulator's movable clock (local only). */
-  KEYTURN_CLOCK_URL: url.optional(),
+  KEYTURN_CLOCK_URL: z.optional(url),
   /** Local mode only: the emulator principal (object id or directory name) the app's local credential names; default keyturn-app. */
-  KEYTURN_LOCAL_PRINCIPAL: z
-    .string()
-    .regex(/^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[a-zA-Z][a-zA-Z0-9-]{0,63})$/, 'expected an object id (GUID) or a directory name')
-    .optional(),
+  KEYTURN_LOCAL_PRINCIPAL: z.optional(z.string().check(z.regex(/^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[a-zA-Z][a-zA-Z0-9-]{0,63})$/, 'expected an object id (GUID) or a directory name'))),
 
   /** Customers' own vaults (BYOK), `name=https://url,…`: health lists them; the app holds no role there. */
-  KEYTURN_CUSTOMER_VAULTS: customerVaultMap.optional(),
+  KEYTURN_CUSTOMER_VAULTS: z.optional(customerVaultMap),
 
   KEYTURN_STORAGE_CONNECTION: nonEmpty,
   /** The job queues' connection (as `connection: 'KEYTURN_QUEUE'` of the queue triggers): a connection string (Azurite) … */
   KEYTURN_QUEUE: optionalNonEmpty,
   /** … or, in Azure, the queue service URI with the managed identity (the Functions identity-based connection form). */
-  KEYTURN_QUEUE__queueServiceUri: z.string().regex(/^https:\/\/[^/\s?#]+\/?$/, 'expected https://{account}.queue.core.windows.net').optional(),
+  KEYTURN_QUEUE__queueServiceUri: z.optional(z.string().check(z.regex(/^https:\/\/[^/\s?#]+\/?$/, 'expected https://{account}.queue.core.windows.net'))),
   /** Read by the Functions host's queue triggers for the identity connection (the app's own client uses AZURE_CLIENT_ID). */
-  KEYTURN_QUEUE__credential: z.literal('managedidentity').optional(),
+  KEYTURN_QUEUE__credential: z.optional(z.literal('managedidentity')),
   KEYTURN_QUEUE__clientId: optionalUuid,
 
   /** Azure Resource Manager (role assignments); locally the stack's ARM endpoint. */
-  KEYTURN_ARM_ENDPOINT: z.string().regex(/^https:\/\/[^/\s?#]+\/?$/, 'expected an https origin').default('https://management.azure.com'),
+  KEYTURN_ARM_ENDPOINT: z._default(z.string().check(z.regex(/^https:\/\/[^/\s?#]+\/?$/, 'expected an https origin')), 'https://management.azure.com'),
   /** CA of the local ARM endpoint, trusted by the role-assignment client only. */
   KEYTURN_ARM_CA_FILE: optionalPath,
 
   KEYTURN_COSMOS_ENDPOINT: url,
   /** Account key; leave empty in Azure to use the managed identity. */
-  KEYTURN_COSMOS_KEY: z.string().optional(),
-  KEYTURN_COSMOS_DATABASE: z.string().regex(/^[A-Za-z0-9-_]{1,255}$/).default('keyturn'),
+  KEYTURN_COSMOS_KEY: z.optional(z.string()),
+  KEYTURN_COSMOS_DATABASE: z._default(z.string().check(z.regex(/^[A-Za-z0-9-_]{1,255}$/)), 'keyturn'),
   /** CA of the local Cosmos server, trusted by the Cosmos client only. */
   KEYTURN_COSMOS_CA_FILE: optionalPath,
 
   KEYTURN_EVENTGRID_ENDPOINT: url,
-  KEYTURN_EVENTGRID_KEY: z.string().optional(),
+  KEYTURN_EVENTGRID_KEY: z.optional(z.string()),
   /** CA of the local Event Grid, trusted by the publisher client only. */
   KEYTURN_EVENTGRID_CA_FILE: optionalPath,
 
-  KEYTURN_GRAPH_ENDPOINT: url.default('https://graph.microsoft.com'),
+  KEYTURN_GRAPH_ENDPOINT: z._default(url, 'https://graph.microsoft.com'),
   KEYTURN_GRAPH_CA_FILE: optionalPath,
 
   /** NCRONTAB schedules (six fields) read by the timer functions as %SETTING%. */
-  KEYTURN_SWEEP_SCHEDULE: nonEmpty.default('0 0 * * * *'),
-  KEYTURN_RESUME_SCHEDULE: nonEmpty.default('0 * * * * *'),
-  KEYTURN_SIGNING_ROLLOVER_SCHEDULE: nonEmpty.default('0 0 * * * *'),
+  KEYTURN_SWEEP_SCHEDULE: z._default(nonEmpty, '0 0 * * * *'),
+  KEYTURN_RESUME_SCHEDULE: z._default(nonEmpty, '0 * * * * *'),
+  KEYTURN_SIGNING_ROLLOVER_SCHEDULE: z._default(nonEmpty, '0 0 * * * *'),
   /**
    * How long one resume run keeps taking due jobs. It must end inside the Functions host's
    * timeout (5 minutes by default, 10 at most on Consumption); the next run takes the rest.
    */
-  KEYTURN_RESUME_BUDGET_SECONDS: int.min(10).max(540).default(240),
+  KEYTURN_RESUME_BUDGET_SECONDS: z._default(int(z.gte(10), z.lte(540)), 240),
 
-  KEYTURN_RENEWAL_WINDOW_DAYS: positiveInt.default(30),
-  KEYTURN_ROTATION_MAX_ATTEMPTS: positiveInt.default(5),
-  KEYTURN_DEFAULT_VALIDITY_DAYS: positiveInt.default(365),
-  KEYTURN_DEFAULT_GRACE_DAYS: int.min(0).default(7),
+  KEYTURN_RENEWAL_WINDOW_DAYS: z._default(int(z.positive()), 30),
+  KEYTURN_ROTATION_MAX_ATTEMPTS: z._default(int(z.positive()), 5),
+  KEYTURN_DEFAULT_VALIDITY_DAYS: z._default(int(z.positive()), 365),
+  KEYTURN_DEFAULT_GRACE_DAYS: z._default(int(z.gte(0)), 7),
   /** Key Vault event VaultName → vault key, for vaults whose URL does not carry their name (the local emulator). */
-  KEYTURN_EVENT_VAULT_NAMES: nameMap.optional(),
+  KEYTURN_EVENT_VAULT_NAMES: z.optional(nameMap),
   /** How long a worker holds a rotation step before another may take it over. */
-  KEYTURN_ROTATION_LEASE_SECONDS: positiveInt.default(300),
+  KEYTURN_ROTATION_LEASE_SECONDS: z._default(int(z.positive()), 300),
 
   KEYTURN_SIGNING_VAULT: optionalNonEmpty,
-  KEYTURN_SIGNING_KEY_NAME: z.string().regex(/^[0-9a-zA-Z-]{1,100}$/).default('keyturn-signing'),
-  KEYTURN_SIGNING_KEY_TYPE: z.enum(['RSA-2048', 'EC-P256']).default('RSA-2048'),
-  KEYTURN_SIGNING_ROLLOVER_DAYS: positiveInt.default(42),
-  KEYTURN_SIGNING_PUBLISH_AHEAD_HOURS: positiveInt.default(24),
-  KEYTURN_TOKEN_MAX_LIFETIME_MINUTES: positiveInt.default(60),
-  KEYTURN_JWKS_MAX_AGE_SECONDS: int.min(0).max(300).default(300),
+  KEYTURN_SIGNING_KEY_NAME: z._default(z.string().check(z.regex(/^[0-9a-zA-Z-]{1,100}$/)), 'keyturn-signing'),
+  KEYTURN_SIGNING_KEY_TYPE: z._default(z.enum(['RSA-2048', 'EC-P256']), 'RSA-2048'),
+  KEYTURN_SIGNING_ROLLOVER_DAYS: z._default(int(z.positive()), 42),
+  KEYTURN_SIGNING_PUBLISH_AHEAD_HOURS: z._default(int(z.positive()), 24),
+  KEYTURN_TOKEN_MAX_LIFETIME_MINUTES: z._default(int(z.positive()), 60),
+  KEYTURN_JWKS_MAX_AGE_SECONDS: z._default(int(z.gte(0), z.lte(300)), 300),
   /** How long a host serves the JWKS from memory; also how late other hosts may show an emergency rollover (this host: at once). */
-  KEYTURN_JWKS_CACHE_MS: int.min(0).max(5000).default(1000),
+  KEYTURN_JWKS_CACHE_MS: z._default(int(z.gte(0), z.lte(5000)), 1000),
   KEYTURN_ISSUER: url,
   KEYTURN_JWKS_URI: url,
   /** Trust `x-ms-client-principal-name` as the requester: only where App Service authentication sets it. */
-  KEYTURN_TRUST_EASY_AUTH_HEADER: z.enum(['true', 'false']).default('false'),
+  KEYTURN_TRUST_EASY_AUTH_HEADER: z._default(z.enum(['true', 'false']), 'false'),
 
   /** Tenant keys: the vault (alias in KEYTURN_VAULTS) holding service-managed tenant keys; default the first. */
   KEYTURN_TENANT_VAULT: optionalNonEmpty,
   /** Configured RSA size of new tenant keys; the key policy's minimum wins when larger. */
-  KEYTURN_TENANT_KEY_BITS: z.enum(['2048', '3072', '4096']).default('3072'),
+  KEYTURN_TENANT_KEY_BITS: z._default(z.enum(['2048', '3072', '4096']), '3072'),
   /** `exp` of a new service-managed tenant key version (KeyNearExpiry 30 days before it starts a rekey). */
-  KEYTURN_TENANT_KEY_VALIDITY_DAYS: positiveInt.default(365),
+  KEYTURN_TENANT_KEY_VALIDITY_DAYS: z._default(int(z.positive()), 365),
   /** How long a previous version stays accepted for new content after a rekey (≥ the published max-age). */
-  KEYTURN_TENANT_CHANGEOVER_HOURS: positiveInt.default(24),
+  KEYTURN_TENANT_CHANGEOVER_HOURS: z._default(int(z.positive()), 24),
   /** Cache-Control max-age of GET /api/tenants/{tenantId}/keys. */
-  KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS: int.min(0).max(86_400).default(3600),
+  KEYTURN_TENANT_KEYS_MAX_AGE_SECONDS: z._default(int(z.gte(0), z.lte(86_400)), 3600),
 
   // Tenant keys, part 2: BYOK probes, revoke, cross-tenant access.
   /** NCRONTAB schedule of the BYOK access probes (and the detection of a new customer key version). */
-  KEYTURN_TENANT_PROBE_SCHEDULE: nonEmpty.default('0 */5 * * * *'),
+  KEYTURN_TENANT_PROBE_SCHEDULE: z._default(nonEmpty, '0 */5 * * * *'),
   /** Consecutive failed probes must span this long before a BYOK tenant is `access-lost` (RBAC takes minutes to propagate). */
-  KEYTURN_TENANT_ACCESS_LOST_MINUTES: int.min(10).max(1440).default(10),
+  KEYTURN_TENANT_ACCESS_LOST_MINUTES: z._default(int(z.gte(10), z.lte(1440)), 10),
   /** BYOK revoke: how long Keyturn keeps probing for the vault's 403 before it reports the revoke unverified. */
-  KEYTURN_TENANT_REVOKE_VERIFY_HOURS: positiveInt.max(720).default(72),
+  KEYTURN_TENANT_REVOKE_VERIFY_HOURS: z._default(int(z.positive(), z.lte(720)), 72),
   /** Service-managed revoke: revoked keys are deleted (soft delete) after this many days. */
-  KEYTURN_TENANT_REVOKED_RETENTION_DAYS: int.min(0).max(3650).default(90),
+  KEYTURN_TENANT_REVOKED_RETENTION_DAYS: z._default(int(z.gte(0), z.lte(3650)), 90),
   /** `vaultName=/subscriptions/…/vaults/{name},…`: customer vaults (same Entra tenant) where Keyturn may remove its own role assignment on a revoke. */
   KEYTURN_BYOK_SELF_UNASSIGN: vaultScopeMap(),
   // Breach playbooks (issue 15): principals never removed, the fleet-wide approval threshold, the vaults' ARM resource ids.
   /** Comma-separated principal object ids (or local names) no playbook removes; Keyturn's own identity and KEYTURN_ADMIN_PRINCIPALS are always added. */
-  KEYTURN_PROTECTED_PRINCIPALS: z.string().default('').transform((raw) => raw.split(',').map((p) => p.trim()).filter(Boolean)),
+  KEYTURN_PROTECTED_PRINCIPALS: z.pipe(z._default(z.string(), ''), z.transform((raw) => raw.split(',').map((p) => p.trim()).filter(Boolean))),
   /** The administrators (principal ids), protected from any playbook's removal. */
-  KEYTURN_ADMIN_PRINCIPALS: z.string().default('').transform((raw) => raw.split(',').map((p) => p.trim()).filter(Boolean)),
+  KEYTURN_ADMIN_PRINCIPALS: z.pipe(z._default(z.string(), ''), z.transform((raw) => raw.split(',').map((p) => p.trim()).filter(Boolean))),
   /** `false`: incidents record only (no playbook steps run); the incident record's own tests use it. */
-  KEYTURN_PLAYBOOKS_ENABLED: z.enum(['true', 'false']).default('true'),
+  KEYTURN_PLAYBOOKS_ENABLED: z._default(z.enum(['true', 'false']), 'true'),
   /** A playbook changing more keys than this waits for a second approver (as does `all: true`). */
-  KEYTURN_PLAYBOOK_APPROVAL_THRESHOLD: z.coerce.number().int().min(0).max(100_000).default(20),
+  KEYTURN_PLAYBOOK_APPROVAL_THRESHOLD: z._default(int(z.gte(0), z.lte(100_000)), 20),
   /** `name=/subscriptions/…/vaults/{vaultName},…` (name: the KEYTURN_VAULTS alias or customer vault name): where unauthorized-use lists role assignments. */
   KEYTURN_PLAYBOOK_VAULT_SCOPES: vaultScopeMap(false),
   /** Keyturn's own principal (object id of its managed identity): whose role assignment self-unassign removes. */
@@ -206,37 +203,37 @@ export const settingsSchema = z.object({
   /** The vault (alias in KEYTURN_VAULTS) holding the checkpoint secrets `incident-{id}-head`; default the first. */
   KEYTURN_INCIDENT_VAULT: optionalNonEmpty,
   /** A checkpoint of an incident's head at least every this many entries (and on every state change). */
-  KEYTURN_INCIDENT_CHECKPOINT_EVERY: int.min(1).max(1000).default(10),
+  KEYTURN_INCIDENT_CHECKPOINT_EVERY: z._default(int(z.gte(1), z.lte(1000)), 10),
   /** NCRONTAB (six fields) of the daily verification of every incident record. */
-  KEYTURN_INCIDENT_VERIFY_SCHEDULE: nonEmpty.default('0 0 3 * * *'),
+  KEYTURN_INCIDENT_VERIFY_SCHEDULE: z._default(nonEmpty, '0 0 3 * * *'),
   // Tenant keys part 2 (backup, restore, export).
   /** How long an export request waits for approval, and how long its package can be fetched after it (hours). */
-  KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: int.min(1).max(24).default(24),
+  KEYTURN_TENANT_EXPORT_EXPIRY_HOURS: z._default(int(z.gte(1), z.lte(24)), 24),
   /** The least time between an export request and its approval (minutes; 0: none). */
-  KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES: int.min(0).max(10_080).default(0),
+  KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES: z._default(int(z.gte(0), z.lte(10_080)), 0),
   // Tenant keys: the rekey-after-days policy (issue 11 item 6).
   /** The tenant timer rekeys a service-managed tenant whose version in use is older than this (BYOK: RekeyNeeded); unset = off. */
-  KEYTURN_TENANT_REKEY_AFTER_DAYS: positiveInt.max(3650).optional(),
+  KEYTURN_TENANT_REKEY_AFTER_DAYS: z.optional(int(z.positive(), z.lte(3650))),
   // Encryption key sets and batch jobs (issue 13).
   /** The vault (alias in KEYTURN_VAULTS) where Keyturn creates key sets' KEKs; default the first. */
   KEYTURN_KEYSET_VAULT: optionalNonEmpty,
   /** Configured RSA size of a new KEK; the key policy's minimum wins when larger. */
-  KEYTURN_KEYSET_KEK_BITS: z.enum(['2048', '3072', '4096']).default('3072'),
+  KEYTURN_KEYSET_KEK_BITS: z._default(z.enum(['2048', '3072', '4096']), '3072'),
   /** How long a host keeps an unwrapped data key in memory (one Key Vault unwrap per key per TTL). */
-  KEYTURN_KEYSET_DATA_KEY_TTL_SECONDS: int.min(1).max(86_400).default(300),
+  KEYTURN_KEYSET_DATA_KEY_TTL_SECONDS: z._default(int(z.gte(1), z.lte(86_400)), 300),
   /** How long a host writes with the primary it last read: other hosts follow an added key within it. */
-  KEYTURN_KEYSET_PRIMARY_TTL_SECONDS: int.min(0).max(5).default(5),
+  KEYTURN_KEYSET_PRIMARY_TTL_SECONDS: z._default(int(z.gte(0), z.lte(5)), 5),
   /** Consecutive KEK failures must span this long before a set is `unavailable`. */
-  KEYTURN_KEYSET_UNAVAILABLE_AFTER_MINUTES: int.min(10).max(10_080).default(10),
+  KEYTURN_KEYSET_UNAVAILABLE_AFTER_MINUTES: z._default(int(z.gte(10), z.lte(10_080)), 10),
   /** The queue of batch jobs (re-encryption, abandon), read by the `batchJobs` queue trigger as %KEYTURN_BATCH_QUEUE%. */
-  KEYTURN_BATCH_QUEUE: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'expected a queue name').default('keyturn-batch-jobs'),
+  KEYTURN_BATCH_QUEUE: z._default(z.string().check(z.regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'expected a queue name')), 'keyturn-batch-jobs'),
   /** How long a delivery holds its batch (well above a batch's run time); a crashed holder's batch runs again after it. */
-  KEYTURN_BATCH_CLAIM_SECONDS: int.min(5).max(600).default(60),
+  KEYTURN_BATCH_CLAIM_SECONDS: z._default(int(z.gte(5), z.lte(600)), 60),
   /** Dual control of key-set exports: the least time between a request and its approval. */
-  KEYTURN_KEYSET_EXPORT_MIN_WAIT_MINUTES: int.min(0).max(10_080).default(0),
+  KEYTURN_KEYSET_EXPORT_MIN_WAIT_MINUTES: z._default(int(z.gte(0), z.lte(10_080)), 0),
 
   /** Test-only fault points (`step:when`, comma separated); never set in production. */
-  KEYTURN_FAULTS: z.string().optional(),
+  KEYTURN_FAULTS: z.optional(z.string()),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -343,7 +340,7 @@ function withoutEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
 function parseEach(raw: Record<string, string>): Partial<Settings> {
   const out: Record<string, unknown> = {};
   for (const [name, schema] of Object.entries(settingsSchema.shape)) {
-    const one = (schema as z.ZodType).safeParse(raw[name]);
+    const one = (schema as z.ZodMiniType).safeParse(raw[name]);
     if (one.success) out[name] = one.data;
   }
   return out as Partial<Settings>;
@@ -404,6 +401,8 @@ function crossFieldProblems(s: Partial<Settings>): { setting: string; message: s
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const raw = withoutEmpty(env);
+  // English messages (classic zod sets them when it loads; at start-up it has not).
+  z.config(z.locales.en());
   // Parsed once per process: zod's compiled fast path (jit) costs more to build than this one parse saves.
   const parsed = settingsSchema.safeParse(raw, { jitless: true });
   // Every problem in one message: per setting first, then the rules across settings.

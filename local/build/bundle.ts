@@ -14,8 +14,10 @@
  */
 import { type Plugin, build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { appendFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { BUILD_ID_MARKER } from './codeCacheLoader';
+import { basename, join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 const OUT_DIR = join(ROOT, 'dist', 'app');
@@ -30,6 +32,8 @@ export function sdkPackages(): string[] {
 
 /** `@azure/cosmos` → `sdk/cosmos.js` (relative to main.js). */
 const chunkOf = (name: string): string => `sdk/${name.replace(/^@azure\//, '')}.js`;
+/** A chunk's loader `x.js` runs `x.bundle.js`, the code itself. */
+const bundleOf = (loader: string): string => loader.replace(/\.js$/, '.bundle.js');
 
 /** Imports of an SDK become a `require` of its own file, left where the source has it. */
 function sdkChunks(names: string[]): Plugin {
@@ -61,6 +65,28 @@ const zodEnglishOnly: Plugin = {
   },
 };
 
+/**
+ * Classic zod (≈ 0.4 MB, the largest library in the bundle) is its own file, `zod.js`,
+ * loaded where a schema is first built: every schema but the settings' is lazy
+ * (`lazySchema`), and the settings use zod/mini (bundled into app.js, a few kB), so module
+ * load neither parses nor initialises classic zod. The app's `import { z } from 'zod'`
+ * becomes a getter that loads zod.js (through the code-cache loader) on first access.
+ */
+const ZOD_CHUNK = 'zod.js';
+const zodOnFirstUse: Plugin = {
+  name: 'keyturn-zod-on-first-use',
+  setup(b) {
+    b.onResolve({ filter: /^zod$/ }, (args) => (/node_modules[\\/]/.test(args.importer) ? undefined : { path: 'zod', namespace: 'keyturn-zod' }));
+    b.onLoad({ filter: /.*/, namespace: 'keyturn-zod' }, () => ({
+      contents:
+        `let zod;\n` +
+        `Object.defineProperty(exports, 'z', { enumerable: true, get: () => (zod ??= require('./${ZOD_CHUNK}')).z });\n`,
+      loader: 'js',
+    }));
+    b.onResolve({ filter: new RegExp(`^\\./${ZOD_CHUNK.replace('.', '\\.')}$`) }, (args) => ({ path: args.path, external: true }));
+  },
+};
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -80,10 +106,19 @@ const common = {
  * load) and writes the code V8 compiled to `app.js.cache`. Settings naming files (CAs)
  * are left out: they need not exist at build time, and the cache only gets less complete.
  */
-function writeCodeCache(main: string): void {
+/** Stamps `file`'s last line with a SHA-1 of its content: the code-cache loader's check that a cache is for it. */
+function stampBuildId(file: string): void {
+  appendFileSync(file, `\n${BUILD_ID_MARKER}${createHash('sha1').update(readFileSync(file)).digest('hex')}\n`);
+}
+
+/** A loader (package.json `main`, `zod.js`, `sdk/*.js`) that runs `bundle` beside it from its code cache. */
+const loaderOf = (bundle: string): string =>
+  `module.exports = require('./local/build/codeCacheLoader').loadApp(require('node:path').join(__dirname, ${JSON.stringify(bundle)}), module);`;
+
+function writeCodeCache(loaders: string[]): void {
   const sample = JSON.parse(readFileSync(join(ROOT, 'local.settings.sample.json'), 'utf8')) as { Values: Record<string, string> };
   const settings = Object.fromEntries(Object.entries(sample.Values).filter(([name]) => !/_FILE$/.test(name)));
-  const run = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(main)}); process.exit(0);`], {
+  const run = spawnSync(process.execPath, ['-e', `${loaders.map((l) => `require(${JSON.stringify(l)});`).join(' ')} process.exit(0);`], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...settings, KEYTURN_WRITE_CODE_CACHE: '1' },
     encoding: 'utf8',
@@ -98,7 +133,8 @@ export async function bundle(): Promise<string> {
   const outfile = join(OUT_DIR, 'app.js');
   const main = join(OUT_DIR, 'main.js');
   const sdks = sdkPackages();
-  rmSync(join(OUT_DIR, 'sdk'), { recursive: true, force: true });
+  // Only this build's files: a chunk renamed or removed must not linger beside the new ones.
+  rmSync(OUT_DIR, { recursive: true, force: true });
   await build({
     ...common,
     // Imported, not required: esbuild then hoists the modules into one scope instead of wrapping
@@ -116,38 +152,39 @@ export async function bundle(): Promise<string> {
     // stack traces map back through the source map (`--enable-source-maps`).
     keepNames: false,
     external: ['@azure/functions-core'],
-    plugins: [sdkChunks(sdks), zodEnglishOnly],
+    plugins: [sdkChunks(sdks), zodOnFirstUse, zodEnglishOnly],
   });
   // One self-contained file per SDK (shared @azure/core-* code is repeated in each: only
-  // the SDKs a process uses are ever read).
+  // the SDKs a process uses are ever read), and classic zod, loaded at the first schema built
+  // (above). Each is `<name>.bundle.js` with a code cache of its own, run by `<name>.js`.
+  const chunks = [
+    ...sdks.map((name) => ({ loader: join(OUT_DIR, chunkOf(name)), entry: `module.exports = require('${name}');`, plugins: [] as Plugin[] })),
+    // ESM, so esbuild picks zod's ESM files (the English-only locale plugin matches those).
+    { loader: join(OUT_DIR, ZOD_CHUNK), entry: `export { z } from 'zod';`, plugins: [zodEnglishOnly] },
+  ];
   await Promise.all(
-    sdks.map((name) =>
-      build({
-        ...common,
-        stdin: { contents: `module.exports = require('${name}');`, resolveDir: ROOT, sourcefile: `${name}-entry.js`, loader: 'js' },
-        outfile: join(OUT_DIR, chunkOf(name)),
-      }),
+    chunks.map(({ loader, entry, plugins }) =>
+      build({ ...common, stdin: { contents: entry, resolveDir: ROOT, sourcefile: 'chunk-entry.js', loader: 'js' }, outfile: bundleOf(loader), plugins }),
     ),
   );
-  // The loader is package.json `main`; it needs nothing but Node.
-  await build({
-    ...common,
-    stdin: {
-      contents: `module.exports = require('./local/build/codeCacheLoader').loadApp(require('node:path').join(__dirname, 'app.js'), module);`,
-      resolveDir: ROOT,
-      sourcefile: 'main-entry.js',
-      loader: 'js',
-    },
-    outfile: main,
-  });
-  rmSync(`${outfile}.cache`, { force: true });
-  writeCodeCache(main);
+  // The loaders: package.json `main` (app.js), zod.js and sdk/*.js; they need nothing but Node.
+  const loaders = [{ loader: main, target: outfile }, ...chunks.map(({ loader }) => ({ loader, target: bundleOf(loader) }))];
+  await Promise.all(
+    loaders.map(({ loader, target }) =>
+      build({ ...common, stdin: { contents: loaderOf(basename(target)), resolveDir: ROOT, sourcefile: 'loader-entry.js', loader: 'js' }, outfile: loader }),
+    ),
+  );
+  for (const { target } of loaders) {
+    stampBuildId(target);
+    rmSync(`${target}.cache`, { force: true });
+  }
+  writeCodeCache(loaders.map(({ loader }) => loader));
   return main;
 }
 
 if (require.main === module) {
   bundle().then(
-    (out) => console.log(`bundled the app into ${out} (loader), app.js with its code cache, and the Azure SDKs in sdk/, loaded on first use`),
+    (out) => console.log(`bundled the app into ${out} (loader), app.js with its code cache, classic zod (zod.js) and the Azure SDKs (sdk/), loaded on first use`),
     (e: unknown) => {
       console.error(`bundle: ${e instanceof Error ? e.message : String(e)}`);
       process.exit(1);

@@ -60,6 +60,44 @@ describe('When the app is started from its bundle', () => {
     expect(JSON.parse(mapped.stdout)).toEqual({ cached: true, filename: app, loaded: true });
   });
 
+  test('then module load is registration only: neither classic zod nor any Azure SDK is read', () => {
+    const script =
+      `require(${JSON.stringify(join(PROJECT_ROOT, 'dist', 'app', 'main.js'))});` +
+      `process.stdout.write(JSON.stringify(Object.keys(require.cache).map((f) => require('node:path').relative(${JSON.stringify(PROJECT_ROOT)}, f))));`;
+    const run = spawnSync(process.execPath, ['-e', script], { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH ?? '', ...sampleSettings() }, encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect((JSON.parse(run.stdout) as string[]).filter((f) => !f.startsWith('node_modules'))).toEqual(['dist/app/main.js', 'dist/app/app.js']);
+  });
+
+  test('then a bad setting still stops module load, naming it (the settings schema is zod/mini, in app.js)', () => {
+    const run = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(join(PROJECT_ROOT, 'dist', 'app', 'main.js'))})`], {
+      cwd: PROJECT_ROOT,
+      env: { PATH: process.env.PATH ?? '', ...sampleSettings(), KEYTURN_JWKS_CACHE_MS: 'soon', KEYTURN_RESUME_BUDGET_SECONDS: '5' },
+      encoding: 'utf8',
+    });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain('KEYTURN_JWKS_CACHE_MS (Invalid input: expected number, received NaN)');
+    expect(run.stderr).toContain('KEYTURN_RESUME_BUDGET_SECONDS (Too small: expected number to be >=10)');
+  });
+
+  test('then classic zod and each SDK load on first use from code caches of their own', () => {
+    const chunks = ['zod.js', ...readdirSync(join(PROJECT_ROOT, 'dist', 'app', 'sdk')).filter((f) => /^[a-z-]+\.js$/.test(f)).map((f) => `sdk/${f}`)];
+    expect(chunks).toEqual(expect.arrayContaining(['zod.js', 'sdk/cosmos.js', 'sdk/keyvault-keys.js', 'sdk/keyvault-secrets.js', 'sdk/identity.js']));
+    const script =
+      `const vm = require('node:vm'); const used = []; const Script = vm.Script;` +
+      `vm.Script = function (src, o) { const s = new Script(src, o); used.push({ file: require('node:path').basename(o?.filename ?? '?'), cached: !!o?.cachedData, rejected: s.cachedDataRejected }); return s; };` +
+      `const loaded = ${JSON.stringify(chunks)}.map((c) => require(require('node:path').join(${JSON.stringify(join(PROJECT_ROOT, 'dist', 'app'))}, c)));` +
+      `const { z } = loaded[0]; const parsed = z.strictObject({ a: z.string().min(1) }).safeParse({ a: '' });` +
+      `process.stdout.write(JSON.stringify({ used, zodWorks: !parsed.success && parsed.error.issues[0].message, cosmos: typeof loaded[${chunks.indexOf('sdk/cosmos.js')}].CosmosClient }));`;
+    const run = spawnSync(process.execPath, ['-e', script], { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const out = JSON.parse(run.stdout) as { used: { file: string; cached: boolean; rejected: boolean }[]; zodWorks: string; cosmos: string };
+    expect(out.used).toEqual(chunks.map((c) => ({ file: c.replace(/^sdk\//, '').replace(/\.js$/, '.bundle.js'), cached: true, rejected: false })));
+    expect(out.zodWorks).toBe('Too small: expected string to have >=1 characters');
+    expect(out.cosmos).toBe('function');
+  });
+
   test('then the host lists exactly the functions registered in functions/*.ts', async () => {
     const listed = (await call('GET', `${stack.host!.url}/admin/functions`)).json<{ name: string }[]>().map((f) => f.name);
     expect(listed.sort()).toEqual(registered());
