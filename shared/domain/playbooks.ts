@@ -204,8 +204,10 @@ function keyLeaked(s: AffectedSnapshot): PlaybookStep[] {
   }
   for (const k of s.signingKeys) if (k.state !== 'retired') steps.push({ kind: 'signing-emergency-rollover', kid: k.kid });
   for (const credentialId of s.credentials) steps.push({ kind: 'credential-renew-no-grace', credentialId });
+  // The named keys of a set; a set named without keys (or every set, for `all`) leaked its live keys, as a tenant named without kids.
   const leakedBySet = new Map<string, string[]>();
   for (const { set, keyId } of s.keySetKeys) leakedBySet.set(set, [...(leakedBySet.get(set) ?? []), keyId]);
+  for (const k of s.keySets) if (!leakedBySet.has(k.set)) leakedBySet.set(k.set, k.keys.map((key) => key.keyId));
   for (const [set, keyIds] of leakedBySet) {
     const known = s.keySets.find((k) => k.set === set);
     const live = keyIds.filter((id) => known?.keys.some((k) => k.keyId === id && k.state !== 'retired'));

@@ -54,10 +54,10 @@ export interface TenantSummary {
   versions: { kid: string; state: string }[];
 }
 
-/** Key sets are another life cycle's (being built): until its lookup is wired in, such scopes are refused. */
+/** Key sets (another life cycle's): without its lookup wired in, such scopes are refused. */
 export interface KeySetLookup {
-  /** The named sets that exist. */
-  sets(ids: string[]): Promise<string[]>;
+  /** The named sets that exist; every set when `ids` is undefined (`all: true`). */
+  sets(ids?: string[]): Promise<string[]>;
   /** The named keys that exist. */
   keys(refs: { set: string; keyId: string }[]): Promise<{ set: string; keyId: string }[]>;
 }
