@@ -68,6 +68,8 @@ export function setup(options: { failing?: { action: string; times: number }; th
     all: async (s: string) => cps.get(s) ?? [],
     append: async (c: Checkpoint) => void cps.set(c.incidentId, [...(cps.get(c.incidentId) ?? []), c]),
     subjects: async () => [...cps.keys()],
+    deleted: async () => undefined,
+    deletedSubjects: async () => [],
   };
   let armed: string | undefined;
   const faults = {
