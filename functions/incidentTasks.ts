@@ -5,7 +5,7 @@ import { contextLogger, root } from '../shared/root';
 import type { IncidentsRoot } from '../shared/roots/incidents';
 import { callerOf } from './incidentCaller';
 
-/** POST /api/incidents/{incidentId}/tasks `{title, assignee?}`: 201; the incident shows awaiting-action while a task is open. */
+/** POST /api/incidents/{incidentId}/tasks `{title, assignee?, blocking?}`: 201; the incident shows awaiting-action while a blocking task is open. */
 export function makeIncidentTaskCreateHandler(incidents: Pick<IncidentsRoot, 'service' | 'trustEasyAuthHeader'>) {
   return httpHandler(async (request: HttpRequest, context: InvocationContext) => {
     const incidentId = parseWith(incidentIdSchema, request.params.incidentId, 'route.incidentId');

@@ -4,7 +4,7 @@ import { httpHandler, parseWith } from '../shared/http/problem';
 import { contextLogger, root } from '../shared/root';
 import type { IncidentsRoot } from '../shared/roots/incidents';
 
-/** GET /api/incidents/{incidentId}/verify: `{ok, entries, checkpoints, firstBrokenSeq?, reason?}` (200 either way). */
+/** GET /api/incidents/{incidentId}/verify: `{ok, entries, checkpoints, firstBrokenSeq?, reason?, recovery?, ledgerCheck?}` (200 either way). */
 export function makeIncidentVerifyHandler(incidents: Pick<IncidentsRoot, 'verify'>) {
   return httpHandler(async (request: HttpRequest, context: InvocationContext) => {
     const incidentId = parseWith(incidentIdSchema, request.params.incidentId, 'route.incidentId');
@@ -13,7 +13,7 @@ export function makeIncidentVerifyHandler(incidents: Pick<IncidentsRoot, 'verify
   });
 }
 
-/** GET /api/incidents/verify: every incident (those whose documents are gone too) and the ledger. */
+/** GET /api/incidents/verify: every incident (those whose documents or checkpoint secrets are gone too), the ledger, and the ledger against each head. */
 export function makeIncidentsVerifyAllHandler(incidents: Pick<IncidentsRoot, 'verifyAll'>) {
   return httpHandler(async (_request: HttpRequest, context: InvocationContext) => {
     const report = await incidents.verifyAll(contextLogger(context));

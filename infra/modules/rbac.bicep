@@ -94,6 +94,18 @@ resource keyVaultCryptoOfficer 'Microsoft.Authorization/roleAssignments@2022-04-
   }
 }
 
+// Incident verify lists soft-deleted checkpoint secrets (their tags and dates, never values): reading deleted
+// objects is `vaults/deletedSecrets/read`, outside `secrets/*`; Reader's `vaults/*/read` covers it.
+resource keyVaultReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(keyVault.id, principalId, keyVaultReaderRoleId)
+  scope: keyVault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultReaderRoleId)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // Removing a principal's access to Keyturn's vault (tenant-key revoke, breach playbooks) through ARM role
 // assignments, limited by the ABAC condition to the Key Vault data roles: Keyturn cannot grant itself
 // or anyone Owner or User Access Administrator, nor remove such grants.

@@ -24,6 +24,8 @@ export function seedAssignments(authorization: Authorization, vault: { vaultName
   // Any other vault is one Keyturn manages (keyturn-local).
   authorization.grant(oid('keyturn-app'), ROLES.keyVaultSecretsOfficer, scope);
   authorization.grant(oid('keyturn-app'), ROLES.keyVaultCryptoOfficer, scope);
+  // Deleted objects' metadata (`deletedSecrets/read`, outside `secrets/*`): verify finds soft-deleted incident checkpoints.
+  authorization.grant(oid('keyturn-app'), ROLES.keyVaultReader, scope);
   authorization.grant(oid('keyturn-app'), ROLES.roleBasedAccessControlAdministrator, scope, {
     condition: onlyRolesCondition(KEY_VAULT_DATA_ROLE_IDS),
     conditionVersion: '2.0',

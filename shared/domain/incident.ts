@@ -4,8 +4,9 @@
  * checkpoints) is in `incidentChain.ts`; the automatic steps in `incidentPlaybook.ts`.
  *
  * State: `progress` walks open → running → contained → resolved → closed; the shown
- * `state` is `awaiting-action` while a human task is open (and the incident is not
- * closed), else the progress. So a task never loses where the incident stood.
+ * `state` is `awaiting-action` while a blocking human task is open (and the incident is
+ * not closed), else the progress. So a task never loses where the incident stood. An
+ * advisory task (a root-cause analysis) stays listed as open without holding the state.
  */
 import { z } from 'zod';
 import { KeyturnError } from '../errors';
@@ -94,7 +95,16 @@ export interface Task {
   doneAt?: string;
   note?: string;
   finding?: string;
+  /**
+   * Blocking: containment waits for it (shown `awaiting-action` while open). Advisory
+   * (false): listed as open, the incident moves on. Absent on tasks stored before the
+   * flag existed: blocking, as they were then.
+   */
+  blocking: boolean;
 }
+
+/** Whether an open task holds the incident in `awaiting-action`. */
+export const blocksIncident = (t: Pick<Task, 'state' | 'blocking'>): boolean => t.state === 'open' && t.blocking !== false;
 
 /** A change of the incident whose entries (and notification) are not yet on the chain: the outbox. */
 export interface PendingEntry {
@@ -143,7 +153,7 @@ export interface Incident {
 export const shownState = (progress: Progress, tasks: Task[], approval?: Incident['approval']): IncidentState =>
   progress === 'open' && approval && !approval.approvedBy
     ? 'awaiting-approval'
-    : progress !== 'closed' && tasks.some((t) => t.state === 'open')
+    : progress !== 'closed' && tasks.some(blocksIncident)
       ? 'awaiting-action'
       : progress;
 
@@ -219,13 +229,14 @@ export function closeIncident(incident: Incident, resolution: string, actor: Act
   return { ...closed, outbox: closed.outbox.map((p) => (p.stateChange && p.evidence.to === 'closed' ? { ...p, evidence: { ...p.evidence, resolution } } : p)) };
 }
 
-export function addTask(incident: Incident, input: { title: string; assignee?: string }, actor: Actor, claimedBy: string | null, now: Date): { incident: Incident; task: Task } {
+/** A task, blocking unless `blocking: false` (advisory: listed, but the incident moves on). */
+export function addTask(incident: Incident, input: { title: string; assignee?: string; blocking?: boolean }, actor: Actor, claimedBy: string | null, now: Date): { incident: Incident; task: Task } {
   if (incident.progress === 'closed') throw incidentClosed(incident.incidentId);
   const at = now.toISOString();
-  const task: Task = { taskId: `t${incident.tasks.length + 1}`, title: input.title, state: 'open', openedAt: at, ...(input.assignee ? { assignee: input.assignee } : {}) };
+  const task: Task = { taskId: `t${incident.tasks.length + 1}`, title: input.title, state: 'open', openedAt: at, ...(input.assignee ? { assignee: input.assignee } : {}), blocking: input.blocking ?? true };
   const after = { ...incident, tasks: [...incident.tasks, task] };
   const eventType = 'Keyturn.IncidentTaskOpened';
-  const entry = { event: 'task-opened', actor, claimedBy, evidence: { taskId: task.taskId, title: task.title, assignee: task.assignee ?? null }, notify: { eventType, id: `${incident.incidentId}:${eventType}:${task.taskId}` } };
+  const entry = { event: 'task-opened', actor, claimedBy, evidence: { taskId: task.taskId, title: task.title, assignee: task.assignee ?? null, blocking: task.blocking }, notify: { eventType, id: `${incident.incidentId}:${eventType}:${task.taskId}` } };
   return { incident: changed(incident, after, [entry], actor, claimedBy, at), task };
 }
 
@@ -348,7 +359,13 @@ export const noteSchema = lazySchema(() => z.strictObject({
   evidence: z.record(z.string(), z.unknown()).default({}),
   reportedBy: claimedBySchema.optional(),
 }));
-export const taskSchema = lazySchema(() => z.strictObject({ title: z.string().trim().min(1).max(500), assignee: requesterSchema.optional(), reportedBy: claimedBySchema.optional() }));
+export const taskSchema = lazySchema(() => z.strictObject({
+  title: z.string().trim().min(1).max(500),
+  assignee: requesterSchema.optional(),
+  /** Default true; false: an advisory task (listed while open, the incident is not held in awaiting-action). */
+  blocking: z.boolean().optional(),
+  reportedBy: claimedBySchema.optional(),
+}));
 export const taskUpdateSchema = lazySchema(() => z.strictObject({
   state: z.enum(TASK_STATES),
   note: z.string().trim().min(1).max(2000),

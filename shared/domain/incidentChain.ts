@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Actor } from './incident';
+import type { CheckpointRecovery, LedgerCheck } from './incidentLedger';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -73,7 +74,7 @@ export function nextCheckpoint(head: { incidentId: string; seq: number; hash: st
   return { ...head, at: now.toISOString(), prevCheckpoint: previous ? checkpointDigest(previous) : null };
 }
 
-export const VERIFY_REASONS = ['modified', 'broken-link', 'missing', 'truncated', 'checkpoint-mismatch', 'incident-missing'] as const;
+export const VERIFY_REASONS = ['modified', 'broken-link', 'missing', 'truncated', 'checkpoint-mismatch', 'incident-missing', 'checkpoint-deleted', 'ledger-mismatch'] as const;
 export type VerifyReason = (typeof VERIFY_REASONS)[number];
 
 export interface Verification {
@@ -85,6 +86,10 @@ export interface Verification {
   reason?: VerifyReason;
   /** The head as verified (what a checkpoint may record). */
   head?: { seq: number; hash: string };
+  /** `checkpoint-deleted`: the soft-deleted checkpoint secret and how to recover it. */
+  recovery?: CheckpointRecovery;
+  /** `ledger-mismatch`: what the ledger recorded at the closure and what the incident shows. */
+  ledgerCheck?: LedgerCheck;
 }
 
 const broken = (entries: number, checkpoints: number, reason: VerifyReason, seq: number): Verification => ({ ok: false, entries, checkpoints, reason, firstBrokenSeq: seq });

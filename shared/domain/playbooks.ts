@@ -112,10 +112,34 @@ export type PlaybookStep =
   | { kind: 'list-assignments'; principalId: string; vaults: string[] }
   | { kind: 'remove-assignment'; principalId: string; assignmentId: string; scope: string }
   | { kind: 'refuse-protected-principal'; principalId: string }
-  | { kind: 'task'; title: string; reason: 'customer-rekey' | 'customer-access' | 'inherited-assignment' | 'root-cause' | 'byok-exposed'; target?: string; blocking: boolean }
+  | { kind: 'task'; title: string; reason: TaskReason; target?: string; blocking: boolean }
   | { kind: 'report-counts'; counts: Record<string, number> };
 
 export type PlannedStep = PlaybookStep & { id: string };
+
+export type TaskReason = 'customer-rekey' | 'customer-access' | 'inherited-assignment' | 'root-cause' | 'byok-exposed';
+
+/**
+ * Which tasks block. Blocking: the breach is not contained until a person does it — a
+ * leaked or exposed customer key still to be replaced, an access Keyturn could not close
+ * (inherited, through a group, in a customer's vault). Advisory: the playbook's changes
+ * are complete without it — the root-cause analysis, a customer key that is weak but not
+ * exposed. Both are listed as tasks; only blocking ones keep the incident `awaiting-action`.
+ */
+export const BLOCKING_TASKS: Record<PlaybookType, Partial<Record<TaskReason, boolean>>> = {
+  'key-leaked': { 'customer-rekey': true },
+  'unauthorized-use': { 'customer-access': true, 'inherited-assignment': true, 'root-cause': false },
+  'hsm-vulnerability': { 'byok-exposed': true },
+  'algorithm-weakness': { 'customer-rekey': false },
+};
+
+const task = (type: PlaybookType, reason: TaskReason, title: string, target?: string): PlaybookStep => ({
+  kind: 'task',
+  title,
+  reason,
+  ...(target !== undefined ? { target } : {}),
+  blocking: BLOCKING_TASKS[type][reason] ?? true,
+});
 
 const inUse = (v: TenantSnapshot['versions'][number]) => (v.state === 'active' || v.state === 'pending') && !v.compromised;
 
@@ -174,14 +198,16 @@ function keyLeaked(s: AffectedSnapshot): PlaybookStep[] {
       } else {
         // Keyturn cannot rekey a customer's vault: stop using the version, ask the customer.
         steps.push({ kind: 'tenant-mark-compromised', tenantId: t.tenantId, kid });
-        steps.push({ kind: 'task', title: `Customer: name a new key for tenant ${t.tenantId} (POST tenants/${t.tenantId}/rekey {keyUrl})`, reason: 'customer-rekey', target: t.tenantId, blocking: true });
+        steps.push(task('key-leaked', 'customer-rekey', `Customer: name a new key for tenant ${t.tenantId} (POST tenants/${t.tenantId}/rekey {keyUrl})`, t.tenantId));
       }
     }
   }
   for (const k of s.signingKeys) if (k.state !== 'retired') steps.push({ kind: 'signing-emergency-rollover', kid: k.kid });
   for (const credentialId of s.credentials) steps.push({ kind: 'credential-renew-no-grace', credentialId });
+  // The named keys of a set; a set named without keys (or every set, for `all`) leaked its live keys, as a tenant named without kids.
   const leakedBySet = new Map<string, string[]>();
   for (const { set, keyId } of s.keySetKeys) leakedBySet.set(set, [...(leakedBySet.get(set) ?? []), keyId]);
+  for (const k of s.keySets) if (!leakedBySet.has(k.set)) leakedBySet.set(k.set, k.keys.map((key) => key.keyId));
   for (const [set, keyIds] of leakedBySet) {
     const known = s.keySets.find((k) => k.set === set);
     const live = keyIds.filter((id) => known?.keys.some((k) => k.keyId === id && k.state !== 'retired'));
@@ -206,17 +232,12 @@ function unauthorizedUse(s: AffectedSnapshot, ctx: PlaybookContext): PlaybookSte
     for (const a of s.assignments.filter((x) => x.principalId.toLowerCase() === principalId.toLowerCase())) {
       if (a.reach === 'direct') steps.push({ kind: 'remove-assignment', principalId, assignmentId: a.id, scope: a.scope });
       else {
-        steps.push({
-          kind: 'task',
-          title: `Remove ${principalId}'s ${a.reach} assignment at ${a.scope} (Keyturn cannot remove it)`,
-          reason: a.reach === 'customer-vault' ? 'customer-access' : 'inherited-assignment',
-          target: a.id,
-          blocking: false,
-        });
+        const reason = a.reach === 'customer-vault' ? 'customer-access' : 'inherited-assignment';
+        steps.push(task('unauthorized-use', reason, `Remove ${principalId}'s ${a.reach} assignment at ${a.scope} (Keyturn cannot remove it)`, a.id));
       }
     }
   }
-  steps.push({ kind: 'task', title: 'Find the root cause of the unauthorized use and record the finding', reason: 'root-cause', blocking: true });
+  steps.push(task('unauthorized-use', 'root-cause', 'Find the root cause of the unauthorized use and record the finding'));
   return steps;
 }
 
@@ -234,7 +255,7 @@ function hsmVulnerability(s: AffectedSnapshot, details: PlaybookDetails): Playbo
   for (const t of s.tenants) {
     if (t.revoked || !vaults.has(t.vault) || !t.activeKid) continue;
     if (t.topology === 'service-managed') steps.push({ kind: 'tenant-rekey', tenantId: t.tenantId, fromKid: t.activeKid, why: 'HSM vulnerability with exposure' });
-    else steps.push({ kind: 'task', title: `Customer: rekey tenant ${t.tenantId} in your vault (HSM advisory ${details.advisory ?? ''})`, reason: 'byok-exposed', target: t.tenantId, blocking: false });
+    else steps.push(task('hsm-vulnerability', 'byok-exposed', `Customer: rekey tenant ${t.tenantId} in your vault (HSM advisory ${details.advisory ?? ''})`, t.tenantId));
   }
   for (const k of s.keySets) if (vaults.has(k.kekVault) && k.kekOwned) steps.push({ kind: 'kek-rotate', set: k.set, why: 'HSM vulnerability with exposure' });
   return steps;
@@ -264,7 +285,7 @@ function algorithmWeakness(s: AffectedSnapshot, details: PlaybookDetails, ctx: P
       steps.push({ kind: 'tenant-rekey', tenantId: t.tenantId, fromKid: t.activeKid, why: `RSA ${active.rsaBits} < ${rsaMinBits}` });
       counts.tenantKeys++;
     } else {
-      steps.push({ kind: 'task', title: `Customer: replace tenant ${t.tenantId}'s RSA ${active.rsaBits} key with one of at least ${rsaMinBits} bits`, reason: 'customer-rekey', target: t.tenantId, blocking: false });
+      steps.push(task('algorithm-weakness', 'customer-rekey', `Customer: replace tenant ${t.tenantId}'s RSA ${active.rsaBits} key with one of at least ${rsaMinBits} bits`, t.tenantId));
       counts.customerTasks++;
     }
   }

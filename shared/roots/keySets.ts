@@ -46,6 +46,8 @@ export interface KeySetsRoot {
   abandon(log: Logger, setId: string, input: { confirm: string; reason: string; batchSize: number }): Promise<BatchJob>;
   /** Dual control's identity rules (shared/http/identity.ts). */
   identity: { trustEasyAuthHeader: boolean; localStack: boolean };
+  /** Every set's id, a page at a time (the playbooks' `all: true`). */
+  listSetIds(page: { maxItems: number; continuation?: string }): Promise<{ setIds: string[]; continuation?: string }>;
 }
 
 export interface KeySetsDeps {
@@ -108,5 +110,9 @@ export function buildKeySets(config: Config, deps: KeySetsDeps): KeySetsRoot {
     importKeys: (log, setId, input) => importKeys(exportDeps, log, setId, input),
     abandon: (log, setId, input) => startAbandon(jobs(log), abandonDeps, log, setId, input),
     identity: { trustEasyAuthHeader: config.signing.trustEasyAuthHeader, localStack: config.localStack },
+    async listSetIds(page) {
+      const listed = await store.listSets(page);
+      return { setIds: listed.items.map((s) => s.doc.setId), ...(listed.continuation ? { continuation: listed.continuation } : {}) };
+    },
   };
 }

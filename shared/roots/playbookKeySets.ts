@@ -1,6 +1,7 @@
 /**
  * The key-set part of the playbooks' wiring (issue 13's life cycle, issue 15's steps):
- * the snapshot of named sets, the incident scope's `KeySetLookup`, and the key-set
+ * the snapshot of the named sets (or of every set, listed a page at a time, for
+ * `all: true`), the incident scope's `KeySetLookup`, and the key-set
  * actions, each idempotent on its own terms — an add is skipped once the primary is no
  * longer a leaked key, a re-encryption is found (not started twice) while it runs, a
  * retire of a retired key changes nothing, and the export's staleness follows the set's
@@ -15,6 +16,8 @@ import type { KeySetsRoot } from './keySets';
 
 /** Items re-encrypted per batch of a playbook's re-encryption (the queue trigger runs the batches). */
 const BATCH_SIZE = 100;
+/** Sets listed (and snapshotted) per page when `all: true` names every set. */
+const LIST_PAGE = 50;
 
 const exists = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
   try {
@@ -31,6 +34,7 @@ export function keySetPlaybookParts(
   vaultOf: (vaultUrl: string) => string,
   /** The KEK's RSA size (algorithm-weakness rotates the KEKs below the minimum); undefined when unreadable. */
   kekBits: (kek: { vaultUrl: string; name: string; version: string }) => Promise<number | undefined> = async () => undefined,
+  pageSize = LIST_PAGE,
 ) {
   const view = (setId: string) => exists(() => keySets.service(log()).view(setId));
   const snapshotOf = async (setId: string): Promise<KeySetSnapshot | undefined> => {
@@ -45,9 +49,30 @@ export function keySetPlaybookParts(
       keys: v.keys.map((k) => ({ keyId: k.keyId, state: k.state })),
     };
   };
-  const snapshot = async (ids: string[]): Promise<KeySetSnapshot[]> => (await Promise.all(ids.map(snapshotOf))).flatMap((s) => (s ? [s] : []));
+  const snapshotAll = async (ids: string[]): Promise<KeySetSnapshot[]> => (await Promise.all(ids.map(snapshotOf))).flatMap((s) => (s ? [s] : []));
+  /** Every set's id, one page of the key-set store's listing at a time. */
+  async function* everySet(): AsyncGenerator<string[]> {
+    let continuation: string | undefined;
+    do {
+      const page = await keySets.listSetIds({ maxItems: pageSize, ...(continuation ? { continuation } : {}) });
+      yield page.setIds;
+      continuation = page.continuation;
+    } while (continuation);
+  }
+  /** The named sets; every set when `ids` is undefined (`all: true`), snapshotted a page at a time. */
+  const snapshot = async (ids?: string[]): Promise<KeySetSnapshot[]> => {
+    if (ids) return snapshotAll(ids);
+    const out: KeySetSnapshot[] = [];
+    for await (const page of everySet()) out.push(...(await snapshotAll(page)));
+    return out;
+  };
+  const setIds = async (): Promise<string[]> => {
+    const out: string[] = [];
+    for await (const page of everySet()) out.push(...page);
+    return out;
+  };
   const lookup: KeySetLookup = {
-    sets: async (ids) => (await snapshot(ids)).map((s) => s.set),
+    sets: async (ids) => (ids ? (await snapshotAll(ids)).map((s) => s.set) : setIds()),
     keys: async (refs) => {
       const sets = await snapshot([...new Set(refs.map((r) => r.set))]);
       return refs.filter((r) => sets.some((s) => s.set === r.set && s.keys.some((k) => k.keyId === r.keyId)));

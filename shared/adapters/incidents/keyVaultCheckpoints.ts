@@ -3,12 +3,15 @@
  * Keyturn's vault: versions are append-only, and purge protection keeps even deleted
  * ones, so write access to Cosmos DB alone cannot rewrite what a checkpoint covers.
  * The value is the checkpoint's canonical JSON (ids and hashes, never secrets); the tag
- * `keyturn-incident-head` names the subject, so they can be found without Cosmos DB.
+ * `keyturn-incident-head` names the subject, so they can be found without Cosmos DB —
+ * a soft-deleted one too (`listDeletedSecrets` keeps the tags; reading deleted secrets
+ * needs `deletedSecrets/read`, which Keyturn holds through Key Vault Reader).
  */
-import type { SecretClient } from '@azure/keyvault-secrets';
+import type { DeletedSecret, SecretClient } from '@azure/keyvault-secrets';
 import { z } from 'zod';
 import { lazySchema } from '../../domain/lazySchema';
 import { type Checkpoint, canonicalJson } from '../../domain/incidentChain';
+import type { DeletedCheckpoints } from '../../domain/incidentLedger';
 import { statusOf } from '../../errors';
 import type { CheckpointStore } from '../../services/incidents/ports';
 
@@ -34,6 +37,14 @@ const orUndefined = async <T>(read: () => Promise<T>): Promise<T | undefined> =>
     throw e;
   }
 };
+
+const deletedOf = (vaultUrl: string, d: DeletedSecret): DeletedCheckpoints => ({
+  vaultUrl,
+  secretName: d.name,
+  ...(d.recoveryId ? { recoveryId: d.recoveryId } : {}),
+  ...(d.deletedOn ? { deletedOn: d.deletedOn.toISOString() } : {}),
+  ...(d.scheduledPurgeDate ? { scheduledPurgeDate: d.scheduledPurgeDate.toISOString() } : {}),
+});
 
 export function keyVaultCheckpointStore(client: () => SecretClient): CheckpointStore {
   return {
@@ -63,6 +74,18 @@ export function keyVaultCheckpointStore(client: () => SecretClient): CheckpointS
       for await (const p of client().listPropertiesOfSecrets()) {
         const subject = p.tags?.[CHECKPOINT_TAG];
         if (subject && p.name === checkpointSecretName(subject)) out.push(subject);
+      }
+      return out;
+    },
+    async deleted(subject) {
+      const d = await orUndefined(() => client().getDeletedSecret(checkpointSecretName(subject)));
+      return d ? deletedOf(client().vaultUrl, d) : undefined;
+    },
+    async deletedSubjects() {
+      const out: string[] = [];
+      for await (const d of client().listDeletedSecrets()) {
+        const subject = d.properties.tags?.[CHECKPOINT_TAG];
+        if (subject && d.name === checkpointSecretName(subject)) out.push(subject);
       }
       return out;
     },

@@ -39,6 +39,10 @@ export function cosmosEncryptionKeySetStore(sets: ContainerRef, items: Container
       await ready();
       return setDocs.query("SELECT * FROM c WHERE c.id = 'set' AND c.kek.name = @name", [{ name: '@name', value: kekName }]);
     },
+    async listSets(p) {
+      await ready();
+      return setDocs.queryPage("SELECT * FROM c WHERE c.id = 'set' ORDER BY c.setId", [], p);
+    },
     async readExport(setId, exportId) {
       await ready();
       return exportDocs.read(`export:${exportId}`, setId);

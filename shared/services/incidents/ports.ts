@@ -5,6 +5,7 @@
  */
 import type { Incident, IncidentState, IncidentType } from '../../domain/incident';
 import type { Checkpoint, EntryDoc } from '../../domain/incidentChain';
+import type { DeletedCheckpoints } from '../../domain/incidentLedger';
 import type { IncidentJob } from '../../domain/incidentPlaybook';
 import type { Versioned } from '../../ports';
 import type { JobStore } from '../jobs/runner';
@@ -38,6 +39,10 @@ export interface CheckpointStore {
   append(checkpoint: Checkpoint): Promise<void>;
   /** Every subject with checkpoints, whether or not its documents still exist. */
   subjects(): Promise<string[]>;
+  /** The subject's checkpoint secret when it is soft-deleted (recoverable); undefined when it is not deleted. */
+  deleted(subject: string): Promise<DeletedCheckpoints | undefined>;
+  /** Every subject whose checkpoint secret is soft-deleted (found by its tag, as `subjects`). */
+  deletedSubjects(): Promise<string[]>;
 }
 
 export interface IncidentJobStore extends JobStore<IncidentJob> {
@@ -54,10 +59,10 @@ export interface TenantSummary {
   versions: { kid: string; state: string }[];
 }
 
-/** Key sets are another life cycle's (being built): until its lookup is wired in, such scopes are refused. */
+/** Key sets (another life cycle's): without its lookup wired in, such scopes are refused. */
 export interface KeySetLookup {
-  /** The named sets that exist. */
-  sets(ids: string[]): Promise<string[]>;
+  /** The named sets that exist; every set when `ids` is undefined (`all: true`). */
+  sets(ids?: string[]): Promise<string[]>;
   /** The named keys that exist. */
   keys(refs: { set: string; keyId: string }[]): Promise<{ set: string; keyId: string }[]>;
 }

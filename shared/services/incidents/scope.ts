@@ -66,9 +66,9 @@ export async function resolveScope(lookups: ScopeLookups, scope: IncidentScope):
     for (const v of scope.vaults ?? []) if (!known.includes(v.toLowerCase())) missing.push({ kind: 'vaults', id: v });
     snapshot.vaults = allScope ? known : (scope.vaults ?? []).filter((v) => known.includes(v.toLowerCase()));
   }
-  if (scope.keySets && lookups.keySets) {
-    const found = await lookups.keySets.sets(scope.keySets);
-    for (const id of scope.keySets) if (!found.includes(id)) missing.push({ kind: 'keySets', id });
+  if ((scope.keySets || allScope) && lookups.keySets) {
+    const found = await lookups.keySets.sets(allScope ? undefined : scope.keySets);
+    for (const id of scope.keySets ?? []) if (!found.includes(id)) missing.push({ kind: 'keySets', id });
     snapshot.keySets = found;
   }
   if (scope.keySetKeys && lookups.keySets) {

@@ -98,7 +98,9 @@ export class IncidentService {
     key: string,
     entry: { event: string; evidence: Record<string, unknown> },
   ): Promise<{ incidentId: string; opened: boolean }> {
-    const { incident, opened } = await this.openSystem(input, key);
+    let { incident, opened } = await this.openSystem(input, key);
+    // A closed incident's record is final (the ledger holds its head): a door after the closure opens a follow-up.
+    if (incident.progress === 'closed') ({ incident, opened } = await this.openSystem(input, `${key}\nafter-close:${incident.closedAt ?? ''}`));
     await this.deps.chain.appendOnce(incident.incidentId, `door:${key}:${entry.event}`, { event: entry.event, actor: SYSTEM, claimedBy: null, evidence: entry.evidence }, { state: incident.state });
     return { incidentId: incident.incidentId, opened };
   }

@@ -2,11 +2,13 @@
  * Verifying incident records: one incident's chain against its checkpoints (finishing
  * first what a crash left unrecorded, and writing a checkpoint a crash missed — a
  * checkpoint lags, never leads, so this is never a false alarm), everything (incidents
- * in Cosmos DB, and every subject with checkpoint secrets, so an incident whose
- * documents are gone is found), the ledger of closed incidents, and the daily watch
- * that opens a `log-tampering` incident once per finding.
+ * in Cosmos DB, and every subject with checkpoint secrets — live or soft-deleted — so an
+ * incident whose documents are gone is found), the ledger of closed incidents checked
+ * against each incident's head (both ways), and the daily watch that opens a
+ * `log-tampering` incident once per finding.
  */
 import { type Verification, verifyChain } from '../../domain/incidentChain';
+import { type ChainHead, checkpointRecovery, ledgerMismatch, recordedHead } from '../../domain/incidentLedger';
 import { notFound } from '../../errors';
 import type { Logger } from '../../ports';
 import { LEDGER, flushOutbox } from './records';
@@ -14,19 +16,56 @@ import type { IncidentService, IncidentServiceDeps } from './service';
 
 export type Finding = Verification & { incidentId: string };
 
+const ledgerRef = (incidentId: string) => `closed:${incidentId}`;
+
 export async function verifyIncident(deps: IncidentServiceDeps, subject: string): Promise<Verification> {
   const stored = subject === LEDGER ? undefined : await deps.incidents.read(subject);
   let incident = stored?.doc;
   if (stored && incident!.outbox.length > 0) incident = await flushOutbox(deps, stored);
   const [entries, checkpoints] = await Promise.all([deps.entries.all(subject), deps.checkpoints.all(subject)]);
-  if (!stored && subject !== LEDGER && entries.length === 0 && checkpoints.length === 0) throw notFound(`Incident '${subject}'`, { incidentId: subject });
+  // No checkpoint to be found: its secret may be soft-deleted (a deleted secret lists no versions).
+  const deleted = checkpoints.length === 0 ? await deps.checkpoints.deleted(subject) : undefined;
+  if (deleted) return { ok: false, entries: entries.length, checkpoints: 0, reason: 'checkpoint-deleted', firstBrokenSeq: 1, recovery: checkpointRecovery(deleted) };
+  if (!stored && subject !== LEDGER && entries.length === 0 && checkpoints.length === 0) {
+    // Nothing left but, perhaps, the ledger's record of its closure.
+    const recorded = await deps.entries.byRef(LEDGER, ledgerRef(subject));
+    if (!recorded) throw notFound(`Incident '${subject}'`, { incidentId: subject });
+  }
   const result = verifyChain(entries, checkpoints, { incidentId: subject, ...(subject === LEDGER ? {} : { incidentExists: stored !== undefined }) });
-  if (!result.ok || !result.head) return result;
+  if (!result.ok || !result.head) {
+    if (result.ok && subject !== LEDGER) return (await ledgerFinding(deps, subject, null)) ?? result;
+    return result;
+  }
+  // A closed incident's head is the ledger's, before any repair could checkpoint entries appended after the closure.
+  const mismatch = subject === LEDGER ? undefined : await ledgerFinding(deps, subject, result.head);
+  if (mismatch) return { ...mismatch, entries: result.entries, checkpoints: result.checkpoints };
   // Repair: the checkpoint a crash between an entry and its checkpoint did not write.
   const latest = [...checkpoints].sort((a, b) => b.seq - a.seq)[0];
   const state = subject === LEDGER ? latest?.state : incident?.state;
   const wrote = await deps.chain.checkpointIfDue(subject, state, latest);
   return wrote ? { ...result, checkpoints: result.checkpoints + 1 } : result;
+}
+
+/**
+ * The ledger against the incident: a `ledger-mismatch` verification, or undefined. A
+ * mismatch is looked at twice (the incident re-read, its outbox finished), so a close
+ * running meanwhile is not reported.
+ */
+async function ledgerFinding(deps: IncidentServiceDeps, incidentId: string, head: ChainHead | null): Promise<Verification | undefined> {
+  for (let look = 0; ; look++) {
+    const stored = await deps.incidents.read(incidentId);
+    const incident = stored && stored.doc.outbox.length > 0 ? await flushOutbox(deps, stored) : stored?.doc;
+    const entry = await deps.entries.byRef(LEDGER, ledgerRef(incidentId));
+    const recorded = entry ? recordedHead(entry) : undefined;
+    const found = ledgerMismatch(recorded, incident || head ? { closed: incident?.progress === 'closed', head } : undefined);
+    if (!found || look > 0) {
+      if (!found) return undefined;
+      const { firstBrokenSeq, ...ledgerCheck } = found;
+      return { ok: false, entries: 0, checkpoints: 0, reason: 'ledger-mismatch', firstBrokenSeq, ledgerCheck };
+    }
+    const now = await deps.chain.head(incidentId);
+    head = now.seq > 0 ? now : null;
+  }
 }
 
 export interface VerifyAllReport {
@@ -43,7 +82,7 @@ export interface VerifyAllReport {
 }
 
 export async function verifyAll(deps: IncidentServiceDeps): Promise<VerifyAllReport> {
-  const subjects = new Set([...(await deps.incidents.ids()), ...(await deps.checkpoints.subjects())]);
+  const subjects = new Set([...(await deps.incidents.ids()), ...(await deps.checkpoints.subjects()), ...(await deps.checkpoints.deletedSubjects())]);
   subjects.delete(LEDGER);
   const failures: Finding[] = [];
   let entries = 0;
@@ -56,6 +95,14 @@ export async function verifyAll(deps: IncidentServiceDeps): Promise<VerifyAllRep
   }
   const ledger = await verifyIncident(deps, LEDGER);
   if (!ledger.ok) failures.push({ incidentId: LEDGER, ...ledger });
+  // The other direction: the ledger records a closure of an incident found nowhere else.
+  for (const entry of await deps.entries.all(LEDGER)) {
+    const recorded = recordedHead(entry);
+    if (!recorded || subjects.has(recorded.incidentId)) continue;
+    subjects.add(recorded.incidentId);
+    const r = await ledgerFinding(deps, recorded.incidentId, null);
+    if (r) failures.push({ incidentId: recorded.incidentId, ...r });
+  }
   const first = failures[0];
   return {
     ok: failures.length === 0,

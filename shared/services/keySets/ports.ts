@@ -13,6 +13,8 @@ export interface KeySetStore {
 
   /** Sets whose KEK has this Key Vault name (any vault; the caller compares the vault). */
   setsByKek(kekName: string): Promise<Versioned<KeySet>[]>;
+  /** Every set, one page at a time in set-id order (a playbook's `all: true` scope); the continuation is the store's own. */
+  listSets(page: { maxItems: number; continuation?: string }): Promise<{ items: Versioned<KeySet>[]; continuation?: string }>;
 
   readExport(setId: string, exportId: string): Promise<Versioned<KeySetExport> | undefined>;
   createExport(e: KeySetExport): Promise<Versioned<KeySetExport>>;

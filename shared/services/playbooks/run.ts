@@ -29,7 +29,7 @@ export async function runPlannedStep(step: PlannedStep, c: PlannedStepContext, d
   }
   for (const task of outcome.tasks) {
     await changeIncident(deps, c.incident.incidentId, (i) =>
-      i.tasks.some((t) => t.title === task.title) || i.progress === 'closed' ? i : addTask(i, { title: task.title }, SYSTEM, null, c.run.now).incident,
+      i.tasks.some((t) => t.title === task.title) || i.progress === 'closed' ? i : addTask(i, { title: task.title, blocking: task.blocking }, SYSTEM, null, c.run.now).incident,
     );
   }
 }

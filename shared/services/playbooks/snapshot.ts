@@ -15,8 +15,8 @@ export interface PlaybookInventory {
   tenants(ids?: string[]): Promise<TenantSnapshot[]>;
   tenantsByKid(kids: string[]): Promise<TenantSnapshot[]>;
   signingKeys(): Promise<SigningKeySnapshot[]>;
-  /** The named key sets (absent until the key-set life cycle is wired: none). */
-  keySets?(ids: string[]): Promise<KeySetSnapshot[]>;
+  /** The named key sets; every set when `ids` is undefined (absent until the key-set life cycle is wired: none). */
+  keySets?(ids?: string[]): Promise<KeySetSnapshot[]>;
   /** A managed credential's current version (`vault/name`). */
   credentialVersion(ref: string): Promise<string | undefined>;
   /** Vault name → its ARM resource id: Keyturn's own vaults, and customers' vaults. */
@@ -68,7 +68,7 @@ export async function affectedSnapshot(inventory: PlaybookInventory, scope: Inci
       const version = await inventory.credentialVersion(ref);
       return version ? `${ref}@${version}` : ref;
     })),
-    keySets: inventory.keySets ? await inventory.keySets([...new Set([...(scope.keySets ?? []), ...(scope.keySetKeys ?? []).map((k) => k.set)])]) : [],
+    keySets: inventory.keySets ? await inventory.keySets(all ? undefined : [...new Set([...(scope.keySets ?? []), ...(scope.keySetKeys ?? []).map((k) => k.set)])]) : [],
     keySetKeys: scope.keySetKeys ?? [],
     principals: scope.principals ?? [],
     vaults,

@@ -18,7 +18,7 @@ export interface PlaybookTask {
   title: string;
   reason: string;
   target?: string;
-  /** A blocking task keeps the incident `awaiting-action` until it is done. */
+  /** A blocking task keeps the incident `awaiting-action` until it is done; an advisory one is listed only. */
   blocking: boolean;
 }
 
@@ -142,7 +142,7 @@ export async function runPlaybookStep(step: PlannedStep, actions: PlaybookAction
     case 'refuse-protected-principal':
       return done([{ event: 'access.refused-protected', evidence: { principalId: step.principalId, why: 'a protected principal (Keyturn itself or a configured administrator) is never removed' } }]);
     case 'task':
-      return done([{ event: 'task.opened', evidence: { title: step.title, reason: step.reason, target: step.target } }], [
+      return done([{ event: 'task.opened', evidence: { title: step.title, reason: step.reason, target: step.target, blocking: step.blocking } }], [
         { title: step.title, reason: step.reason, target: step.target, blocking: step.blocking },
       ]);
     case 'report-counts':

@@ -292,4 +292,51 @@ describe('When incidents are recorded on the local stack', () => {
     expect(seen.length).toBeGreaterThan(8);
     expect(new Set(seen).size).toBe(seen.length);
   });
+
+  test('then a soft-deleted checkpoint secret is reported (one incident and all, with how to recover it), and verifies again once recovered', async () => {
+    const secrets = stack.keyVault.secretClient();
+    const poll = { intervalInMs: 50 };
+    const kept = await fresh();
+    const gone = await fresh();
+    await (await secrets.beginDeleteSecret(`incident-${kept}-head`, poll)).pollUntilDone();
+    // `gone`: its documents deleted too; only the deleted secret's tag remembers it.
+    await (await secrets.beginDeleteSecret(`incident-${gone}-head`, poll)).pollUntilDone();
+    for (const e of await chainOf(gone)) await remove(gone, e.seq);
+    await incidentsC.item(gone, gone).delete();
+    const one = await verify(kept);
+    expect(one).toMatchObject({ ok: false, reason: 'checkpoint-deleted', firstBrokenSeq: 1, recovery: { secretName: `incident-${kept}-head`, recoveryId: expect.stringContaining(`/deletedsecrets/incident-${kept}-head`) } });
+    expect(one.recovery.how).toContain(`--name incident-${kept}-head`);
+    const all = (await call('GET', `${api}/incidents/verify`)).json();
+    const found = Object.fromEntries(all.failures.map((f: { incidentId: string; reason: string }) => [f.incidentId, f.reason]));
+    expect(found).toMatchObject({ [kept]: 'checkpoint-deleted', [gone]: 'checkpoint-deleted' });
+    // Recovered as the answer says: every checkpoint version is back, and the record verifies.
+    await (await secrets.beginRecoverDeletedSecret(`incident-${kept}-head`, poll)).pollUntilDone();
+    expect(await verify(kept)).toMatchObject({ ok: true, entries: 9 });
+  });
+
+  test('then the ledger is cross-checked with each closed incident: entries after the closure, and a closure the ledger never recorded', async () => {
+    const closeIt = async (id: string) => {
+      expect((await call('POST', `${api}/incidents/${id}/tasks/t1`, { body: { state: 'done', note: 'done' } })).status).toBe(200);
+      expect((await call('POST', `${api}/incidents/${id}/close`, { body: { resolution: 'handled' } })).status).toBe(200);
+    };
+    const appended = await fresh();
+    await closeIt(appended);
+    const closedChain = await chainOf(appended);
+    const last = closedChain.at(-1)!;
+    expect(await verify(appended)).toMatchObject({ ok: true, head: { seq: last.seq, hash: last.hash } });
+    // A well-formed entry after the closure, inside the checkpoint window: its chain alone still verifies.
+    await put(rehash({ ...plain(last), seq: last.seq + 1, prevHash: last.hash, event: 'nothing happened', evidence: {}, at: new Date().toISOString() }));
+    expect(await verify(appended)).toMatchObject({ ok: false, reason: 'ledger-mismatch', firstBrokenSeq: last.seq + 1, ledgerCheck: { mismatch: 'head-differs', recorded: { seq: last.seq, hash: last.hash }, actual: { seq: last.seq + 1 } } });
+
+    // An incident made to look closed in Cosmos DB: no closure in the ledger.
+    const flipped = await fresh();
+    const { resource } = await incidentsC.item(flipped, flipped).read();
+    await incidentsC.items.upsert({ ...resource, progress: 'closed', state: 'closed' });
+    expect(await verify(flipped)).toMatchObject({ ok: false, reason: 'ledger-mismatch', ledgerCheck: { mismatch: 'not-in-ledger', recorded: null } });
+
+    const all = (await call('GET', `${api}/incidents/verify`)).json();
+    const found = Object.fromEntries(all.failures.map((f: { incidentId: string; reason: string }) => [f.incidentId, f.reason]));
+    expect(found).toMatchObject({ [appended]: 'ledger-mismatch', [flipped]: 'ledger-mismatch' });
+    expect(all.ledger).toMatchObject({ ok: true });
+  });
 });

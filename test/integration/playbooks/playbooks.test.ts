@@ -6,15 +6,19 @@
  * assignments on Keyturn's vault removed, its next call 403; the one in the customer's
  * vault Keyturn may not even read; `keyturn-app` refused); hsm-vulnerability with and
  * without exposure; and a fleet-wide algorithm-weakness (2048 → 3072) that waits for a second approver.
- * Key sets are not merged yet (their steps are not exercised here). An assignment
+ * Key sets: a fleet-wide run covers every set (named or not), listed a page at a time. An assignment
  * inherited from the resource group cannot be created on the local ARM by any seeded
  * principal: that classification is covered by the unit tests (test/unit/playbooks).
  */
+import { CosmosClient } from '@azure/cosmos';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { roleDefinitionIdFor } from '../../../local/arm/client';
 import { resolveObjectId } from '../../../local/keyvault/principals';
 import { ROLES } from '../../../local/keyvault/rbac';
+import { cosmosEncryptionKeySetStore } from '../../../shared/adapters/keySets/cosmosEncryptionKeySets';
 import { eventually } from '../../helpers/process';
 import { type TestStack, call, startStack } from '../../helpers/stack';
 
@@ -146,8 +150,9 @@ describe('When breach playbooks run on the local stack', () => {
     expect((await tenant('fabrikam')).activeKid).toBe(kidBefore);
     expect((await token()).kid).toBe(signerBefore);
     expect(view.timeline.filter((e: { event: string }) => e.event === 'access.assignment-removed')).toHaveLength(2);
-    expect(view.tasks.map((t: { title: string }) => t.title)).toEqual([expect.stringContaining('root cause')]);
-    expect(view.incident.state).toBe('awaiting-action');
+    // The root cause is advisory: listed open, but the incident is contained (no blocking task).
+    expect(view.tasks).toEqual([expect.objectContaining({ title: expect.stringContaining('root cause'), state: 'open', blocking: false })]);
+    expect(view.incident.state).toBe('contained');
     for (const t of view.tasks) {
       const done = await post(`incidents/${id}/tasks/${t.taskId}`, { state: 'done', note: 'handled', ...(t.title.includes('root cause') ? { finding: 'a CI token with a stale role' } : {}) });
       expect(done.status).toBe(200);
@@ -174,7 +179,8 @@ describe('When breach playbooks run on the local stack', () => {
     const kekName = weakSet.json().keySet.kek.name as string;
     const kekBits = async () => Buffer.from((await stack.keyVault.keyClient().getKey(kekName)).key!.n!).length * 8;
     expect(await kekBits()).toBe(2048);
-    const id = await open({ type: 'algorithm-weakness', scope: { all: true, keySets: ['weak-kek'] }, details: { policy: { rsaMinBits: 3072 } }, description: 'RSA-2048 deprecated' });
+    // The set is not named: `all: true` lists every set (the key-set store's paged listing).
+    const id = await open({ type: 'algorithm-weakness', scope: { all: true }, details: { policy: { rsaMinBits: 3072 } }, description: 'RSA-2048 deprecated' });
     expect((await incident(id)).incident.state).toBe('awaiting-approval');
     expect((await tenant('fabrikam')).activeKid).toBe(before.activeKid);
     const self = await post(`incidents/${id}/approve`, { approvedBy: 'alice' });
@@ -203,6 +209,28 @@ describe('When breach playbooks run on the local stack', () => {
     const nw = await tenant('northwind');
     expect(bits(await publishedN('northwind', nw.activeKid))).toBe(3072);
     expect(await get(`incidents/${id}/verify`)).toMatchObject({ ok: true });
+  });
+
+  test('then the key-set store lists every set a page at a time (the listing all: true reads)', async () => {
+    for (const setId of ['listed-a', 'listed-b']) expect((await call('PUT', `${api}/keysets/${setId}`, { body: {} })).status).toBe(201);
+    const cosmos = new CosmosClient({
+      endpoint: stack.env.KEYTURN_COSMOS_ENDPOINT!,
+      key: stack.env.KEYTURN_COSMOS_KEY,
+      agent: new Agent({ ca: readFileSync(stack.env.KEYTURN_COSMOS_CA_FILE!, 'utf8') }),
+      connectionPolicy: { enableEndpointDiscovery: false },
+    });
+    const db = cosmos.database(stack.env.KEYTURN_COSMOS_DATABASE ?? 'keyturn');
+    const store = cosmosEncryptionKeySetStore(db.container('keySets'), db.container('keySetItems'), async () => undefined);
+    const pages: string[][] = [];
+    let continuation: string | undefined;
+    do {
+      const page = await store.listSets({ maxItems: 1, ...(continuation ? { continuation } : {}) });
+      pages.push(page.items.map((i) => i.doc.setId));
+      continuation = page.continuation;
+    } while (continuation && pages.length < 20);
+    expect(pages.flat()).toEqual(['listed-a', 'listed-b', 'weak-kek']);
+    expect(pages.length).toBe(3);
+    cosmos.dispose();
   });
 
   test('then the emergency signing rollover door with compromised: true opens (once per key) a key-leaked incident recording what it did', async () => {

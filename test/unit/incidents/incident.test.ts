@@ -8,6 +8,8 @@ import {
   incidentMetrics,
   newIncident,
   openIncidentSchema,
+  shownState,
+  type Task,
   updateTask,
 } from '../../../shared/domain/incident';
 import { planFor } from '../../../shared/domain/incidentPlaybook';
@@ -70,6 +72,23 @@ describe('states', () => {
     expect(done.tasks[0]).toMatchObject({ state: 'done', finding: 'a leaked CI log' });
     expect(closeIncident(done, 'x', KEY, null, T0).state).toBe('closed');
     expect(codeOf(() => updateTask(done, 't9', { state: 'done', note: 'n' }, KEY, null, T0))).toBe('NOT_FOUND');
+  });
+
+  test('an advisory task is listed open but does not hold the state; a blocking one still does', () => {
+    const contained = advanceProgress(fresh(), 'contained', SYSTEM, T0);
+    const { incident: advisory, task } = addTask(contained, { title: 'root-cause analysis', blocking: false }, KEY, null, later(1));
+    expect(task).toMatchObject({ state: 'open', blocking: false });
+    expect(advisory).toMatchObject({ state: 'contained', progress: 'contained' });
+    expect(advisory.outbox.map((p) => p.event)).toEqual(['incident-opened', 'state-changed', 'task-opened']);
+    expect(advisory.outbox.at(-1)!.evidence).toMatchObject({ taskId: 't1', blocking: false });
+    // Close still wants every task done (from contained).
+    expect(codeOf(() => closeIncident(advisory, 'x', KEY, null, T0))).toBe('INCIDENT_NOT_CLOSABLE');
+    const { incident: both } = addTask(advisory, { title: 'customer rekey' }, KEY, null, later(2));
+    expect(both.state).toBe('awaiting-action');
+    expect(updateTask(both, 't2', { state: 'done', note: 'n' }, KEY, null, later(3)).state).toBe('contained');
+    // A task stored before the flag existed blocks, as it did then.
+    const legacy = JSON.parse('{"taskId":"t1","title":"old","state":"open","openedAt":"2030-01-01T00:00:00.000Z"}') as Task;
+    expect(shownState('contained', [legacy])).toBe('awaiting-action');
   });
 
   test('close from open or running is refused', () => {

@@ -46,6 +46,8 @@ function setup(options: { failPublishes?: number } = {}) {
   const idem = versioned<{ id: string; fingerprint: string; expiresAt: string }>();
   const entryDocs = new Map<string, EntryDoc>();
   const cps = new Map<string, Checkpoint[]>();
+  /** Soft-deleted checkpoint secrets (Key Vault keeps them, lists no versions, refuses new ones). */
+  const deletedCps = new Map<string, Checkpoint[]>();
   const published: { id?: string; eventType: string; data: Record<string, unknown> }[] = [];
   let failures = options.failPublishes ?? 0;
   const entries = {
@@ -57,8 +59,18 @@ function setup(options: { failPublishes?: number } = {}) {
   const checkpoints = {
     latest: async (s: string) => cps.get(s)?.at(-1),
     all: async (s: string) => cps.get(s) ?? [],
-    append: async (c: Checkpoint) => void cps.set(c.incidentId, [...(cps.get(c.incidentId) ?? []), c]),
+    append: async (c: Checkpoint) => {
+      if (deletedCps.has(c.incidentId)) throw Object.assign(new Error('ObjectIsDeletedButRecoverable'), { statusCode: 409 });
+      cps.set(c.incidentId, [...(cps.get(c.incidentId) ?? []), c]);
+    },
     subjects: async () => [...cps.keys()],
+    deleted: async (s: string) =>
+      deletedCps.has(s) ? { vaultUrl: 'https://keyturn-local.vault.azure.net', secretName: `incident-${s}-head`, deletedOn: '2030-01-02T00:00:00.000Z', scheduledPurgeDate: '2030-04-02T00:00:00.000Z' } : undefined,
+    deletedSubjects: async () => [...deletedCps.keys()],
+  };
+  const softDelete = (s: string) => {
+    deletedCps.set(s, cps.get(s) ?? []);
+    cps.delete(s);
   };
   const deps: IncidentServiceDeps = {
     incidents: { ...incidents, list: async () => ({ items: [...incidents.docs.values()].map((v) => v.doc) }), ids: async () => [...incidents.docs.keys()] },
@@ -87,7 +99,7 @@ function setup(options: { failPublishes?: number } = {}) {
     idempotency: { store: idem as never, clock, leaseMs: 60_000 },
   };
   let ids = 0;
-  return { service: new IncidentService({ ...deps, newId: () => `i${++ids}` }), deps, published, incidents };
+  return { service: new IncidentService({ ...deps, newId: () => `i${++ids}` }), deps, published, incidents, entryDocs, softDelete };
 }
 
 const caller = { actor: { kind: 'function-key' as const }, claimedBy: 'alice' };
@@ -147,4 +159,73 @@ test('the same system finding opens one incident', async () => {
   expect(a.opened).toBe(true);
   expect(b).toMatchObject({ opened: false, incident: { incidentId: a.incident.incidentId } });
   expect(a.incident.openedBy).toEqual({ kind: 'system' });
+});
+
+describe('verify', () => {
+  test('a soft-deleted checkpoint secret is reported (one incident and all, its documents gone too) with how to recover it', async () => {
+    const { service, deps, softDelete, incidents, entryDocs } = setup();
+    await service.open(request, caller);
+    await service.open(request, caller);
+    softDelete('i1');
+    const one = await verifyIncident(deps, 'i1');
+    expect(one).toMatchObject({ ok: false, reason: 'checkpoint-deleted', firstBrokenSeq: 1, entries: 4, checkpoints: 0, recovery: { secretName: 'incident-i1-head', scheduledPurgeDate: '2030-04-02T00:00:00.000Z' } });
+    expect(one.recovery!.how).toMatch(/az keyvault secret recover --vault-name keyturn-local --name incident-i1-head/);
+    // i2: its documents deleted as well, its secret soft-deleted: found by the deleted secret's tag alone.
+    softDelete('i2');
+    incidents.docs.delete('i2');
+    for (const [id, e] of entryDocs) if (e.incidentId === 'i2') entryDocs.delete(id);
+    const all = await verifyAll(deps);
+    expect(all.failures.map((f) => [f.incidentId, f.reason])).toEqual([['i1', 'checkpoint-deleted'], ['i2', 'checkpoint-deleted']]);
+    expect(all).toMatchObject({ ok: false, incidents: 2 });
+  });
+
+  test('the ledger is checked against each closed incident: a closure the ledger lacks, entries after the closure, a ledger record of an incident not closed or gone', async () => {
+    const { service, deps, incidents, entryDocs } = setup();
+    for (let i = 0; i < 4; i++) await service.open(request, caller);
+    for (const id of ['i1', 'i2', 'i3']) await service.close(id, 'done', caller);
+    expect(await verifyAll(deps)).toMatchObject({ ok: true, incidents: 4 });
+    const head = async (id: string) => deps.chain.head(id);
+
+    // i4 shown as closed in Cosmos DB (its own chain still verifies): the ledger never recorded a closure.
+    const i4 = incidents.docs.get('i4')!;
+    incidents.docs.set('i4', { ...i4, doc: { ...i4.doc, progress: 'closed', state: 'closed' } });
+    expect(await verifyIncident(deps, 'i4')).toMatchObject({ ok: false, reason: 'ledger-mismatch', firstBrokenSeq: (await head('i4')).seq, ledgerCheck: { mismatch: 'not-in-ledger', recorded: null } });
+
+    // i1: a well-formed entry appended after the closure (within the checkpoint window: the chain alone cannot tell).
+    const closedHead = await head('i1');
+    await deps.chain.append('i1', { event: 'nothing to see', actor: { kind: 'function-key' }, claimedBy: null, evidence: {} }, { checkpoint: false });
+    const after = await verifyIncident(deps, 'i1');
+    expect(after).toMatchObject({ ok: false, reason: 'ledger-mismatch', firstBrokenSeq: closedHead.seq + 1, ledgerCheck: { mismatch: 'head-differs', recorded: closedHead, actual: { seq: closedHead.seq + 1 } } });
+    // No repair covered the appended entry with a checkpoint.
+    expect((await deps.checkpoints.all('i1')).every((c) => c.seq <= closedHead.seq)).toBe(true);
+
+    // i2 shown as open again: the ledger says it was closed.
+    const i2 = incidents.docs.get('i2')!;
+    incidents.docs.set('i2', { ...i2, doc: { ...i2.doc, progress: 'contained', state: 'contained' } });
+    expect(await verifyIncident(deps, 'i2')).toMatchObject({ ok: false, reason: 'ledger-mismatch', ledgerCheck: { mismatch: 'not-closed' } });
+
+    // i3 entirely gone from Cosmos DB and Key Vault alike: only the ledger remembers it.
+    incidents.docs.delete('i3');
+    for (const [id, e] of entryDocs) if (e.incidentId === 'i3') entryDocs.delete(id);
+    (await deps.checkpoints.all('i3')).length = 0;
+    const all = await verifyAll(deps);
+    expect(Object.fromEntries(all.failures.map((f) => [f.incidentId, [f.reason, f.ledgerCheck?.mismatch]]))).toMatchObject({
+      i1: ['ledger-mismatch', 'head-differs'],
+      i2: ['ledger-mismatch', 'not-closed'],
+      i4: ['ledger-mismatch', 'not-in-ledger'],
+    });
+    expect(all.failures.find((f) => f.incidentId === 'i3')).toMatchObject({ reason: expect.stringMatching(/incident-missing|ledger-mismatch/) });
+    expect(all.ledger).toMatchObject({ ok: true, entries: 3 });
+  });
+
+  test('a door on a closed incident opens a follow-up: the closed record stays as the ledger holds it', async () => {
+    const { service, deps } = setup();
+    const input = { type: 'key-leaked' as const, severity: 'P1' as const, description: 'door', scope: {}, details: {} };
+    const first = await service.recordDoor(input, 'sig:k1', { event: 'signing.emergency-rollover', evidence: { kid: 'k1' } });
+    await service.close(first.incidentId, 'rolled', caller);
+    const again = await service.recordDoor(input, 'sig:k1', { event: 'signing.emergency-rollover', evidence: { kid: 'k1' } });
+    expect(again).toMatchObject({ opened: true });
+    expect(again.incidentId).not.toBe(first.incidentId);
+    expect(await verifyIncident(deps, first.incidentId)).toMatchObject({ ok: true });
+  });
 });

@@ -55,6 +55,8 @@ const ROLES: Record<string, string> = {
 const ROLE_SCOPES: Record<string, string> = {
   'Key Vault Secrets Officer': 'Microsoft.KeyVault/vaults',
   'Key Vault Crypto Officer': 'Microsoft.KeyVault/vaults',
+  // Deleted secrets' metadata (incident verify): deletedSecrets/read is outside Secrets Officer's secrets/*.
+  'Key Vault Reader': 'Microsoft.KeyVault/vaults',
   // Limited by an ABAC condition to the Key Vault data roles (checked below).
   'Role Based Access Control Administrator': 'Microsoft.KeyVault/vaults',
   'Storage Blob Data Owner': 'Microsoft.Storage/storageAccounts',

@@ -68,6 +68,8 @@ export function setup(options: { failing?: { action: string; times: number }; th
     all: async (s: string) => cps.get(s) ?? [],
     append: async (c: Checkpoint) => void cps.set(c.incidentId, [...(cps.get(c.incidentId) ?? []), c]),
     subjects: async () => [...cps.keys()],
+    deleted: async () => undefined,
+    deletedSubjects: async () => [],
   };
   let armed: string | undefined;
   const faults = {
@@ -129,7 +131,7 @@ export function setup(options: { failing?: { action: string; times: number }; th
       signingKeys: async () => SIGNING,
       credential: async () => ({ version: 'v1' }),
       vaults: () => ['local', 'contoso-byok'],
-      keySets: { sets: async (ids) => ids.filter((id) => id === 'orders'), keys: async (refs) => refs.filter((r) => r.set === 'orders' && r.keyId === 'k1') },
+      keySets: { sets: async (ids) => (ids ?? ['orders']).filter((id) => id === 'orders'), keys: async (refs) => refs.filter((r) => r.set === 'orders' && r.keyId === 'k1') },
     },
     chain: new IncidentLog({ entries, checkpoints, clock, faults, log: quiet, checkpointEvery: 10 }),
     notifier: { publish: async () => undefined },
@@ -145,7 +147,7 @@ export function setup(options: { failing?: { action: string; times: number }; th
         tenants: async (ids) => TENANTS.filter((t) => !ids || ids.includes(t.tenantId)),
         tenantsByKid: async (kids) => TENANTS.filter((t) => t.versions.some((v) => kids.includes(v.kid))),
         signingKeys: async () => SIGNING,
-        keySets: async (ids) => ids.filter((id) => id === 'orders').map((set) => ({ set, kekVault: 'local', kekOwned: true, keys: [{ keyId: 'k1', state: 'primary' as const }] })),
+        keySets: async (ids) => (ids ?? ['orders']).filter((id) => id === 'orders').map((set) => ({ set, kekVault: 'local', kekOwned: true, keys: [{ keyId: 'k1', state: 'primary' as const }] })),
         credentialVersion: async () => 'v1',
         vaultScopes: () => ({ own: { local: VAULT_SCOPE }, customer: { 'contoso-byok': CUSTOMER_SCOPE } }),
         assignmentsAt: async (scope, principalId) => (options.assignments ?? []).filter((a) => a.principalId === principalId || a.principalId === 'group-1'),

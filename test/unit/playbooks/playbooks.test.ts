@@ -88,10 +88,12 @@ describe('unauthorized-use', () => {
     expect(plan.some((s) => /rekey|roll|renew|kek|keyset/.test(s.kind))).toBe(false);
     expect(plan[0]).toMatchObject({ kind: 'record-rule', rule: expect.stringMatching(/rekeying does not help/) });
   });
-  it('removes direct assignments, turns inherited ones into tasks, and ends with a blocking root-cause task', () => {
+  it('removes direct assignments, turns inherited ones into blocking tasks, and ends with an advisory root-cause task', () => {
     expect(plan.filter((s) => s.kind === 'remove-assignment')).toEqual([expect.objectContaining({ assignmentId: 'ra-1' })]);
-    expect(plan).toContainEqual(expect.objectContaining({ kind: 'task', reason: 'inherited-assignment', target: 'ra-2' }));
-    expect(plan.at(-1)).toMatchObject({ kind: 'task', reason: 'root-cause', blocking: true });
+    // The access stays open until someone removes it: containment waits for it.
+    expect(plan).toContainEqual(expect.objectContaining({ kind: 'task', reason: 'inherited-assignment', target: 'ra-2', blocking: true }));
+    // The root cause is analysis: listed, but it does not hold the incident.
+    expect(plan.at(-1)).toMatchObject({ kind: 'task', reason: 'root-cause', blocking: false });
   });
   it("refuses to touch a protected principal (Keyturn's own identity)", () => {
     expect(plan).toContainEqual(expect.objectContaining({ kind: 'refuse-protected-principal', principalId: 'keyturn-app-oid' }));
@@ -114,7 +116,7 @@ describe('hsm-vulnerability', () => {
     const plan = planPlaybook('hsm-vulnerability', { advisory: 'CVE-2026-1', exposed: true }, snapshot, ctx);
     expect(plan).toContainEqual(expect.objectContaining({ kind: 'tenant-rekey', tenantId: 'fabrikam', fromKid: 'kid-f2' }));
     expect(plan).toContainEqual(expect.objectContaining({ kind: 'kek-rotate', set: 'connectors' }));
-    expect(plan).toContainEqual(expect.objectContaining({ kind: 'task', reason: 'byok-exposed', target: 'contoso' }));
+    expect(plan).toContainEqual(expect.objectContaining({ kind: 'task', reason: 'byok-exposed', target: 'contoso', blocking: true }));
   });
   it('leaves tenants on vaults outside the scope alone', () => {
     const plan = planPlaybook('hsm-vulnerability', { advisory: 'x', exposed: true }, { ...snapshot, vaults: ['contoso-byok.vault.azure.net'] }, ctx);

@@ -106,7 +106,15 @@ test('unauthorized-use: no rekey; direct assignments removed, the others and the
   ]);
   expect(view.timeline.find((e) => e.event === 'access.refused-protected')!.evidence).toMatchObject({ principalId: 'keyturn-app' });
   expect(view.incident.state).toBe('awaiting-action');
-  for (const t of view.tasks) await s.service.updateTask('i1', t.taskId, { state: 'done', note: 'handled', ...(t.title.includes('root cause') ? { finding: 'a leaked CI token' } : {}) }, caller());
+  expect(view.tasks.map((t) => t.blocking)).toEqual([true, true, true, false]);
+  // The accesses closed by hand, the advisory root-cause task alone does not hold the incident: contained, the task still listed open.
+  for (const t of view.tasks.filter((x) => x.blocking)) await s.service.updateTask('i1', t.taskId, { state: 'done', note: 'handled' }, caller());
+  const contained = await s.service.get('i1');
+  expect(contained.incident).toMatchObject({ progress: 'contained', state: 'contained' });
+  expect(contained.tasks.filter((t) => t.state === 'open')).toEqual([expect.objectContaining({ title: expect.stringContaining('root cause'), blocking: false })]);
+  await expect(s.service.close('i1', 'done', caller())).rejects.toMatchObject({ code: 'INCIDENT_NOT_CLOSABLE' });
+  const rootCause = contained.tasks.find((t) => t.state === 'open')!;
+  await s.service.updateTask('i1', rootCause.taskId, { state: 'done', note: 'handled', finding: 'a leaked CI token' }, caller());
   expect((await s.service.get('i1')).incident.state).toBe('contained');
 });
 

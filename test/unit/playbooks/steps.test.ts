@@ -106,7 +106,7 @@ test('unauthorized-use lists then removes the direct assignment, never touches a
   const tasks = [];
   for (const step of planPlaybook('unauthorized-use', {}, snapshot, ctx)) tasks.push(...((await runPlaybookStep(step, actions, 'i')) as { tasks: unknown[] }).tasks);
   expect(calls).toEqual([['access.assignmentsOf', 'intruder-oid'], ['access.remove', '/s/ra-1']]);
-  expect(tasks).toEqual([expect.objectContaining({ reason: 'root-cause', blocking: true })]);
+  expect(tasks).toEqual([expect.objectContaining({ reason: 'root-cause', blocking: false })]);
 });
 
 test('algorithm-weakness raises the policy before replacing the weak signing key', async () => {
