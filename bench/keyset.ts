@@ -3,6 +3,10 @@
  * batches of 1,000) beside the bare Cosmos DB write rate measured in the same run (the
  * ratio; goal ≥ 0.8), Key Vault unwraps per data key (from the emulator's request log),
  * and the functions host's RSS sampled through the job (it must stay flat).
+ * The rate is the first pass's (the pass that moves the items): a job started right
+ * after the key was added also waits for its final pass until other hosts stopped
+ * writing on the old key (primary TTL + 1 s), a fixed wait shown apart — at the tiny
+ * size it is most of the job.
  * 100,000 items at full size; KEYTURN_BENCH_SCALE=tiny for a smoke run.
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -16,6 +20,8 @@ const BARE_WRITES = scaled(5000, 200);
 const SEED_AT_ONCE = 32;
 const VALUE = 'x'.repeat(200);
 const MAX_JOB_MS = scaled(3_600_000, 120_000);
+/** Job polls: finer at the tiny size, where the first pass takes about a second. */
+const POLL_MS = scaled(500, 50);
 
 /** RSS (MB) of the functions host listening on `port` (found by its PORT setting in /proc). */
 function hostRssMb(port: number): number {
@@ -74,17 +80,23 @@ export async function run(): Promise<void> {
     const j0 = performance.now();
     const rss: number[] = [hostRssMb(port)];
     let job: { state: string; processed: number; total: number; batches: number; lastError: unknown } | undefined;
+    let firstPassS: number | undefined;
+    let polls = 0;
     for (;;) {
       if (performance.now() - j0 > MAX_JOB_MS) throw new Error(`the re-encryption took over ${MAX_JOB_MS / 1000} s`);
-      await sleep(500);
+      await sleep(POLL_MS);
       job = (JSON.parse(expectStatus(await http.call('GET', `${app.url}/api/jobs/${jobId}`), 200, 'GET job').text) as { job: typeof job }).job!;
-      rss.push(hostRssMb(port));
+      // RSS every ~500 ms whatever the poll (reading /proc is not free).
+      if (polls++ % Math.max(1, Math.round(500 / POLL_MS)) === 0) rss.push(hostRssMb(port));
+      // Every item moved: the first pass is over (the final pass moves only items written meanwhile: none here).
+      if (firstPassS === undefined && job.processed >= ITEMS) firstPassS = (performance.now() - j0) / 1000;
       if (job.state === 'completed' || job.state === 'failed') break;
     }
-    // The job's own time: from its first to its last batch (the poll adds up to 500 ms).
+    // The job's own time: from its start to its last batch (each poll adds up to POLL_MS).
     const jobS = (performance.now() - j0) / 1000;
     if (job.state !== 'completed' || job.processed !== ITEMS) throw new Error(`the job ended ${job.state} with ${job.processed}/${ITEMS} items: ${JSON.stringify(job.lastError)}`);
-    const rate = ITEMS / jobS;
+    const passS = firstPassS ?? jobS;
+    const rate = ITEMS / passS;
     const unwraps = app.kvRequests.filter((r) => /\/unwrapkey$/i.test(r.path)).length;
     const quarter = Math.max(1, Math.floor(rss.length / 4));
     const rssStart = Math.max(...rss.slice(0, quarter).filter(Number.isFinite));
@@ -97,13 +109,15 @@ export async function run(): Promise<void> {
         [
           ['seed (PUT through the API)', String(ITEMS), fmt(seedS), fmt(ITEMS / seedS)],
           ['bare Cosmos DB upserts', String(BARE_WRITES), fmt(BARE_WRITES / bareRate), fmt(bareRate)],
-          ['re-encryption job', String(ITEMS), fmt(jobS), fmt(rate)],
+          ['re-encryption: first pass (moves every item)', String(ITEMS), fmt(passS), fmt(rate)],
+          ['re-encryption: whole job, with the final pass', String(ITEMS), fmt(jobS), fmt(ITEMS / jobS)],
         ],
       ),
     );
+    console.log(`  final pass: ${fmt(jobS - passS)} s after the first (it waits until primary TTL + 1 s after the key was added, then finds nothing to move)`);
     console.log(`  batches ${job.batches}; Key Vault unwraps: ${unwraps} in all (${unwraps - unwrapsBefore} during the job) for 2 data keys`);
     console.log(`  host RSS through the job: ${fmt(rss[0]!)} MB at the start, max ${fmt(rssStart)} MB in the first quarter, max ${fmt(rssEnd)} MB in the last (${rss.length} samples)`);
-    console.log(`  ratios: re-encryption / bare Cosmos DB writes = ${fmt(rate / bareRate)}x (goal >= 0.8); unwraps per data key = ${fmt(unwraps / 2)}; RSS last / first quarter = ${fmt(rssEnd / rssStart)}x`);
+    console.log(`  ratios: re-encryption / bare Cosmos DB writes = ${fmt(rate / bareRate)}x (the first pass; goal >= 0.8; whole job ${fmt(ITEMS / jobS / bareRate)}x); unwraps per data key = ${fmt(unwraps / 2)}; RSS last / first quarter = ${fmt(rssEnd / rssStart)}x`);
   } finally {
     http.close();
     await app.close();

@@ -50,7 +50,7 @@ async function waitForJob(jobId: string, label: string) {
 
 /** A webhook the local Event Grid delivers Keyturn's re-entry events to (it answers the validation handshake). */
 async function reentryListener(ca: string) {
-  const events: { id: string; subject: string; data: { owner: string; itemId: string } }[] = [];
+  const events: { id: string; subject: string; data: { owner: string; itemIds: string[] } }[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -105,13 +105,16 @@ async function main(): Promise<void> {
 
     const abandoned = await api('POST', `keysets/${set}/abandon`, { confirm: set, reason: 'demo: pretend the KEK is lost' });
     await waitForJob(abandoned.jobId, 'abandoning   ');
-    for (let i = 0; i < 50 && new Set(listener.events.map((e) => e.id)).size < COUNT; i++) await new Promise((r) => setTimeout(r, 200));
+    // One event per owner, listing the owner's item ids (an owner with very many items gets several).
+    const announced = () => new Set(listener.events.flatMap((e) => e.data.itemIds));
+    for (let i = 0; i < 50 && announced().size < COUNT; i++) await new Promise((r) => setTimeout(r, 200));
+    const unique = [...new Map(listener.events.map((e) => [e.id, e])).values()];
     const owners = new Map<string, number>();
-    for (const e of listener.events) owners.set(e.data.owner, (owners.get(e.data.owner) ?? 0) + 1);
-    console.log(`6. abandoned: ${new Set(listener.events.map((e) => e.id)).size} Keyturn.CredentialReentryRequired events, per owner:`);
+    for (const e of unique) owners.set(e.data.owner, (owners.get(e.data.owner) ?? 0) + e.data.itemIds.length);
+    console.log(`6. abandoned: ${unique.length} Keyturn.CredentialReentryRequired events (one per owner) for ${announced().size} items:`);
     for (const [owner, n] of [...owners].sort()) console.log(`     ${owner}: ${n} item(s) to re-enter`);
-    const sample = listener.events[0];
-    if (sample) console.log(`   e.g. ${sample.subject} (event id ${sample.id})`);
+    const sample = unique[0];
+    if (sample) console.log(`   e.g. ${sample.subject} (event id ${sample.id}): ${sample.data.itemIds.slice(0, 3).join(', ')}, …`);
   } finally {
     await listener.close();
   }

@@ -106,6 +106,15 @@ export const ERROR_CODES = [
   'PLAYBOOK_STEP_WAITING',
   'PLAYBOOK_ACTION_UNAVAILABLE',
   'INCIDENT_NOT_RESUMABLE',
+  // Encryption key sets, the gaps of the last session (KEK read only, retire window).
+  /** Key sets: the KEK cannot be read (deleted, purged, access removed); the problem names the ways out. */
+  'KEK_UNAVAILABLE',
+  /** Key sets: a KEK replacement while the KEK exists. */
+  'KEK_PRESENT',
+  /** Key sets: a replacement of a customer's KEK (only Keyturn-owned KEKs are replaced). */
+  'KEK_NOT_OWNED',
+  /** Key sets: a retire while hosts may still encrypt with the key (within the primary TTL of its demotion). */
+  'KEY_RETIRE_TOO_SOON',
   /** One or more settings are missing or invalid (start-up stops). */
   'CONFIG_INVALID',
   /** Test only: an armed fault point (it must escape like a crash). */

@@ -53,6 +53,8 @@ export interface KeySet {
   state: 'available' | 'unavailable';
   /** The set's latest batch job (re-encryption, abandon): one at a time. */
   activeJobId?: string;
+  /** Keyturn-owned KEKs this set replaced when they were gone (latest last, at most 10): data keys may still be wrapped under them. */
+  replacedKeks?: { vaultUrl: string; name: string; version: string; replacedAt: string }[];
   /** Consecutive KEK failures: since when (absent: the last unwrap worked). */
   kekFailingSince?: string;
   createdAt: string;
@@ -127,6 +129,32 @@ export const keySetUnavailable = (setId: string) =>
     waysOut: ['import', 'abandon'],
   });
 
+/** GET …/kek (and a replace refused on a 403): the KEK cannot be read; what to do, by cause. */
+export function kekUnavailable(set: KeySet, status: { state: 'deleted'; recoverable?: boolean } | { state: 'access-denied' }): KeyturnError {
+  const kid = `${set.kek.vaultUrl}/keys/${set.kek.name}/${set.kek.version}`;
+  const base = `/api/keysets/${set.setId}`;
+  // undefined: Keyturn could not tell whether the key is soft-deleted (reading deleted keys needs a right it may lack).
+  const recoverable = status.state === 'deleted' ? status.recoverable : undefined;
+  const recover = recoverable === true ? 'It is soft-deleted: recover it' : 'If it is soft-deleted, recover it';
+  const todo =
+    status.state === 'access-denied'
+      ? 'Keyturn is refused access to it: restore its role on the key (Key Vault Crypto Service Encryption User); a replacement would not help'
+      : set.kek.owned
+        ? `${recoverable === false ? 'It is purged' : `${recover} in Key Vault (az keyvault key recover) and every data key opens again`}; or replace it (POST ${base}/kek/replace), then import the data keys from an export (POST ${base}/import) or abandon the set (POST ${base}/abandon)`
+        : `${recoverable === false ? 'It is gone from the customer\'s vault: the customer restores it from a backup' : `${recover} in the customer's vault`}, or abandon the set (POST ${base}/abandon)`;
+  const waysOut =
+    status.state === 'access-denied'
+      ? ['restore-access']
+      : [...(recoverable === false ? (set.kek.owned ? [] : ['restore']) : ['recover']), ...(set.kek.owned ? ['replace', 'import'] : []), 'abandon'];
+  return new KeyturnError('KEK_UNAVAILABLE', `Key set '${set.setId}': its KEK ${kid} cannot be read. ${todo}`, {
+    setId: set.setId,
+    kid,
+    kekState: status.state,
+    recoverable: recoverable ?? null,
+    waysOut,
+  });
+}
+
 /** The value's UTF-8 bytes, checked for size (400 naming `value`). */
 export function valueBytes(value: string): Buffer {
   const bytes = Buffer.from(value, 'utf8');
@@ -136,11 +164,36 @@ export function valueBytes(value: string): Buffer {
 
 export const stateOf = (set: KeySet, key: DataKey): DataKeyState => (set.primaryKeyId === key.keyId ? 'primary' : key.state);
 
-/** Retire rule: only an `active` key no item uses (the primary never). */
-export function retireRefusal(set: KeySet, key: DataKey, itemsUsingIt: number): KeyturnError | undefined {
+/**
+ * Writes sealed under a host's copy of the primary are issued within the primary TTL of
+ * the read (the writer re-reads past it); this much more lets such a write land.
+ */
+export const PRIMARY_WRITE_GRACE_MS = 1000;
+
+/**
+ * When no host encrypts with a key demoted at the set's last primary change any more,
+ * and their last writes have landed: the re-encryption's final pass starts then, and a
+ * retire waits for it. Every non-primary key left `primary` at or before `primarySince`.
+ */
+export const primarySettledAt = (set: KeySet, primaryTtlMs: number): number => Date.parse(set.primarySince) + primaryTtlMs + PRIMARY_WRITE_GRACE_MS;
+
+/**
+ * Retire rule: only an `active` key no item uses (the primary never), and not before
+ * every host stopped encrypting with it (the primary TTL since it was demoted).
+ */
+export function retireRefusal(set: KeySet, key: DataKey, itemsUsingIt: number, now: Date, primaryTtlMs: number): KeyturnError | undefined {
   if (stateOf(set, key) === 'primary') return new KeyturnError('KEY_IN_USE', `Key '${key.keyId}' is the primary; add a key first`, { keyId: key.keyId, items: itemsUsingIt });
   if (itemsUsingIt > 0) {
     return new KeyturnError('KEY_IN_USE', `Key '${key.keyId}' is still used by ${itemsUsingIt} item(s); re-encrypt first`, { keyId: key.keyId, items: itemsUsingIt });
+  }
+  const settled = primarySettledAt(set, primaryTtlMs);
+  if (now.getTime() < settled) {
+    const retryAfterSeconds = Math.ceil((settled - now.getTime()) / 1000);
+    return new KeyturnError(
+      'KEY_RETIRE_TOO_SOON',
+      `Key '${key.keyId}' left primary at ${set.primarySince}; other hosts may still encrypt with it until ${new Date(settled).toISOString()}: retry in ${retryAfterSeconds} s (re-encrypt first if items were written on it meanwhile)`,
+      { keyId: key.keyId, retryAfterSeconds, settledAt: new Date(settled).toISOString() },
+    );
   }
   return undefined;
 }
@@ -159,6 +212,7 @@ export function keySetView(set: KeySet, keys: DataKey[], counts: Record<string, 
     uid: set.uid,
     state: set.state,
     kek: { vaultUrl: set.kek.vaultUrl, name: set.kek.name, version: set.kek.version, owned: set.kek.owned },
+    replacedKeks: set.replacedKeks ?? [],
     primaryKeyId: set.primaryKeyId,
     generation: set.generation,
     keys: keys

@@ -64,6 +64,11 @@ const STATUS: Record<ErrorCode, number> = {
   PLAYBOOK_STEP_WAITING: 503,
   PLAYBOOK_ACTION_UNAVAILABLE: 409,
   INCIDENT_NOT_RESUMABLE: 409,
+  // Encryption key sets, the gaps of the last session (KEK read only, retire window).
+  KEK_UNAVAILABLE: 409,
+  KEK_PRESENT: 409,
+  KEK_NOT_OWNED: 409,
+  KEY_RETIRE_TOO_SOON: 409,
   CONFIG_INVALID: 500,
   INJECTED_FAULT: 500,
   INTERNAL_ERROR: 500,

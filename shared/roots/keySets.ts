@@ -19,7 +19,8 @@ import type { BlobServiceClient } from '@azure/storage-blob';
 import type { Notifier } from '../ports';
 import { blobExportFiles } from '../adapters/keySets/blobExportFiles';
 import { abandonKind, startAbandon } from '../services/keySets/abandon';
-import { type ExportDeps, approveExport, currentKek, importKeys, requestExport } from '../services/keySets/exportImport';
+import { type ExportDeps, approveExport, importKeys, requestExport } from '../services/keySets/exportImport';
+import { currentKek, replaceLostKek } from '../services/keySets/kek';
 import { keySetKekEventHandler, rewrapKeySet } from '../services/keySets/rewrap';
 import type { KeyVaultEventHandler } from '../services/events/ports';
 import { DataKeyCache, UseReservations } from '../services/keySets/dataKeys';
@@ -41,7 +42,10 @@ export interface KeySetsRoot {
   eventHandler: KeyVaultEventHandler;
   requestExport(log: Logger, setId: string, input: Parameters<typeof requestExport>[3]): ReturnType<typeof requestExport>;
   approveExport(log: Logger, setId: string, exportId: string, input: Parameters<typeof approveExport>[4]): ReturnType<typeof approveExport>;
+  /** Read only: 409 KEK_UNAVAILABLE when the KEK is gone. */
   kek(log: Logger, setId: string): ReturnType<typeof currentKek>;
+  /** POST …/kek/replace: a new Keyturn-owned KEK for one that is gone. */
+  replaceKek(log: Logger, setId: string): ReturnType<typeof replaceLostKek>;
   importKeys(log: Logger, setId: string, input: Parameters<typeof importKeys>[3]): ReturnType<typeof importKeys>;
   abandon(log: Logger, setId: string, input: { confirm: string; reason: string; batchSize: number }): Promise<BatchJob>;
   /** Dual control's identity rules (shared/http/identity.ts). */
@@ -107,6 +111,7 @@ export function buildKeySets(config: Config, deps: KeySetsDeps): KeySetsRoot {
     requestExport: (log, setId, input) => requestExport(exportDeps, log, setId, input),
     approveExport: (log, setId, exportId, input) => approveExport(exportDeps, log, setId, exportId, input),
     kek: (log, setId) => currentKek(exportDeps, log, setId),
+    replaceKek: (log, setId) => replaceLostKek(exportDeps, log, setId),
     importKeys: (log, setId, input) => importKeys(exportDeps, log, setId, input),
     abandon: (log, setId, input) => startAbandon(jobs(log), abandonDeps, log, setId, input),
     identity: { trustEasyAuthHeader: config.signing.trustEasyAuthHeader, localStack: config.localStack },

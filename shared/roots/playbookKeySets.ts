@@ -101,7 +101,8 @@ export function keySetPlaybookParts(
       }
     },
     async retireKey(set, keyId) {
-      await keySets.service(l).retireKey(set, keyId);
+      // Right after the add (nothing to re-encrypt), other hosts may still encrypt with it for the primary TTL: wait that out.
+      await keySets.service(l).retireKey(set, keyId, { wait: true });
     },
     async flagExportStale(set) {
       const v = await keySets.service(l).view(set);

@@ -86,6 +86,21 @@ export function cosmosEncryptionKeySetStore(sets: ContainerRef, items: Container
     listItems: (setId, p) => page('', [], setId, p),
     itemsNotOnKey: (setId, keyId, p) => page(" AND c.state = 'ok' AND c.keyId != @keyId", [{ name: '@keyId', value: keyId }], setId, p),
     itemsBeforeGeneration: (setId, generation, p) => page(' AND c.generation < @generation', [{ name: '@generation', value: generation }], setId, p),
+    async nextReentryOwner(setId, generation, afterOwner) {
+      await ready();
+      // One ORDER BY property (no composite index needed); the owner's items are then paged by id.
+      const [next] = await itemDocs.query(
+        "SELECT TOP 1 * FROM c WHERE c.setId = @setId AND c.state = 'needs-reentry' AND c.generation < @generation AND c.owner > @after ORDER BY c.owner",
+        [
+          { name: '@setId', value: setId },
+          { name: '@generation', value: generation },
+          { name: '@after', value: afterOwner },
+        ],
+      );
+      return next?.doc.owner;
+    },
+    reentryItemsOfOwner: (setId, generation, owner, p) =>
+      page(" AND c.state = 'needs-reentry' AND c.generation < @generation AND c.owner = @owner", [{ name: '@generation', value: generation }, { name: '@owner', value: owner }], setId, p),
     async oneItemOnKey(setId, keyId) {
       return (await page(" AND c.state = 'ok' AND c.keyId = @keyId", [{ name: '@keyId', value: keyId }], setId, { top: 1 }))[0];
     },

@@ -2,19 +2,20 @@
  * Abandon: the way out when a set can no longer be opened (never automatic). The set's
  * generation is bumped first, with a fresh primary under a working KEK, so items written
  * from then on survive; then a batch job deletes every ciphertext of the older
- * generations, marks each item `needs-reentry` and tells its owner
- * (`Keyturn.CredentialReentryRequired`, one per item with a deterministic id, so a batch
- * run again publishes the same events).
+ * generations and marks each item `needs-reentry` (phase one, in item-id order), and
+ * then tells each owner once (`Keyturn.CredentialReentryRequired` per owner, listing
+ * the item ids: `reentryNotices.ts`).
  */
-import { createHash, randomUUID } from 'node:crypto';
 import type { BatchJob } from '../../domain/batchJob';
-import { type DataKey, type Item, type KeySet, REENTRY_EVENT, dataKeyDocId, keyIdOf } from '../../domain/keySet';
+import { type DataKey, type Item, type KeySet, dataKeyDocId, keyIdOf } from '../../domain/keySet';
 import { newDataKey } from '../../domain/keySetCipher';
-import { ConcurrencyConflict, ValidationError, isKeyturnError } from '../../errors';
+import { ConcurrencyConflict, ValidationError } from '../../errors';
 import type { Logger, Notifier, VaultKeys, Versioned } from '../../ports';
 import type { BatchJobs, BatchKind, BatchResult } from '../jobs/batchJobs';
 import { WRAP_ALG } from './dataKeys';
+import { workingKek } from './kek';
 import { type KeySetJobDeps, claimAndStart, eachLimited } from './reencrypt';
+import { NOTICES_START, isNoticeCursor, publishReentryNotices } from './reentryNotices';
 
 export const ABANDON = 'keyset-abandon';
 
@@ -22,9 +23,6 @@ export interface AbandonDeps extends KeySetJobDeps {
   keys: VaultKeys;
   notifier: Notifier;
 }
-
-export const reentryEventId = (setUid: string, generation: number, itemId: string) =>
-  createHash('sha256').update(`keyturn-reentry:${setUid}:${generation}:${itemId}`).digest('hex').slice(0, 32);
 
 export function abandonKind(deps: AbandonDeps): BatchKind {
   return {
@@ -34,44 +32,37 @@ export function abandonKind(deps: AbandonDeps): BatchKind {
       const generation = Number(job.params.generation);
       const batchSize = Number(job.params.batchSize);
       const set = await deps.service(log).readSet(setId);
+      if (isNoticeCursor(job.cursor)) return publishReentryNotices(deps, set.doc, job, generation, batchSize, String(job.params.reason ?? ''));
       const page = await deps.store.itemsBeforeGeneration(setId, generation, { top: batchSize, ...(job.cursor ? { after: job.cursor } : {}) });
       let processed = 0;
       await eachLimited(page, 16, async (stored) => {
-        if (await abandonItem(deps, set.doc, stored, generation, String(job.params.reason ?? ''))) processed++;
+        if (await abandonItem(deps, set.doc, stored, generation)) processed++;
       });
-      return { processed, next: page.length === batchSize ? page.at(-1)!.doc.id : null };
+      // After the last page, the owners are told (every item is `needs-reentry` by then).
+      return { processed, next: page.length === batchSize ? page.at(-1)!.doc.id : NOTICES_START };
     },
   };
 }
 
-async function abandonItem(deps: AbandonDeps, set: KeySet, first: Versioned<Item>, generation: number, reason: string): Promise<boolean> {
+/** Deletes the item's ciphertext and marks it `needs-reentry`; false when there was nothing to do. */
+async function abandonItem(deps: AbandonDeps, set: KeySet, first: Versioned<Item>, generation: number): Promise<boolean> {
   let current: Versioned<Item> | undefined = first;
-  let changed = false;
   for (let attempt = 0; attempt < 3 && current; attempt++) {
     const item = current.doc;
     if (item.generation >= generation) return false; // written again since the bump: it survives
-    if (item.state === 'needs-reentry') break;
+    if (item.state === 'needs-reentry') return false; // an earlier abandon's: its owner is told again in phase two
     const { ciphertext: _c, keyId: _k, ...rest } = item;
     void _c;
     void _k;
     try {
       await deps.store.writeItem({ ...rest, state: 'needs-reentry', updatedAt: new Date((await deps.clock.now()).getTime()).toISOString() }, current.etag);
-      changed = true;
-      break;
+      return true;
     } catch (e) {
       if (!(e instanceof ConcurrencyConflict)) throw e;
       current = await deps.store.readItem(set.setId, item.id);
     }
   }
-  if (!current) return false;
-  // Published every time the item is seen abandoned (its id is deterministic: subscribers drop repeats).
-  await deps.notifier.publish({
-    id: reentryEventId(set.uid, generation, current.doc.id),
-    eventType: REENTRY_EVENT,
-    subject: `/keysets/${set.setId}/items/${current.doc.id}`,
-    data: { setId: set.setId, itemId: current.doc.id, owner: current.doc.owner, generation, reason },
-  });
-  return changed;
+  return false;
 }
 
 /** POST …/abandon {confirm: set, reason}: the bump and fresh keys now; the deletion as a batch job. */
@@ -81,12 +72,7 @@ export async function startAbandon(jobs: BatchJobs, deps: AbandonDeps, log: Logg
   const { doc: set } = await service.readSet(setId);
   const generation = set.generation + 1;
   // A working KEK for the fresh key: the current one, or (Keyturn-owned and gone) a replacement.
-  let kek = set.kek;
-  const exists = await deps.keys.get({ vaultUrl: kek.vaultUrl, name: kek.name, version: kek.version }).catch((e: unknown) => {
-    if (isKeyturnError(e, 'ACCESS_DENIED')) return undefined;
-    throw e;
-  });
-  if (!exists && kek.owned) kek = await service.createOwnedKek(setId, randomUUID());
+  const kek = await workingKek(deps, service, set);
   const n = set.nextKeyNumber;
   const plain = newDataKey();
   const wrapped = await deps.keys.wrap(kek, WRAP_ALG, plain);
@@ -107,7 +93,8 @@ export async function startAbandon(jobs: BatchJobs, deps: AbandonDeps, log: Logg
     (s) => {
       const { kekFailingSince: _f, ...rest } = s;
       void _f;
-      return { ...(rest as KeySet), kek, generation, primaryKeyId: key.keyId, primarySince: now, nextKeyNumber: n + 1, keysVersion: s.keysVersion + 1, state: 'available' };
+      const replaced = kek.name === s.kek.name ? {} : { replacedKeks: [...(s.replacedKeks ?? []), { vaultUrl: s.kek.vaultUrl, name: s.kek.name, version: s.kek.version, replacedAt: now }].slice(-10) };
+      return { ...(rest as KeySet), ...replaced, kek, generation, primaryKeyId: key.keyId, primarySince: now, nextKeyNumber: n + 1, keysVersion: s.keysVersion + 1, state: 'available' };
     },
   );
   // The old keys open nothing any more: retired.

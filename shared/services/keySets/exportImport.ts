@@ -7,7 +7,7 @@
  */
 import { constants, createHash, createPublicKey, publicEncrypt, randomUUID } from 'node:crypto';
 import { approvalRefusal } from '../../domain/dualControl';
-import { EXPORT_CONTAINER, type KeySet, type KeySetExport, exportView, parseCiphertext } from '../../domain/keySet';
+import { EXPORT_CONTAINER, type KeySetExport, exportView, parseCiphertext } from '../../domain/keySet';
 import { open } from '../../domain/keySetCipher';
 import { parseRecipientKey } from '../../domain/recipientKey';
 import { ConcurrencyConflict, KeyturnError, ValidationError, isKeyturnError, notFound } from '../../errors';
@@ -104,39 +104,6 @@ async function markExported(deps: ExportDeps, setId: string, keysVersion: number
       if (!(e instanceof ConcurrencyConflict)) throw e;
     }
   }
-}
-
-/**
- * The set's current KEK public key (JWK and PEM). When a Keyturn-owned KEK is gone
- * (deleted or purged), its replacement is created here first, once (the set records it
- * under its ETag): importing needs a KEK that exists.
- */
-export async function currentKek(deps: ExportDeps, log: Logger, setId: string) {
-  const service = deps.service(log);
-  let { doc: set, etag } = await service.readSet(setId);
-  let key = await deps.keys.get({ vaultUrl: set.kek.vaultUrl, name: set.kek.name, version: set.kek.version }).catch((e: unknown) => {
-    if (isKeyturnError(e, 'ACCESS_DENIED')) return undefined;
-    throw e;
-  });
-  if (!key && set.kek.owned) {
-    const kek: KeySet['kek'] = await service.createOwnedKek(setId, randomUUID());
-    const created = await deps.keys.get(kek);
-    try {
-      ({ doc: set, etag } = await deps.store.replaceSet({ ...set, kek }, etag));
-      log.warn('Key set KEK was gone: a replacement was created for the import', { setId, kek: `${kek.vaultUrl}/keys/${kek.name}/${kek.version}` });
-      key = created;
-    } catch (e) {
-      if (!(e instanceof ConcurrencyConflict)) throw e;
-      await deps.keys.delete(kek.vaultUrl, kek.name).catch(() => undefined);
-      return currentKek(deps, log, setId);
-    }
-    service.forgetCached(setId);
-  }
-  if (!key?.publicJwk) throw new KeyturnError('DEPENDENCY_FAILED', "The key set's KEK cannot be read; retry later", { setId });
-  void etag;
-  const pem = createPublicKey({ key: key.publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
-  const kid = `${set.kek.vaultUrl}/keys/${set.kek.name}/${set.kek.version}`;
-  return { kid, alg: WRAP_ALG, jwk: { ...key.publicJwk, kid, alg: WRAP_ALG, use: 'enc' }, pem };
 }
 
 export async function importKeys(deps: ExportDeps, log: Logger, setId: string, input: { keys: { keyId: string; wrapped: string }[] }) {

@@ -72,6 +72,10 @@ export class SetCache {
     this.entries.set(setId, entry);
     return entry;
   }
+  /** Whether `entry` was read less than `ttlMs` ago. */
+  fresh(entry: CachedSet, ttlMs: number): boolean {
+    return this.now() - entry.readAt < ttlMs;
+  }
   forget(setId: string): void {
     this.entries.delete(setId);
   }
@@ -207,18 +211,27 @@ export class KeySetService {
     throw new ConcurrencyConflict('changed', setId);
   }
 
-  async retireKey(setId: string, keyId: string) {
+  /**
+   * POST …/keys/{keyId}/retire. Refused while items use the key (KEY_IN_USE) and until
+   * every host stopped encrypting with it (KEY_RETIRE_TOO_SOON, `retryAfterSeconds`);
+   * `wait` (the playbooks) sleeps that window out once instead.
+   */
+  async retireKey(setId: string, keyId: string, options: { wait?: boolean } = {}): Promise<ReturnType<typeof keySetView>> {
     const { store, clock } = this.deps;
     const { doc: set, etag } = await this.readSet(setId);
     const key = await store.readKey(setId, keyId);
     if (!key) throw notFound(`Key '${keyId}' of key set '${setId}'`, { setId, keyId });
     if (key.doc.state !== 'retired') {
       const counts = await store.countByKey(setId);
-      const refusal = retireRefusal(set, key.doc, counts[keyId] ?? 0);
+      const now = await clock.now();
+      const refusal = retireRefusal(set, key.doc, counts[keyId] ?? 0, now, this.deps.settings.primaryTtlMs);
+      if (refusal?.code === 'KEY_RETIRE_TOO_SOON' && options.wait) {
+        await new Promise((r) => setTimeout(r, Number(refusal.details.retryAfterSeconds) * 1000));
+        return this.retireKey(setId, keyId);
+      }
       if (refusal) throw refusal;
-      const now = (await clock.now()).toISOString();
-      await store.replaceKey({ ...key.doc, state: 'retired', updatedAt: now }, key.etag);
-      await store.replaceSet({ ...set, keysVersion: set.keysVersion + 1, updatedAt: now }, etag).catch((e: unknown) => {
+      await store.replaceKey({ ...key.doc, state: 'retired', updatedAt: now.toISOString() }, key.etag);
+      await store.replaceSet({ ...set, keysVersion: set.keysVersion + 1, updatedAt: now.toISOString() }, etag).catch((e: unknown) => {
         if (!(e instanceof ConcurrencyConflict)) throw e; // exportStale follows the next key change then
       });
       this.deps.sets.forget(setId);
@@ -303,6 +316,14 @@ export class KeySetService {
         if (latest.set.doc.primaryKeyId === keyId) await this.addKey(setId);
         cached = await this.current(setId, true);
         continue;
+      }
+      // The unwrap and the reservation can take long: a write is issued only within the primary TTL of the
+      // read that named its key (a retire and the final pass count on it), else the set is read again.
+      if (!this.deps.sets.fresh(cached, this.deps.settings.primaryTtlMs)) {
+        const latest = await this.current(setId, true);
+        const moved = latest.set.doc.primaryKeyId !== keyId;
+        cached = latest;
+        if (moved) continue;
       }
       const sealed = seal(dataKey, { setUid: set.uid, itemId, keyId }, value);
       return { ciphertext: formatCiphertext(sealed), keyId, generation: set.generation };

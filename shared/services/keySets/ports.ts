@@ -36,6 +36,10 @@ export interface KeySetStore {
   itemsNotOnKey(setId: string, keyId: string, page: { after?: string; top: number }): Promise<Versioned<Item>[]>;
   /** Items in item-id order after `after` of a generation below `generation` (abandon's batches). */
   itemsBeforeGeneration(setId: string, generation: number, page: { after?: string; top: number }): Promise<Versioned<Item>[]>;
+  /** The first owner after `afterOwner` (string order; '' for the first) with items that need re-entry of a generation below `generation`. */
+  nextReentryOwner(setId: string, generation: number, afterOwner: string): Promise<string | undefined>;
+  /** That owner's items needing re-entry (generation below `generation`), in item-id order after `after`. */
+  reentryItemsOfOwner(setId: string, generation: number, owner: string, page: { after?: string; top: number }): Promise<Versioned<Item>[]>;
   /** One stored item sealed under `keyId` (an import checks the key opens it). */
   oneItemOnKey(setId: string, keyId: string): Promise<Versioned<Item> | undefined>;
   /** Items per key id (items with a ciphertext). */

@@ -6,7 +6,7 @@
  * by a final pass, which catches items written meanwhile on an old key.
  */
 import type { BatchJob } from '../../domain/batchJob';
-import type { Item, KeySet } from '../../domain/keySet';
+import { type Item, type KeySet, primarySettledAt } from '../../domain/keySet';
 import { ConcurrencyConflict, KeyturnError } from '../../errors';
 import type { Clock, Logger, Versioned } from '../../ports';
 import { type BatchJobs, type BatchKind, type BatchResult, newJobId } from '../jobs/batchJobs';
@@ -60,7 +60,7 @@ export function reencryptKind(deps: KeySetJobDeps): BatchKind {
       });
       if (page.length === batchSize) return { processed, next: passCursor(cursor.pass, cursor.startedAtMs, page.at(-1)!.doc.id) };
       // End of a pass: done once it began after every host saw the primary; else one more pass when they have.
-      const seenByAllAt = Date.parse(set.doc.primarySince) + deps.primaryTtlMs;
+      const seenByAllAt = primarySettledAt(set.doc, deps.primaryTtlMs);
       if (cursor.startedAtMs >= seenByAllAt) return { processed, next: null };
       const now = (await deps.clock.now()).getTime();
       const wait = Math.max(0, seenByAllAt - now);

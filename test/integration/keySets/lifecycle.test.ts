@@ -140,9 +140,33 @@ describe('When a key set goes through KEK rotation, loss, import and abandon', (
     expect([lost.status, lost.json().code, lost.json().waysOut]).toEqual([409, 'KEYSET_UNAVAILABLE', ['import', 'abandon']]);
     expect((await api.get(`keysets/${SET}`)).json().keySet.state).toBe('unavailable');
 
+    // GET …/kek is read only: with the KEK gone it answers what to do, and changes nothing in Key Vault or Cosmos DB.
+    const vaultKeys = async () => {
+      const names: string[] = [];
+      for await (const p of admin.listPropertiesOfKeys()) names.push(`${p.name}/${p.version ?? ''}/${p.updatedOn?.toISOString()}`);
+      return names.sort();
+    };
+    const setDocs = async () => (await cosmosOf(stack).sets.items.query({ query: 'SELECT c.id, c._etag FROM c WHERE c.setId = @s', parameters: [{ name: '@s', value: SET }] }).fetchAll()).resources;
+    const [keysBefore, docsBefore] = [await vaultKeys(), await setDocs()];
+    for (let i = 0; i < 3; i++) {
+      const refused = await api.get(`keysets/${SET}/kek`);
+      // Keyturn's Crypto Officer role cannot read deleted keys: whether it is soft-deleted is not known (null).
+      expect([refused.status, refused.json().code]).toEqual([409, 'KEK_UNAVAILABLE']);
+      expect(refused.json()).toMatchObject({ setId: SET, kekState: 'deleted', recoverable: null, waysOut: ['recover', 'replace', 'import', 'abandon'] });
+      expect(refused.json().detail).toContain(`POST /api/keysets/${SET}/kek/replace`);
+    }
+    expect(await vaultKeys()).toEqual(keysBefore);
+    expect(await setDocs()).toEqual(docsBefore);
+    // The repair is explicit: a replacement KEK; the data keys keep their wrapping under the old one until imported.
+    const replaced = await api.post(`keysets/${SET}/kek/replace`);
+    expect(replaced.status).toBe(200);
+    expect(replaced.json()).toMatchObject({ replacedKid: `${kek.vaultUrl}/keys/${kek.name}/${kek.version}`, keySet: { replacedKeks: [{ name: kek.name, version: kek.version }] } });
+    expect(replaced.json().keySet.keys.map((k: any) => k.kekVersion)).toEqual([kek.version, kek.version]);
+    expect((await api.post(`keysets/${SET}/kek/replace`)).json().code).toBe('KEK_PRESENT');
     const published = (await api.get(`keysets/${SET}/kek`)).json();
     expect(published.jwk).toMatchObject({ kty: 'RSA', alg: 'RSA-OAEP-256' });
     expect(published.kid).not.toContain(`/keys/${kek.name}/`); // a replacement for the purged KEK
+    expect(published.kid).toBe(replaced.json().kid);
     writeFileSync(join(dir, 'kek.pem'), published.pem);
     const keys = exportFile.keys.map((k: any) => {
       writeFileSync(join(dir, `${k.keyId}.enc`), Buffer.from(k.encryptedKey, 'base64'));
@@ -180,12 +204,25 @@ describe('When a key set goes through KEK rotation, loss, import and abandon', (
     const view = (await api.get(`keysets/${SET}`)).json().keySet;
     expect(view).toMatchObject({ generation: 1, primaryKeyId: 'k3', state: 'available' });
     expect(view.keys.filter((k: any) => k.state === 'retired').map((k: any) => k.keyId)).toEqual(['k1', 'k2']);
-    const events = await pollUntil(() => {
-      const got = subscriber.receivedEvents<any>().filter((e) => e.eventType === 'Keyturn.CredentialReentryRequired');
-      return new Set(got.map((e) => e.id)).size >= 40 ? got : undefined;
-    }, 30_000, 200);
-    expect(new Set(events.map((e) => e.data.itemId))).toEqual(new Set(ids));
-    expect(events.find((e) => e.data.itemId === 'cred-05').data).toMatchObject({ setId: SET, owner: 'owner-5', generation: 1 });
+    // One event per owner (owner-0 … owner-9, four items each), listing its item ids; none for the item written after.
+    const reentry = () => [...new Map(subscriber.receivedEvents<any>().filter((e) => e.eventType === 'Keyturn.CredentialReentryRequired').map((e) => [e.id, e])).values()];
+    const events = await pollUntil(() => (new Set(reentry().flatMap((e) => e.data.itemIds)).size >= 40 ? reentry() : undefined), 30_000, 200);
+    expect(events).toHaveLength(10);
+    expect(events.map((e) => e.data.owner).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `owner-${i}`));
+    expect(events.flatMap((e) => e.data.itemIds).sort()).toEqual(ids);
+    expect(events.find((e) => e.data.owner === 'owner-5')).toMatchObject({
+      subject: `/keysets/${SET}/owners/owner-5`,
+      data: { setId: SET, owner: 'owner-5', generation: 1, jobId, reason: 'drill', itemIds: ['cred-05', 'cred-15', 'cred-25', 'cred-35'], itemCount: 4 },
+    });
+    // A redelivered (stale) message of the finished job publishes nothing more.
+    const received = () => subscriber.receivedEvents<any>().filter((e) => e.eventType === 'Keyturn.CredentialReentryRequired').length;
+    const before = received();
+    const { QueueServiceClient } = await import('@azure/storage-queue');
+    const q = QueueServiceClient.fromConnectionString(stack.env.KEYTURN_QUEUE!).getQueueClient(stack.env.KEYTURN_BATCH_QUEUE ?? 'keyturn-batch-jobs');
+    await q.sendMessage(Buffer.from(JSON.stringify({ jobId, batch: job.batches - 1, cursor: 'o::' })).toString('base64'));
+    await pollUntil(() => (stack.allLogs().some((l) => l.includes('Batch message skipped') && l.includes(jobId)) ? true : undefined), 20_000, 200);
+    await new Promise((r) => setTimeout(r, 500));
+    expect([received(), reentry().length]).toEqual([before, 10]);
     expect((await api.put(`keysets/${SET}/items/cred-05`, { value: 'again', owner: 'owner-5' })).status).toBe(200);
     expect((await api.get(`keysets/${SET}/items/cred-05`)).json()).toMatchObject({ value: 'again', keyId: 'k3' });
     expect(JSON.stringify(docs)).not.toContain('token for');
@@ -209,6 +246,6 @@ describe('When a key set goes through KEK rotation, loss, import and abandon', (
     expect(out.stdout).toMatch(/2\. 60 credentials stored/);
     expect(out.stdout).toMatch(/re-encrypting \[#{30}\] 60\/60/);
     expect(out.stdout).toMatch(/5\. export requested by alice, approved by bob: keyset-exports\/demo-/);
-    expect(out.stdout).toMatch(/6\. abandoned: 60 Keyturn\.CredentialReentryRequired events, per owner:/);
+    expect(out.stdout).toMatch(/6\. abandoned: 5 Keyturn\.CredentialReentryRequired events \(one per owner\) for 60 items:/);
   }, 150_000);
 });

@@ -1,6 +1,6 @@
 /** Key-set rules: the ciphertext format and its binding, the data-key cache, use reservations, the loss window. */
 import { ConcurrencyConflict } from '../../../shared/errors';
-import { type DataKey, decodeItemCursor, encodeItemCursor, formatCiphertext, kekLost, parseCiphertext, valueBytes } from '../../../shared/domain/keySet';
+import { type DataKey, type KeySet, decodeItemCursor, encodeItemCursor, formatCiphertext, kekLost, parseCiphertext, retireRefusal, valueBytes } from '../../../shared/domain/keySet';
 import { newDataKey, open, seal } from '../../../shared/domain/keySetCipher';
 import { DataKeyCache, KeyExhausted, UseReservations } from '../../../shared/services/keySets/dataKeys';
 import type { Versioned } from '../../../shared/ports';
@@ -46,6 +46,24 @@ describe('key-set ciphertexts', () => {
     expect(kekLost(undefined, new Date('2026-01-02T00:00:00Z'), 600_000)).toBe(false);
     expect(kekLost(since, new Date('2026-01-01T00:09:59Z'), 600_000)).toBe(false);
     expect(kekLost(since, new Date('2026-01-01T00:10:00Z'), 600_000)).toBe(true);
+  });
+});
+
+describe('retiring a key', () => {
+  const set = { setId: 's', primaryKeyId: 'k2', primarySince: '2026-01-01T00:00:00.000Z' } as KeySet;
+  const k1 = { keyId: 'k1', state: 'active' } as DataKey;
+  const at = (ms: number) => new Date(Date.parse(set.primarySince) + ms);
+
+  test('refused for the primary and while items use it (KEY_IN_USE)', () => {
+    expect(retireRefusal(set, { ...k1, keyId: 'k2' }, 0, at(60_000), 5000)?.code).toBe('KEY_IN_USE');
+    expect(retireRefusal(set, k1, 3, at(60_000), 5000)?.details).toMatchObject({ items: 3 });
+  });
+
+  test('refused until hosts stopped encrypting with it: the primary TTL and the write grace since the demotion', () => {
+    const soon = retireRefusal(set, k1, 0, at(1000), 5000);
+    expect([soon?.code, soon?.details.retryAfterSeconds, soon?.details.settledAt]).toEqual(['KEY_RETIRE_TOO_SOON', 5, '2026-01-01T00:00:06.000Z']);
+    expect(retireRefusal(set, k1, 0, at(5999), 5000)?.code).toBe('KEY_RETIRE_TOO_SOON');
+    expect(retireRefusal(set, k1, 0, at(6000), 5000)).toBeUndefined();
   });
 });
 
