@@ -96,7 +96,7 @@ export class TenantService {
     const request: CreateRequest = {
       topology: input.topology,
       ...(input.keyUrl !== undefined ? { keyUrl: input.keyUrl } : {}),
-      ...(input.customerTenantId !== undefined ? { customerTenantId: input.customerTenantId.toLowerCase() } : {}),
+      ...(input.customerTenantId !== undefined ? { customerTenantId: input.customerTenantId } : {}),
       adminContacts: input.adminContacts ?? [],
       allowedCallers: input.allowedCallers?.map((c) => c.toLowerCase()) ?? [],
       requestedBy: input.requestedBy,
