@@ -5,7 +5,7 @@ import { httpHandler, readJsonBody } from '../shared/http/problem';
 import { PRINCIPAL_NAME_HEADER, resolveRequester } from '../shared/http/requester';
 import { type TenantsRoot, contextLogger, root } from '../shared/root';
 
-/** POST /api/tenants: 201 with the tenant once its first key version is active; 409 TENANT_EXISTS. */
+/** POST /api/tenants: 201 with the tenant once its first key version is active (the same body again: the same tenant); 409 TENANT_EXISTS for another body. */
 export function makeTenantsCreateHandler(tenants: Pick<TenantsRoot, 'service' | 'trustEasyAuthHeader'>) {
   return httpHandler(async (request: HttpRequest, context: InvocationContext) => {
     const body = await readJsonBody(request, createTenantSchema);

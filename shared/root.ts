@@ -300,6 +300,7 @@ function build(env: NodeJS.ProcessEnv): Root {
     (log) => tenants.resumable(log),
     (log) => tenants.revokeResumable(log),
     (log) => tenants.noticeResumable(log),
+    (log) => tenants.createResumable(log),
     (log) => incidents.resumable(log),
     ...tenantOps.resumable,
     (log) => keySets.resumable(log),

@@ -54,6 +54,8 @@ export interface KeyClaim {
   name: string;
   tenantId: string;
   claimedAt: string;
+  /** The job that took the claim (a create or a rekey); only its failure releases it. */
+  by?: string;
   /** Set when the onboarding or rekey that claimed it failed: the key is free again. */
   releasedAt?: string;
 }

@@ -34,6 +34,8 @@ export interface Rekey extends StepJob<RekeyStep> {
   created?: NewVersion;
   /** Recorded by `activate`: when the previous version is archived (the changeover's end). */
   archiveAfter?: string;
+  /** 1 (or absent) at first; a failed rekey asked for again starts over as the next attempt (same id). */
+  attempt?: number;
 }
 
 export const rekeyId = (tenantId: string, fromKid: string): string =>
@@ -73,8 +75,8 @@ export const rekeyAfterRevokeId = (tenantId: string, revokedAt: string): string 
 export function completeRekeyStep(job: Rekey, token: string, result: RekeyResult, now: Date): Rekey {
   if ('superseded' in result) {
     const ended = kernel.end(job, token, 'superseded', now);
-    // A service-managed version it made is nobody's: the clean-up disables it.
-    return job.created && !job.byokKey ? kernel.touched({ ...ended, cleanup: { state: 'pending', at: now.toISOString(), tries: 0 } }, now) : ended;
+    // A service-managed version it made is nobody's (the clean-up disables it); a BYOK claim it took is released.
+    return job.created || job.byokKey ? withCleanup(ended, now) : ended;
   }
   const record: StepRecord = kernel.requireLease(job, result.step, token);
   const withResult: Rekey =
@@ -84,6 +86,25 @@ export function completeRekeyStep(job: Rekey, token: string, result: RekeyResult
         ? { ...job, archiveAfter: result.archiveAfter }
         : job;
   return kernel.complete(withResult, result.step, { ...record, ...(result.step === 'create' && result.adoptedToken ? { adoptedToken: result.adoptedToken } : {}) }, now);
+}
+
+const withCleanup = (job: Rekey, now: Date): Rekey => kernel.touched({ ...job, cleanup: { state: 'pending', at: now.toISOString(), tries: 0 } }, now);
+
+/** A failed try; a rekey that has failed cleans up (what it imported is disabled, the claim it took released). */
+export function failRekeyStep(job: Rekey, token: string, now: Date, policy: FailurePolicy): Rekey {
+  const next = kernel.fail(job, token, now, policy);
+  return next.status === 'failed' ? withCleanup(next, now) : next;
+}
+
+/**
+ * A failed rekey asked for again (its clean-up done): the same id starts over as `fresh`
+ * (the request's new pin, fresh step tokens), the next attempt.
+ */
+export function restartRekey(failed: Rekey, fresh: Rekey, now: Date): Rekey {
+  if (failed.status !== 'failed' || failed.cleanup?.state === 'pending' || fresh.id !== failed.id) {
+    throw invalidTransition(`Rekey ${failed.id}: only a failed rekey whose clean-up is done starts again`);
+  }
+  return kernel.touched({ ...fresh, attempt: (failed.attempt ?? 1) + 1, createdAt: failed.createdAt }, now);
 }
 
 /** Before the new version is active a rekey may fail; after, it only goes forward. */

@@ -1,6 +1,6 @@
 /**
  * Life cycles 2 and 3: tenant keys (service-managed and BYOK), the key policy, their
- * jobs (rekey, revoke, notices) and the BYOK access probes, built once per process by
+ * jobs (create, rekey, revoke, notices) and the BYOK access probes, built once per process by
  * the composition root (`shared/root.ts`). Services are cheap: one per invocation so
  * they log to its context.
  */
@@ -9,7 +9,7 @@ import type { Config } from '../config';
 import type { CosmosHandle } from '../adapters/cosmos';
 import { type KeyVaultClients, LOCAL_APP_PRINCIPAL } from '../adapters/keyVault/clients';
 import { vaultKeys } from '../adapters/keyVault/vaultKeys';
-import { cosmosKeyClaimStore, cosmosNoticeStore, cosmosRekeyStore, cosmosRevokeStore, cosmosTenantStore } from '../adapters/tenants/cosmosTenants';
+import { cosmosCreateStore, cosmosKeyClaimStore, cosmosNoticeStore, cosmosRekeyStore, cosmosRevokeStore, cosmosTenantStore } from '../adapters/tenants/cosmosTenants';
 import type { Tenant } from '../domain/tenantKeys';
 import type { Clock, FaultPoints, Logger, Notifier, RoleAssignments, VaultKeys } from '../ports';
 import type { KeyVaultEventHandler } from '../services/events/ports';
@@ -17,6 +17,7 @@ import { type ResumableKind, resumable } from '../services/jobs/registry';
 import { StepRunner } from '../services/jobs/runner';
 import { type ProbeReport, probeByokTenants } from '../services/tenants/accessProbes';
 import type { ByokDeps } from '../services/tenants/byok';
+import { createJob, tenantCreator } from '../services/tenants/createJob';
 import { tenantKeyEventHandler } from '../services/tenants/keyEvents';
 import { noticeJob, noticeSink } from '../services/tenants/notices';
 import { type RekeyAgeReport, applyRekeyAge } from '../services/tenants/rekeyAge';
@@ -42,6 +43,8 @@ export interface TenantsRoot {
   /** Revokes (verification retries, retention deletes) and unsent notices, for the resume timer. */
   revokeResumable(log: Logger): ResumableKind;
   noticeResumable(log: Logger): ResumableKind;
+  /** Tenant creations (a crash between steps resumes with one key), for the resume timer. */
+  createResumable(log: Logger): ResumableKind;
   /** KeyNearExpiry of a service-managed version → rekey; of a BYOK version → RekeyNeeded. */
   eventHandler: KeyVaultEventHandler;
   policies: KeyPolicyStore;
@@ -71,6 +74,7 @@ export function buildTenants(config: Config, deps: TenantsRootDeps): TenantsRoot
   const rekeyStore = cosmosRekeyStore(() => deps.cosmos.container('tenantJobs'), ready);
   const revokeStore = cosmosRevokeStore(() => deps.cosmos.container('tenantJobs'), ready);
   const noticeStore = cosmosNoticeStore(() => deps.cosmos.container('tenantJobs'), ready);
+  const createStore = cosmosCreateStore(() => deps.cosmos.container('tenantJobs'), ready);
   const claims = cosmosKeyClaimStore(() => deps.cosmos.container('tenantKeyClaims'), ready);
   const policies = deps.policies;
   const owner = leaseOwner();
@@ -100,7 +104,19 @@ export function buildTenants(config: Config, deps: TenantsRootDeps): TenantsRoot
     const kind = noticeJob({ notices: noticeStore, notifier: deps.notifier, log, leaseMs });
     return { kind, sink: noticeSink({ notices: noticeStore, runner: runner(log), kind, clock: deps.clock, log }) };
   };
-  const tenantDeps = (log: Logger): TenantDeps => ({ tenants, policies, keys: deps.keys, clock: deps.clock, log, settings, byok, notices: notices(log).sink, escrow: deps.escrow });
+  const maxAttempts = config.renewal.maxAttempts;
+  const tenantDeps = (log: Logger): TenantDeps => ({
+    tenants,
+    policies,
+    keys: deps.keys,
+    clock: deps.clock,
+    log,
+    settings,
+    byok,
+    notices: notices(log).sink,
+    escrow: deps.escrow,
+    creates: tenantCreator({ store: createStore, runner: runner(log), leaseMs, maxAttempts }),
+  });
   const service = (log: Logger) => new TenantService(tenantDeps(log));
   const rekeyKind = (log: Logger) =>
     rekeyJob({ deps: tenantDeps(log), service: service(log), rekeys: rekeyStore, leaseMs, maxAttempts: config.renewal.maxAttempts });
@@ -156,6 +172,7 @@ export function buildTenants(config: Config, deps: TenantsRootDeps): TenantsRoot
     resumable: (log) => resumable(runner(log), rekeyKind(log)),
     revokeResumable: (log) => resumable(runner(log), revokeKind(log)),
     noticeResumable: (log) => resumable(runner(log), notices(log).kind),
+    createResumable: (log) => resumable(runner(log), createJob({ deps: tenantDeps(log), service: service(log), creates: createStore, leaseMs, maxAttempts })),
     policies,
     keysMaxAgeSeconds: config.tenants.keysMaxAgeSeconds,
     trustEasyAuthHeader: config.signing.trustEasyAuthHeader,

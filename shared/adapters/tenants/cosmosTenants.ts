@@ -6,7 +6,8 @@ import type { Tenant } from '../../domain/tenantKeys';
 import type { TenantNotice } from '../../domain/tenantNotice';
 import type { Rekey } from '../../domain/tenantRekey';
 import type { Revoke } from '../../domain/tenantRevoke';
-import type { KeyClaimStore, KeyPolicyStore, NoticeStore, RekeyStore, RevokeStore, TenantStore } from '../../services/tenants/ports';
+import type { TenantCreate } from '../../domain/tenantCreate';
+import type { CreateStore, KeyClaimStore, KeyPolicyStore, NoticeStore, RekeyStore, RevokeStore, TenantStore } from '../../services/tenants/ports';
 import type { JobStore } from '../../services/jobs/runner';
 import { type ContainerRef, DocumentStore } from '../cosmos';
 
@@ -88,7 +89,7 @@ function parsePolicy(doc: PolicyDoc): KeyPolicy {
 }
 
 /**
- * Tenant jobs in `tenantJobs` (rekeys, revokes, notices), in the tenant's partition. Ids
+ * Tenant jobs in `tenantJobs` (creates, rekeys, revokes, notices), in the tenant's partition. Ids
  * carry their kind and tenant (`{prefix}-{tenantId}-{hash}`); each kind's due query is
  * the kernel's due rule (`dueAt <= now`, in due order) over its own prefix.
  */
@@ -121,16 +122,17 @@ function tenantJobStore<J extends { id: string; tenantId: string }>(prefix: stri
 
 export const cosmosRekeyStore = (container: ContainerRef, ready: () => Promise<void>): RekeyStore => tenantJobStore<Rekey>('rekey', container, ready);
 export const cosmosRevokeStore = (container: ContainerRef, ready: () => Promise<void>): RevokeStore => tenantJobStore<Revoke>('revoke', container, ready);
+export const cosmosCreateStore = (container: ContainerRef, ready: () => Promise<void>): CreateStore => tenantJobStore<TenantCreate>('create', container, ready);
 export const cosmosNoticeStore = (container: ContainerRef, ready: () => Promise<void>): NoticeStore => tenantJobStore<TenantNotice>('notice', container, ready);
 
 /** One claim document per BYOK key in `tenantKeyClaims` (partition `/id`): create-only, released by a write. */
 export function cosmosKeyClaimStore(container: ContainerRef, ready: () => Promise<void>): KeyClaimStore {
   const docs = new DocumentStore<KeyClaim>(container, (c) => c.id);
   return {
-    async claim(key, tenantId, now) {
+    async claim(key, tenantId, now, by) {
       await ready();
       const id = claimId(key);
-      const claim: KeyClaim = { id, vaultUrl: key.vaultUrl, name: key.name, tenantId, claimedAt: now.toISOString() };
+      const claim: KeyClaim = { id, vaultUrl: key.vaultUrl, name: key.name, tenantId, claimedAt: now.toISOString(), by };
       for (let attempt = 0; attempt < 5; attempt++) {
         if ((await docs.createOnly(claim)).created) return true;
         const stored = await docs.read(id, id);
@@ -151,11 +153,11 @@ export function cosmosKeyClaimStore(container: ContainerRef, ready: () => Promis
       const stored = await docs.read(id, id);
       return stored && !stored.doc.releasedAt ? stored.doc.tenantId : undefined;
     },
-    async release(key, tenantId, now) {
+    async release(key, tenantId, now, by) {
       await ready();
       const id = claimId(key);
       const stored = await docs.read(id, id);
-      if (!stored || stored.doc.tenantId !== tenantId || stored.doc.releasedAt) return;
+      if (!stored || stored.doc.tenantId !== tenantId || stored.doc.by !== by || stored.doc.releasedAt) return;
       await docs.replace({ ...stored.doc, releasedAt: now.toISOString() }, stored.etag).catch((e: unknown) => {
         if (!(e instanceof ConcurrencyConflict)) throw e;
       });

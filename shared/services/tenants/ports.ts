@@ -4,6 +4,7 @@
  */
 import type { ByokKeyRef } from '../../domain/tenantByok';
 import type { Rekey } from '../../domain/tenantRekey';
+import type { TenantCreate } from '../../domain/tenantCreate';
 import type { Revoke } from '../../domain/tenantRevoke';
 import type { KeyPolicy } from '../../domain/tenantKeyPolicy';
 import type { TenantNotice } from '../../domain/tenantNotice';
@@ -38,6 +39,11 @@ export interface RekeyStore extends JobStore<Rekey> {
   createOnly(job: Rekey): Promise<boolean>;
 }
 
+/** Tenant creations (step kernel): one per tenant, create-only by its deterministic id. */
+export interface CreateStore extends JobStore<TenantCreate> {
+  createOnly(job: TenantCreate): Promise<boolean>;
+}
+
 /** Revoke jobs (step kernel): create-only by their deterministic id. */
 export interface RevokeStore extends JobStore<Revoke> {
   createOnly(job: Revoke): Promise<boolean>;
@@ -50,10 +56,18 @@ export interface NoticeStore extends JobStore<TenantNotice> {
 
 /** One create-only claim per BYOK key: no two tenants hold the same key. */
 export interface KeyClaimStore {
-  /** True when `tenantId` holds the key now (newly, again after a release, or already). */
-  claim(key: ByokKeyRef, tenantId: string, now: Date): Promise<boolean>;
+  /**
+   * True when `tenantId` holds the key now (newly, again after a release, or already).
+   * `by` names the job taking it (a create or a rekey): recorded when the claim is taken,
+   * so only that job's failure releases it.
+   */
+  claim(key: ByokKeyRef, tenantId: string, now: Date, by: string): Promise<boolean>;
   /** The tenant holding the key, if any (BYOK key events name a key, not a tenant). */
   holder(key: ByokKeyRef): Promise<string | undefined>;
-  /** Frees the key if `tenantId` holds it (a failed onboarding or rekey). */
-  release(key: ByokKeyRef, tenantId: string, now: Date): Promise<void>;
+  /**
+   * Frees the key if `tenantId` holds it through a claim job `by` took (a failed onboarding,
+   * create or rekey); never a claim taken by another job (e.g. the one of the key in use).
+   * ETag-guarded and idempotent.
+   */
+  release(key: ByokKeyRef, tenantId: string, now: Date, by: string): Promise<void>;
 }

@@ -10,11 +10,12 @@
  */
 import { createHash } from 'node:crypto';
 import { withTopology } from '../../domain/tenantTopology';
-import { ConcurrencyConflict, describeError } from '../../errors';
-import { type Rekey, type RekeyResult, type RekeyStep, completeRekeyStep, rekeyFailurePolicy, rekeyKernel } from '../../domain/tenantRekey';
+import { ConcurrencyConflict, describeError, isKeyturnError } from '../../errors';
+import { type Rekey, type RekeyResult, type RekeyStep, completeRekeyStep, failRekeyStep, rekeyFailurePolicy, rekeyKernel } from '../../domain/tenantRekey';
 import { type Tenant, archiveVersion, reinstateTenant, rekeyTenant, versionOf as tenantVersion } from '../../domain/tenantKeys';
 import type { KeyOperation } from '../../ports';
 import type { JobKind, StepRun } from '../jobs/runner';
+import { releaseJobClaim } from './byok';
 import type { RekeyStore } from './ports';
 import { type TenantDeps, type TenantService, versionOf } from './tenantService';
 
@@ -50,21 +51,62 @@ export function rekeyJob(c: RekeyContext): JobKind<Rekey, RekeyStep, RekeyResult
       };
     },
     async failed({ job, token, step, now }, error) {
-      const next = rekeyKernel.fail(job, token, now, rekeyFailurePolicy(job, c.maxAttempts, Math.random()));
+      const next = failRekeyStep(job, token, now, rekeyFailurePolicy(job, c.maxAttempts, Math.random()));
       return {
         next,
         written: () => log.warn(`Rekey step ${step} failed${next.status === 'failed' ? '; the rekey has failed' : '; will retry'}`, { rekeyId: job.id, error: describeError(error) }),
       };
     },
     async cleanup(job, now) {
-      // A rekey fails only before its version is in use: that version is nobody's, so it is disabled.
-      let ok = true;
-      if (job.created && !job.byokKey) {
-        ok = await c.deps.keys.update(job.created, { enabled: false }).then(() => true, () => false);
-      }
+      // A rekey fails (or is superseded) only before its version is in use: what it made or took is nobody's.
+      const ok = await cleanUp(c, job, now).then(
+        () => true,
+        (e: unknown) => {
+          log.warn('Rekey clean-up failed; retried', { rekeyId: job.id, error: describeError(e) });
+          return false;
+        },
+      );
       return { next: rekeyKernel.recordCleanup(job, ok, now, Math.random()), written: () => undefined };
     },
   };
+}
+
+/**
+ * BYOK: the claim this rekey took is released (never the claim of a key the tenant has a
+ * version on, e.g. the key in use when the rekey named its new version). Service-managed:
+ * the version it recorded, and any its create step imported under its tokens, are disabled
+ * unless the tenant holds them.
+ */
+async function cleanUp(c: RekeyContext, job: Rekey, now: Date): Promise<void> {
+  const tenant = (await c.deps.tenants.read(job.tenantId))?.doc;
+  if (job.byokKey) {
+    const claims = c.deps.byok?.claims;
+    if (claims) await releaseJobClaim(claims, { ref: { vaultUrl: job.byokKey.vaultUrl, name: job.byokKey.name }, tenantId: job.tenantId, by: job.id, ...(tenant ? { tenant } : {}) }, now);
+    return;
+  }
+  const kept = new Set(tenant?.versions.map((v) => v.kid) ?? []);
+  const { keys } = c.deps;
+  const made: { vaultUrl: string; name: string; version: string; kid: string }[] = job.created ? [job.created] : [];
+  const tokens = job.steps.create?.tokens ?? [];
+  const where = tenant && tokens.length > 0 ? keyOf(c, job, tenant) : undefined;
+  if (where) {
+    for (const p of await keys.versions(where.vaultUrl, where.name)) {
+      if (p.enabled && tokens.includes(p.tags[STEP_TOKEN_TAG] ?? '')) made.push({ vaultUrl: p.vaultUrl, name: p.name, version: p.version, kid: `${p.vaultUrl}/keys/${p.name}/${p.version}` });
+    }
+  }
+  for (const v of new Map(made.map((m) => [m.kid, m])).values()) {
+    if (kept.has(v.kid)) continue;
+    await keys.update({ vaultUrl: v.vaultUrl, name: v.name, version: v.version }, { enabled: false }).catch((e: unknown) => {
+      if (!isKeyturnError(e, 'NOT_FOUND')) throw e;
+    });
+  }
+}
+
+/** The Key Vault key a service-managed rekey makes its version of (a fresh name after a revoke or a switch from BYOK). */
+function keyOf(c: RekeyContext, job: Rekey, tenant: Tenant): { vaultUrl: string; name: string } {
+  const from = tenantVersion(tenant, job.fromKid);
+  const fresh = !from || (job.toTopology === 'service-managed' && from.vaultUrl !== c.deps.settings.vaultUrl);
+  return !fresh && from ? { vaultUrl: from.vaultUrl, name: from.name } : { vaultUrl: c.deps.settings.vaultUrl, name: `tenant-${job.tenantId}-${createHash('sha256').update(job.id).digest('hex').slice(0, 8)}` };
 }
 
 async function create(c: RekeyContext, { job, step, now, check }: StepRun<Rekey, RekeyStep>): Promise<RekeyResult> {
@@ -81,9 +123,7 @@ async function create(c: RekeyContext, { job, step, now, check }: StepRun<Rekey,
   if (!from && !job.afterRevoke) throw new Error(`rekey ${job.id}: the version it replaces is not the tenant's`);
   // After a revoke: a fresh key under a name derived from the job (the revoked key is deleted later).
   // A switch from BYOK (tenantTopology.ts) also makes a fresh key in Keyturn's vault.
-  const fresh = !from || (job.toTopology === 'service-managed' && from.vaultUrl !== c.deps.settings.vaultUrl);
-  const name = !fresh && from ? from.name : `tenant-${job.tenantId}-${createHash('sha256').update(job.id).digest('hex').slice(0, 8)}`;
-  const vaultUrl = !fresh && from ? from.vaultUrl : c.deps.settings.vaultUrl;
+  const { vaultUrl, name } = keyOf(c, job, tenant);
   // A version an earlier claim of this step imported is adopted, never made twice.
   const tokens = job.steps[step]?.tokens ?? [];
   const earlier = (await keys.versions(vaultUrl, name)).find((p) => tokens.includes(p.tags[STEP_TOKEN_TAG] ?? ''));

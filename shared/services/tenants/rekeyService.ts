@@ -11,7 +11,7 @@
  */
 import { ConcurrencyConflict, KeyturnError, ValidationError } from '../../errors';
 import { requireRekey } from '../../domain/tenantByok';
-import { type Rekey, type RekeyResult, type RekeyStep, newRekey, rekeyAfterRevokeId, rekeyId } from '../../domain/tenantRekey';
+import { type Rekey, type RekeyResult, type RekeyStep, newRekey, rekeyAfterRevokeId, rekeyId, restartRekey } from '../../domain/tenantRekey';
 import { type Tenant, type Topology, markCompromised, versionOf } from '../../domain/tenantKeys';
 import type { Clock, Logger } from '../../ports';
 import type { JobKind, StepRunner } from '../jobs/runner';
@@ -77,7 +77,8 @@ export class RekeyService {
       if (id && (await this.deps.rekeys.read(id))) await this.deps.runner.advance(this.deps.kind, id);
       return { tenant: await tenants.get(tenantId), ...(id ? { rekeyId: id } : {}), started: false };
     }
-    const byokKey = request.keyUrl !== undefined ? await this.pin(tenant, request.keyUrl) : undefined;
+    await this.settleEnded(id!); // a failed rekey asked for again: its clean-up first (its claim released)
+    const byokKey = request.keyUrl !== undefined ? await this.pin(tenant, request.keyUrl, id!) : undefined;
     if (byokKey && `${byokKey.vaultUrl}/keys/${byokKey.name}/${byokKey.version}` === tenant.activeKid) {
       throw new ValidationError('keyUrl', 'keyUrl: names the key version in use; create a new version or name another key');
     }
@@ -90,11 +91,13 @@ export class RekeyService {
   private async afterRevoke(tenant: Tenant, request: RekeyRequest): Promise<RekeyOutcome> {
     if (tenant.topology === 'byok' && request.keyUrl === undefined) throw new ValidationError('keyUrl', 'keyUrl: a revoked BYOK tenant needs a new key from the customer');
     const id = rekeyAfterRevokeId(tenant.tenantId, tenant.revocation?.at ?? tenant.updatedAt);
-    if (await this.deps.rekeys.read(id)) {
+    const found = await this.deps.rekeys.read(id);
+    if (found && found.doc.status !== 'failed') {
       await this.deps.runner.advance(this.deps.kind, id);
       return { tenant: await this.deps.tenants.get(tenant.tenantId), rekeyId: id, started: false };
     }
-    const byokKey = request.keyUrl !== undefined ? await this.pin(tenant, request.keyUrl) : undefined;
+    await this.settleEnded(id);
+    const byokKey = request.keyUrl !== undefined ? await this.pin(tenant, request.keyUrl, id) : undefined;
     const job = newRekey(
       { tenantId: tenant.tenantId, fromKid: `revoked:${tenant.revocation?.at ?? tenant.updatedAt}`, reason: request.reason, compromised: false, requestedBy: request.requestedBy, afterRevoke: true, ...(byokKey ? { byokKey } : {}) },
       await this.deps.clock.now(),
@@ -102,15 +105,45 @@ export class RekeyService {
     return this.start(job);
   }
 
-  /** The onboarding checks of the customer's (new) key; its current version is what the rekey pins. */
-  private async pin(tenant: Tenant, keyUrl: string): Promise<NonNullable<Rekey['byokKey']>> {
-    const { key, ref } = await this.deps.tenants.onboard(tenant.tenantId, keyUrl, tenant.customerTenantId, await this.deps.clock.now());
+  /**
+   * The onboarding checks of the customer's (new) key; its current version is what the rekey
+   * pins. The claim is the rekey's (`by` its id): a retry of the same rekey finds it its own,
+   * and only this rekey's failure releases it.
+   */
+  private async pin(tenant: Tenant, keyUrl: string, rekeyId: string): Promise<NonNullable<Rekey['byokKey']>> {
+    const { key, ref } = await this.deps.tenants.onboard(tenant.tenantId, keyUrl, tenant.customerTenantId, await this.deps.clock.now(), rekeyId);
     return { ...ref, version: key.properties.version };
   }
 
+  /** A failed rekey whose clean-up is pending is cleaned up now (before the retry claims again). */
+  private async settleEnded(id: string): Promise<void> {
+    const found = await this.deps.rekeys.read(id);
+    if (found?.doc.status !== 'failed' || found.doc.cleanup?.state !== 'pending') return;
+    const after = await this.deps.runner.advance(this.deps.kind, id);
+    if (after.cleanup?.state === 'pending') throw new KeyturnError('DEPENDENCY_FAILED', 'The failed rekey is still being cleaned up; retry later', { rekeyId: id });
+  }
+
+  /** Creates the job, or starts a failed one again (same id, the next attempt); false when one is running or done. */
+  private async open(job: Rekey): Promise<boolean> {
+    const { rekeys, clock } = this.deps;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (await rekeys.createOnly(job)) return true;
+      const stored = await rekeys.read(job.id);
+      if (!stored) continue;
+      if (stored.doc.status !== 'failed') return false;
+      try {
+        await rekeys.replace(restartRekey(stored.doc, job, await clock.now()), stored.etag);
+        return true;
+      } catch (e) {
+        if (!(e instanceof ConcurrencyConflict)) throw e;
+      }
+    }
+    return false;
+  }
+
   private async start(job: Rekey): Promise<RekeyOutcome> {
-    const { rekeys, runner, kind, log, tenants } = this.deps;
-    const started = await rekeys.createOnly(job);
+    const { runner, kind, log, tenants } = this.deps;
+    const started = await this.open(job);
     if (started) log.info('Rekey started', { tenantId: job.tenantId, rekeyId: job.id, fromKid: job.fromKid, compromised: job.compromised, byok: Boolean(job.byokKey) });
     const after = await runner.advance(kind, job.id);
     if (after.status === 'failed') throw new KeyturnError('DEPENDENCY_FAILED', 'The rekey failed after its retries; a new request starts it again', { rekeyId: job.id });

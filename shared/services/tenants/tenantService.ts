@@ -14,14 +14,14 @@ import {
   type NewVersion,
   type Tenant,
   type Topology,
-  newTenant,
   openingVersion,
   protectingVersion,
   publicKeyEntry,
   publishedVersions,
 } from '../../domain/tenantKeys';
 import type { Clock, ImportedJwk, KeyOperation, Logger, VaultKey, VaultKeys } from '../../ports';
-import { TENANT_TAG } from '../../domain/tenantByok';
+import { TENANT_TAG, parseByokKeyUrl } from '../../domain/tenantByok';
+import type { CreateRequest } from '../../domain/tenantCreate';
 import { type ByokDeps, onboardByokKey } from './byok';
 import type { NoticeSink } from './notices';
 import type { KeyPolicyStore, TenantStore } from './ports';
@@ -54,7 +54,12 @@ export interface TenantDeps {
   notices?: NoticeSink;
   /** Keeps an escrow copy of each generated key for export (tenant keys part 2; `escrow.ts`). */
   escrow?: TenantKeyEscrow;
+  /** Runs a create on the create job (`createJob.ts`, `tenantCreator`); required by `create`. */
+  creates?: TenantCreator;
 }
+
+/** Creates a tenant on the create job (bound to a store and a runner by the composition root). */
+export type TenantCreator = (ctx: { deps: TenantDeps; service: TenantService }, tenantId: string, request: CreateRequest) => Promise<Tenant>;
 
 export interface CreateTenantInput {
   tenantId: string;
@@ -67,44 +72,49 @@ export interface CreateTenantInput {
   requestedBy: string;
 }
 
-const tenantExists = (tenantId: string) => new KeyturnError('TENANT_EXISTS', `Tenant '${tenantId}' exists already`, { tenantId });
-
 /** A fresh, unique Key Vault name: a soft-deleted name stays taken for the retention period. */
 export const tenantKeyName = (tenantId: string): string => `tenant-${tenantId}-${randomBytes(4).toString('hex')}`;
 
 export class TenantService {
   constructor(private readonly deps: TenantDeps) {}
 
+  /**
+   * Creates the tenant on the create job (`createJob.ts`): a crash at any step resumes
+   * with one key; the same body again answers the same tenant (see `createService.ts`).
+   */
   async create(input: CreateTenantInput): Promise<Tenant> {
-    const { tenants, clock, log } = this.deps;
     if (input.topology === 'service-managed' && (input.keyUrl !== undefined || input.customerTenantId !== undefined)) {
       throw new ValidationError(input.keyUrl !== undefined ? 'keyUrl' : 'customerTenantId', 'keyUrl/customerTenantId: only for topology byok; Keyturn makes service-managed keys');
     }
-    if (input.topology === 'byok' && input.keyUrl === undefined) throw new ValidationError('keyUrl', "keyUrl: required for topology byok (a key in the customer's vault)");
-    if (await tenants.read(input.tenantId)) throw tenantExists(input.tenantId);
-    const now = await clock.now();
-    const byok = input.topology === 'byok' ? await this.onboard(input.tenantId, input.keyUrl!, input.customerTenantId, now) : undefined;
-    const key = byok?.key ?? (await this.generateTenantKey(input.tenantId, now));
-    const first = versionOf(key, input.requestedBy);
-    const allowedCallers = input.allowedCallers?.map((c) => c.toLowerCase());
-    const { keyUrl: _keyUrl, ...rest } = input;
-    void _keyUrl;
-    const outcome = await tenants.createOnly(newTenant({ ...rest, ...(allowedCallers ? { allowedCallers } : {}) }, first, now));
-    if (!outcome.created) {
-      // Another request created the tenant first: this key is nobody's. Service-managed: disable
-      // it (best effort); BYOK: release the claim (never touch the customer's key).
-      if (byok) await this.deps.byok!.claims.release(byok.ref, input.tenantId, now).catch(() => undefined);
-      else await this.deps.keys.update(key.properties, { enabled: false }).catch(() => undefined);
-      throw tenantExists(input.tenantId);
+    if (input.topology === 'byok') {
+      if (input.keyUrl === undefined) throw new ValidationError('keyUrl', "keyUrl: required for topology byok (a key in the customer's vault)");
+      const byok = this.byokDeps();
+      parseByokKeyUrl(input.keyUrl, { local: byok.local, ownVaultUrls: byok.ownVaultUrls }); // a bad URL is a 400 before any job
     }
-    log.info('Tenant created', { tenantId: input.tenantId, topology: input.topology, kid: first.kid });
-    return outcome.value.doc;
+    const creates = this.deps.creates;
+    if (!creates) throw new Error('TenantService: no create job store');
+    const request: CreateRequest = {
+      topology: input.topology,
+      ...(input.keyUrl !== undefined ? { keyUrl: input.keyUrl } : {}),
+      ...(input.customerTenantId !== undefined ? { customerTenantId: input.customerTenantId } : {}),
+      adminContacts: input.adminContacts ?? [],
+      allowedCallers: input.allowedCallers?.map((c) => c.toLowerCase()) ?? [],
+      requestedBy: input.requestedBy,
+    };
+    return creates({ deps: this.deps, service: this }, input.tenantId, request);
   }
 
-  /** BYOK onboarding checks (each refusal a 400 naming keyUrl); the key is claimed for the tenant. */
-  async onboard(tenantId: string, keyUrl: string, customerTenantId: string | undefined, now: Date) {
+  private byokDeps(): ByokDeps {
     if (!this.deps.byok) throw new ValidationError('topology', 'topology: byok is not configured on this host');
-    return onboardByokKey(this.deps.byok, { tenantId, keyUrl, ...(customerTenantId ? { customerTenantId } : {}) }, now);
+    return this.deps.byok;
+  }
+
+  /**
+   * BYOK onboarding checks (each refusal a 400 naming keyUrl); the key is claimed for the
+   * tenant by the job `by` (a create or a rekey), so only that job's failure releases it.
+   */
+  async onboard(tenantId: string, keyUrl: string, customerTenantId: string | undefined, now: Date, by: string) {
+    return onboardByokKey(this.byokDeps(), { tenantId, keyUrl, by, ...(customerTenantId ? { customerTenantId } : {}) }, now);
   }
 
   /** Key Vault as Keyturn for this tenant's key (BYOK in another Entra tenant: the cross-tenant credential). */

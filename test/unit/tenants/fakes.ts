@@ -13,7 +13,12 @@ import { type ByokKeyRef, claimId } from '../../../shared/domain/tenantByok';
 import type { Tenant } from '../../../shared/domain/tenantKeys';
 import { isDue, byDueAt } from '../../../shared/domain/stepKernel';
 import type { KeyAttributes, KeyOperation, KeyProperties, KeyRef, Logger, Versioned, VaultKey, VaultKeys } from '../../../shared/ports';
-import type { KeyClaimStore, KeyPolicyStore, NoticeStore, RekeyStore, RevokeStore, TenantStore } from '../../../shared/services/tenants/ports';
+import type { CreateStore, KeyClaimStore, KeyPolicyStore, NoticeStore, RekeyStore, RevokeStore, TenantStore } from '../../../shared/services/tenants/ports';
+import type { TenantCreate } from '../../../shared/domain/tenantCreate';
+import { type FaultPoints, noFaults } from '../../../shared/ports';
+import { StepRunner } from '../../../shared/services/jobs/runner';
+import { tenantCreator } from '../../../shared/services/tenants/createJob';
+import type { TenantCreator } from '../../../shared/services/tenants/tenantService';
 import type { Notifier } from '../../../shared/ports';
 
 export const VAULT = 'https://keyturn-test.vault.azure.net';
@@ -84,18 +89,38 @@ export class FakeNotifier implements Notifier {
   };
 }
 
+/** Claims as the Cosmos store keeps them: a holder and the job that took the claim (only that job's failure frees it). */
 export class FakeClaims implements KeyClaimStore {
   readonly held = new Map<string, string>();
-  claim = async (key: ByokKeyRef, tenantId: string) => {
+  readonly by = new Map<string, string>();
+  claim = async (key: ByokKeyRef, tenantId: string, _now?: Date, by = '') => {
     const id = claimId(key);
     const holder = this.held.get(id);
-    if (holder === undefined) this.held.set(id, tenantId);
+    if (holder === undefined) {
+      this.held.set(id, tenantId);
+      this.by.set(id, by);
+    }
     return (holder ?? tenantId) === tenantId;
   };
   holder = async (key: ByokKeyRef) => this.held.get(claimId(key));
-  release = async (key: ByokKeyRef, tenantId: string) => {
-    if (this.held.get(claimId(key)) === tenantId) this.held.delete(claimId(key));
+  release = async (key: ByokKeyRef, tenantId: string, _now?: Date, by = '') => {
+    const id = claimId(key);
+    if (this.held.get(id) === tenantId && this.by.get(id) === by) {
+      this.held.delete(id);
+      this.by.delete(id);
+    }
   };
+}
+
+export class FakeCreates extends FakeJobs<TenantCreate> implements CreateStore {}
+
+/**
+ * `TenantDeps.creates` over an in-memory store: the real create job on a real step
+ * runner (`faults` make one "process" crash at a step boundary).
+ */
+export function fakeCreator(clock: FakeClock, options: { store?: FakeCreates; faults?: FaultPoints; owner?: string; waitMs?: number } = {}): TenantCreator {
+  const runner = new StepRunner({ clock, faults: options.faults ?? noFaults, log: silentLog, owner: options.owner ?? 'test-host' });
+  return tenantCreator({ store: options.store ?? new FakeCreates(), runner, leaseMs: 300_000, maxAttempts: 5, ...(options.waitMs !== undefined ? { waitMs: options.waitMs } : {}) });
 }
 
 export class FakeRekeys implements RekeyStore {

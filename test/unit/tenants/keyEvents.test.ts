@@ -6,7 +6,7 @@ import { rekeyJob } from '../../../shared/services/tenants/rekeyJob';
 import { RekeyService } from '../../../shared/services/tenants/rekeyService';
 import { TenantService } from '../../../shared/services/tenants/tenantService';
 import { noFaults } from '../../../shared/ports';
-import { FakeClock, FakeRekeys, FakeTenants, FakeVault, VAULT, defaultPolicies, silentLog } from './fakes';
+import { FakeClock, FakeRekeys, FakeTenants, FakeVault, VAULT, defaultPolicies, silentLog, fakeCreator } from './fakes';
 
 const event = (kind: string, objectName: string, version: string, objectType: KeyVaultEvent['objectType'] = 'Key'): KeyVaultEvent => ({
   schema: 'EventGrid',
@@ -26,7 +26,7 @@ function world() {
   const clock = new FakeClock(new Date('2026-03-01T00:00:00Z'));
   const vault = new FakeVault(clock);
   const settings = { vaultUrl: VAULT, keyBits: 2048 as const, validityMs: 365 * 86_400_000, changeoverMs: 86_400_000 };
-  const deps = { tenants: new FakeTenants(), policies: defaultPolicies, keys: vault.port(), clock, log: silentLog, settings };
+  const deps = { tenants: new FakeTenants(), policies: defaultPolicies, keys: vault.port(), clock, log: silentLog, settings, creates: fakeCreator(clock) };
   const service = new TenantService(deps);
   const rekeys = new FakeRekeys();
   const kind = rekeyJob({ deps, service, rekeys, leaseMs: 300_000, maxAttempts: 5 });

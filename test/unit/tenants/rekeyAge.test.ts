@@ -13,7 +13,7 @@ import { applyRekeyAge } from '../../../shared/services/tenants/rekeyAge';
 import { rekeyJob } from '../../../shared/services/tenants/rekeyJob';
 import { RekeyService } from '../../../shared/services/tenants/rekeyService';
 import { TenantService } from '../../../shared/services/tenants/tenantService';
-import { FakeClock, FakeNotices, FakeNotifier, FakeRekeys, FakeTenants, FakeVault, VAULT, defaultPolicies, silentLog } from './fakes';
+import { FakeClock, FakeNotices, FakeNotifier, FakeRekeys, FakeTenants, FakeVault, VAULT, defaultPolicies, silentLog, fakeCreator } from './fakes';
 
 const DAY = 86_400_000;
 
@@ -30,7 +30,7 @@ function world() {
     const runner = new StepRunner({ clock, faults: noFaults, log: silentLog, owner });
     const noticeKind = noticeJob({ notices, notifier, log: silentLog, leaseMs: 300_000 });
     const sink = noticeSink({ notices, runner, kind: noticeKind, clock, log: silentLog });
-    const deps = { tenants, policies: defaultPolicies, keys: vault.port(), clock, log: silentLog, settings, notices: sink };
+    const deps = { tenants, policies: defaultPolicies, keys: vault.port(), clock, log: silentLog, settings, notices: sink, creates: fakeCreator(clock) };
     const service = new TenantService(deps);
     const kind = rekeyJob({ deps, service, rekeys, leaseMs: 300_000, maxAttempts: 5 });
     const rekey = new RekeyService({ tenants: service, rekeys, runner, kind, clock, log: silentLog, store: tenants });

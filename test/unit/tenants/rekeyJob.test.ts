@@ -9,7 +9,7 @@ import { StepRunner } from '../../../shared/services/jobs/runner';
 import { rekeyJob } from '../../../shared/services/tenants/rekeyJob';
 import { RekeyService } from '../../../shared/services/tenants/rekeyService';
 import { TenantService } from '../../../shared/services/tenants/tenantService';
-import { FakeClock, FakeRekeys, FakeTenants, FakeVault, VAULT, defaultPolicies, silentLog } from './fakes';
+import { FakeClock, FakeRekeys, FakeTenants, FakeVault, VAULT, defaultPolicies, silentLog, fakeCreator } from './fakes';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -21,7 +21,7 @@ function world(faults: string[] = []) {
   const tenants = new FakeTenants();
   const rekeys = new FakeRekeys();
   const settings = { vaultUrl: VAULT, keyBits: 2048 as const, validityMs: 365 * DAY, changeoverMs: DAY };
-  const deps = { tenants, policies: defaultPolicies, keys: vault.port(), clock, log: silentLog, settings };
+  const deps = { tenants, policies: defaultPolicies, keys: vault.port(), clock, log: silentLog, settings, creates: fakeCreator(clock) };
   const service = new TenantService(deps);
   let generation = 0;
   /** One "process": its own runner owner and its own (once-per-process) fault points. */

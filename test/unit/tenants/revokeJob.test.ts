@@ -13,7 +13,7 @@ import { RekeyService } from '../../../shared/services/tenants/rekeyService';
 import { revokeJob, revokeRemaining } from '../../../shared/services/tenants/revokeJob';
 import { revokeTenantKeys } from '../../../shared/services/tenants/revokeService';
 import { TenantService } from '../../../shared/services/tenants/tenantService';
-import { FakeClaims, FakeClock, FakeNotices, FakeNotifier, FakeRekeys, FakeRevokes, FakeTenants, FakeVault, VAULT, defaultPolicies, silentLog } from './fakes';
+import { FakeClaims, FakeClock, FakeNotices, FakeNotifier, FakeRekeys, FakeRevokes, FakeTenants, FakeVault, VAULT, defaultPolicies, silentLog, fakeCreator } from './fakes';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -37,7 +37,7 @@ function world() {
     const runner = new StepRunner({ clock, faults: armedFaults(points), log: silentLog, owner: `host-${++generation}` });
     const noticeKind = noticeJob({ notices, notifier, log: silentLog, leaseMs: LEASE_MS });
     const sink = noticeSink({ notices, runner, kind: noticeKind, clock, log: silentLog });
-    const deps = { tenants, policies: defaultPolicies, keys, clock, log: silentLog, settings, notices: sink, byok: { claims, keysFor: () => keys, ownVaultUrls: [VAULT], local: false } };
+    const deps = { tenants, policies: defaultPolicies, keys, clock, log: silentLog, settings, notices: sink, byok: { claims, keysFor: () => keys, ownVaultUrls: [VAULT], local: false }, creates: fakeCreator(clock) };
     const service = new TenantService(deps);
     const revokeKind = revokeJob({ deps, service, revokes, leaseMs: LEASE_MS, settings: { verifyMs: DAY, retentionMs: 30 * DAY } });
     const rekeyKind = rekeyJob({ deps, service, rekeys, leaseMs: LEASE_MS, maxAttempts: 5 });

@@ -1,6 +1,6 @@
 /** The tenant service over in-memory ports: creation races, allowed callers, the key policy's minimum. */
 import { TenantService } from '../../../shared/services/tenants/tenantService';
-import { FakeClock, FakeTenants, FakeVault, VAULT, defaultPolicies, silentLog } from './fakes';
+import { FakeClock, FakeTenants, FakeVault, VAULT, defaultPolicies, silentLog, fakeCreator } from './fakes';
 
 const CALLER = '11111111-2222-3333-4444-555555555555';
 
@@ -8,17 +8,30 @@ function world(policies = defaultPolicies) {
   const clock = new FakeClock(new Date('2026-03-01T00:00:00Z'));
   const vault = new FakeVault(clock);
   const settings = { vaultUrl: VAULT, keyBits: 2048 as const, validityMs: 86_400_000, changeoverMs: 86_400_000 };
-  const service = new TenantService({ tenants: new FakeTenants(), policies, keys: vault.port(), clock, log: silentLog, settings });
+  const service = new TenantService({ tenants: new FakeTenants(), policies, keys: vault.port(), clock, log: silentLog, settings, creates: fakeCreator(clock) });
   return { service, vault };
 }
 
-test('When two creates race, then one tenant exists, the other is 409 TENANT_EXISTS and its key is disabled', async () => {
+// Create is a step-kernel job now (one per tenant): the same body twice is one creation, answered
+// to both (was: the second a 409 whose key was disabled); another body is still 409 TENANT_EXISTS.
+test('When two creates of the same body race, then both answer the one tenant, and one key was imported', async () => {
   const w = world();
-  const results = await Promise.allSettled([0, 1].map(() => w.service.create({ tenantId: 'acme', topology: 'service-managed', requestedBy: 'ops' })));
+  const results = await Promise.all([0, 1].map(() => w.service.create({ tenantId: 'acme', topology: 'service-managed', requestedBy: 'ops' })));
+  expect(results[0]!.activeKid).toBeDefined();
+  expect(results[1]!.activeKid).toBe(results[0]!.activeKid);
+  expect(w.vault.imports).toBe(1);
+});
+
+test('When two creates of different bodies race, then one tenant exists, the other is 409 TENANT_EXISTS, and one key was imported', async () => {
+  const w = world();
+  const results = await Promise.allSettled(
+    [['a@example.com'], ['b@example.com']].map((adminContacts) => w.service.create({ tenantId: 'acme', topology: 'service-managed', adminContacts, requestedBy: 'ops' })),
+  );
   expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
   expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'TENANT_EXISTS' } });
   const all = [...w.vault.versions.values()].flat();
   expect(all.filter((v) => v.properties.enabled)).toHaveLength(1);
+  expect(w.vault.imports).toBe(1);
 });
 
 test('When the tenant names allowed callers, then only they open its content (when Easy Auth vouches for the caller)', async () => {

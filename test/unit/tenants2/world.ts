@@ -6,7 +6,7 @@ import { EscrowService } from '../../../shared/services/tenants/escrow';
 import { ExportService } from '../../../shared/services/tenants/exports';
 import { RestoreService } from '../../../shared/services/tenants/restore';
 import { TenantService } from '../../../shared/services/tenants/tenantService';
-import { FakeClock, FakeTenants, VAULT, defaultPolicies, silentLog } from '../tenants/fakes';
+import { FakeClock, FakeTenants, VAULT, defaultPolicies, silentLog, fakeCreator } from '../tenants/fakes';
 import { FakeBackups, FakeBlobs, FakeExports, FakeNotifier, FakeRestores, OpsVault } from './fakes';
 
 export const HOUR = 3_600_000;
@@ -24,7 +24,7 @@ export function world(options: { minWaitMs?: number; escrow?: boolean } = {}) {
   const notifier = new FakeNotifier();
   const escrow = new EscrowService({ keys, blobs, policies: defaultPolicies, settings: { vaultUrl: VAULT, keyName: 'keyturn-tenant-escrow', keyBits: 2048 } });
   const settings = { vaultUrl: VAULT, keyBits: 2048 as const, validityMs: 365 * 24 * HOUR, changeoverMs: 24 * HOUR };
-  const tenantDeps = { tenants, policies: defaultPolicies, keys, clock, log: silentLog, settings, ...(options.escrow === false ? {} : { escrow }) };
+  const tenantDeps = { tenants, policies: defaultPolicies, keys, clock, log: silentLog, settings, creates: fakeCreator(clock), ...(options.escrow === false ? {} : { escrow }) };
   const service = new TenantService(tenantDeps);
   let generation = 0;
   const host = (points: string[] = []) => {
