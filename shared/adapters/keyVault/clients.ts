@@ -10,6 +10,7 @@
  * can never pass it) and the emulator's CA trusted by these clients only. Never
  * NODE_TLS_REJECT_UNAUTHORIZED=0.
  */
+import { randomUUID } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
 import type { KeyClient } from '@azure/keyvault-keys';
 import type { SecretClient } from '@azure/keyvault-secrets';
@@ -121,6 +122,48 @@ export function firstRequestGate(): RequestPolicy {
   };
 }
 
+/** The header marking one operation's requests, so the counting policy can tell calls apart. */
+export const CALL_MARKER_HEADER = 'x-keyturn-call';
+
+/** Requests sent per marked call still running (see `withSendCount`). */
+const sendsByCall = new Map<string, number>();
+
+/**
+ * Counts each request a marked call puts on the wire. It is the last policy of each
+ * client's pipeline (perRetry, added after every other): every attempt the retry
+ * policy makes, every redirect and the auth policy's body-less challenge pass it, so a
+ * count can only be too high (the challenge cannot write), never too low.
+ */
+export function sendCounter(): RequestPolicy {
+  return {
+    name: 'keyturnSendCounter',
+    sendRequest(request, next) {
+      const id = (request as { headers?: { get(name: string): string | undefined } }).headers?.get(CALL_MARKER_HEADER);
+      const sent = id === undefined ? undefined : sendsByCall.get(id);
+      if (sent !== undefined) sendsByCall.set(id!, sent + 1);
+      return next(request);
+    },
+  };
+}
+
+/**
+ * Runs one SDK operation of a client built here with its requests marked (`headers`
+ * go into the operation's `requestOptions.headers`) and says how often it was sent.
+ * `sends` is absent when unknown: a client without the counter counts nothing, and a
+ * call that answered was sent at least once.
+ */
+export async function withSendCount<T>(operation: (headers: Record<string, string>) => Promise<T>): Promise<{ result: T; sends?: number }> {
+  const id = randomUUID();
+  sendsByCall.set(id, 0);
+  try {
+    const result = await operation({ [CALL_MARKER_HEADER]: id });
+    const sends = sendsByCall.get(id) ?? 0;
+    return sends > 0 ? { result, sends } : { result };
+  } finally {
+    sendsByCall.delete(id);
+  }
+}
+
 /** Lower-case origin without a trailing slash: one spelling per vault, so one client per vault. */
 const canonical = (url: string): string => new URL(url).origin.toLowerCase();
 
@@ -151,7 +194,12 @@ export function createKeyVaultClients(
     ...(local ? { disableChallengeResourceVerification: true, tlsOptions } : {}),
     // Bounded retries: a step must finish well inside its lease (see the renewal lease margin).
     retryOptions: { maxRetries: 4, maxRetryDelayInMs: 8000 },
-    additionalPolicies: [{ policy: firstRequestGate(), position: 'perCall' as const }, ...(options.extraPolicies?.() ?? [])].map(
+    // The send counter last: nothing between it and the wire can send a request again.
+    additionalPolicies: [
+      { policy: firstRequestGate(), position: 'perCall' as const },
+      ...(options.extraPolicies?.() ?? []),
+      { policy: sendCounter(), position: 'perRetry' as const },
+    ].map(
       ({ policy, position }) => ({ policy: policy as never, position }),
     ),
   });
