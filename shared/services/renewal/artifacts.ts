@@ -17,11 +17,14 @@ export interface Keep {
   refs: Set<string>;
 }
 
-/** Versions a repeated promote write made besides the recorded one (same value): disabled, never the latest. */
-export async function disableDuplicates(c: RenewalContext, r: Rotation, tokens: string[], keepVersion: string): Promise<void> {
+/**
+ * Versions a repeated promote write made besides the recorded one (same value): disabled,
+ * never the latest. `listed`: the managed secret's versions as this step just listed them.
+ */
+export async function disableDuplicates(c: RenewalContext, r: Rotation, tokens: string[], keepVersion: string, listed?: SecretProps[]): Promise<void> {
   const { secrets } = c.deps;
   if (tokens.length === 0) return;
-  const versions = await secrets.versions(r.vault, r.name);
+  const versions = listed ?? (await secrets.versions(r.vault, r.name));
   const latest = newestVersion(versions);
   for (const v of versions) {
     if (!v.enabled || v.version.toLowerCase() === keepVersion.toLowerCase() || v.version === latest?.version) continue;

@@ -220,7 +220,7 @@ async function tidyPromotion(c: RenewalContext, r: Rotation, tokens: string[], p
   if (old && tagValue(old.tags, TAG.stage) !== 'previous') {
     await secrets.update(r.vault, r.name, old.version, { tags: withStage(old.tags, 'previous') });
   }
-  if (!known.noDuplicates) await disableDuplicates(c, r, tokens, promotedVersion);
+  if (!known.noDuplicates) await disableDuplicates(c, r, tokens, promotedVersion, known.managedVersions);
   await disablePending(c, r, r.pending!.version, known.listedPending);
 }
 
@@ -232,6 +232,8 @@ async function tidyPromotion(c: RenewalContext, r: Rotation, tokens: string[], p
 interface Known {
   listedPending?: SecretProps;
   noDuplicates?: boolean;
+  /** The managed secret's versions as this step just listed them. */
+  managedVersions?: SecretProps[];
 }
 
 /** The new version is current: its clean-up (notify finishes it when it fails here) and the step's result. */
@@ -271,8 +273,9 @@ async function notify(c: RenewalContext, r: Rotation, now: Date, check: LeaseChe
     // Part of promotion: no pending copy stays enabled past it. A failure here fails the
     // try (retried with backoff; after promotion a rotation never fails).
     await check('finishing promotion’s clean-up');
-    const old = (await c.deps.secrets.versions(r.vault, r.name)).find((v) => v.version.toLowerCase() === r.fromVersion);
-    await tidyPromotion(c, r, r.steps.promote?.tokens ?? [], r.promoted!.version, old);
+    const managedVersions = await c.deps.secrets.versions(r.vault, r.name);
+    const old = managedVersions.find((v) => v.version.toLowerCase() === r.fromVersion);
+    await tidyPromotion(c, r, r.steps.promote?.tokens ?? [], r.promoted!.version, old, { managedVersions });
   }
   // A stable id: a crash between publish and record republishes the same event.
   await check('publishing');
@@ -302,7 +305,9 @@ async function retire(c: RenewalContext, r: Rotation, check: LeaseCheck): Promis
     throw new Error(`refusing to retire ${r.fromVersion}: it is the latest version`);
   }
   await check('retiring the previous credential');
-  if (r.promoted) await disableDuplicates(c, r, r.steps.promote?.tokens ?? [], r.promoted.version);
+  // One listing of each secret serves the whole step (it was one per clean-up before).
+  const versions = await secrets.versions(r.vault, r.name);
+  if (r.promoted) await disableDuplicates(c, r, r.steps.promote?.tokens ?? [], r.promoted.version, versions);
   if (r.provider !== 'symmetric') {
     if (r.previousCredentialRef && r.previousCredentialRef !== r.pending?.credentialRef) {
       await providerOf(c, r).remove(providerContext(r), r.previousCredentialRef);
@@ -310,11 +315,12 @@ async function retire(c: RenewalContext, r: Rotation, check: LeaseCheck): Promis
       log.warn('The previous credential has no recorded id at the provider; it stays until its own end date', { rotationId: r.id });
     }
   }
-  const old = (await secrets.versions(r.vault, r.name)).find((v) => v.version.toLowerCase() === r.fromVersion);
+  const old = versions.find((v) => v.version.toLowerCase() === r.fromVersion);
   if (old && (old.enabled || tagValue(old.tags, TAG.stage) !== 'retired')) {
     await secrets.update(r.vault, r.name, old.version, { enabled: false, tags: withStage(old.tags, 'retired') });
   }
-  if (r.pending) await disablePending(c, r, r.pending.version);
-  await removeOrphans(c, r);
+  // Orphans first: their listing shows the recorded pending version too (left to disablePending).
+  const listedPending = await removeOrphans(c, r);
+  if (r.pending) await disablePending(c, r, r.pending.version, listedPending);
   return { step: 'retire' };
 }

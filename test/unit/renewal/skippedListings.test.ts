@@ -1,5 +1,5 @@
 /**
- * The two listings a renewal skips, and only on proof (issue 16, item 3): verify lists
+ * The listings a renewal skips, and only on proof (issue 16, item 3): verify lists
  * the pending secret's versions for orphans unless this invocation's only create claim
  * wrote its pending value with one send; promote lists the managed secret's versions for
  * duplicates unless the only promote claim's write was sent once. Each test here fails
@@ -89,6 +89,8 @@ describe('a first-try renewal whose writes were each sent once', () => {
     expect(current!.tags['keyturn-stage']).toBe('current');
     expect(w.notifier.events).toHaveLength(1);
     await w.completes(w.worker('A'), s.name);
+    // Retire lists each secret once for all its clean-ups (duplicates, the old version; orphans, the pending copy).
+    expect(w.listed).toEqual([s.name, `${s.name}--pending`]);
   });
 
   test('a store that cannot tell how often a write was sent: verify and promote list as before', async () => {
