@@ -128,20 +128,35 @@ export const CALL_MARKER_HEADER = 'x-keyturn-call';
 /** Requests sent per marked call still running (see `withSendCount`). */
 const sendsByCall = new Map<string, number>();
 
+interface MarkedHeaders {
+  get(name: string): string | undefined;
+  set(name: string, value: string): void;
+  delete(name: string): void;
+}
+
 /**
  * Counts each request a marked call puts on the wire. It is the last policy of each
  * client's pipeline (perRetry, added after every other): every attempt the retry
  * policy makes, every redirect and the auth policy's body-less challenge pass it, so a
- * count can only be too high (the challenge cannot write), never too low.
+ * count can only be too high (the challenge cannot write), never too low. The marker
+ * is taken off while the request is sent (Key Vault never sees it) and put back for a
+ * retry of the same request.
  */
 export function sendCounter(): RequestPolicy {
   return {
     name: 'keyturnSendCounter',
-    sendRequest(request, next) {
-      const id = (request as { headers?: { get(name: string): string | undefined } }).headers?.get(CALL_MARKER_HEADER);
-      const sent = id === undefined ? undefined : sendsByCall.get(id);
-      if (sent !== undefined) sendsByCall.set(id!, sent + 1);
-      return next(request);
+    async sendRequest(request, next) {
+      const headers = (request as { headers?: MarkedHeaders }).headers;
+      const id = headers?.get(CALL_MARKER_HEADER);
+      if (id === undefined) return next(request);
+      const sent = sendsByCall.get(id);
+      if (sent !== undefined) sendsByCall.set(id, sent + 1);
+      headers!.delete(CALL_MARKER_HEADER);
+      try {
+        return await next(request);
+      } finally {
+        headers!.set(CALL_MARKER_HEADER, id);
+      }
     },
   };
 }
@@ -199,9 +214,7 @@ export function createKeyVaultClients(
       { policy: firstRequestGate(), position: 'perCall' as const },
       ...(options.extraPolicies?.() ?? []),
       { policy: sendCounter(), position: 'perRetry' as const },
-    ].map(
-      ({ policy, position }) => ({ policy: policy as never, position }),
-    ),
+    ].map(({ policy, position }) => ({ policy: policy as never, position })),
   });
 
   const settingsUrls = new Map(Object.entries(vaults).map(([alias, url]) => [alias.toLowerCase(), canonical(url)]));
