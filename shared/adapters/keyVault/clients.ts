@@ -10,6 +10,7 @@
  * can never pass it) and the emulator's CA trusted by these clients only. Never
  * NODE_TLS_REJECT_UNAUTHORIZED=0.
  */
+import { randomUUID } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
 import type { KeyClient } from '@azure/keyvault-keys';
 import type { SecretClient } from '@azure/keyvault-secrets';
@@ -121,6 +122,63 @@ export function firstRequestGate(): RequestPolicy {
   };
 }
 
+/** The header marking one operation's requests, so the counting policy can tell calls apart. */
+export const CALL_MARKER_HEADER = 'x-keyturn-call';
+
+/** Requests sent per marked call still running (see `withSendCount`). */
+const sendsByCall = new Map<string, number>();
+
+interface MarkedHeaders {
+  get(name: string): string | undefined;
+  set(name: string, value: string): void;
+  delete(name: string): void;
+}
+
+/**
+ * Counts each request a marked call puts on the wire. It is the last policy of each
+ * client's pipeline (perRetry, added after every other): every attempt the retry
+ * policy makes, every redirect and the auth policy's body-less challenge pass it, so a
+ * count can only be too high (the challenge cannot write), never too low. The marker
+ * is taken off while the request is sent (Key Vault never sees it) and put back for a
+ * retry of the same request.
+ */
+export function sendCounter(): RequestPolicy {
+  return {
+    name: 'keyturnSendCounter',
+    async sendRequest(request, next) {
+      const headers = (request as { headers?: MarkedHeaders }).headers;
+      const id = headers?.get(CALL_MARKER_HEADER);
+      if (id === undefined) return next(request);
+      const sent = sendsByCall.get(id);
+      if (sent !== undefined) sendsByCall.set(id, sent + 1);
+      headers!.delete(CALL_MARKER_HEADER);
+      try {
+        return await next(request);
+      } finally {
+        headers!.set(CALL_MARKER_HEADER, id);
+      }
+    },
+  };
+}
+
+/**
+ * Runs one SDK operation of a client built here with its requests marked (`headers`
+ * go into the operation's `requestOptions.headers`) and says how often it was sent.
+ * `sends` is absent when unknown: a client without the counter counts nothing, and a
+ * call that answered was sent at least once.
+ */
+export async function withSendCount<T>(operation: (headers: Record<string, string>) => Promise<T>): Promise<{ result: T; sends?: number }> {
+  const id = randomUUID();
+  sendsByCall.set(id, 0);
+  try {
+    const result = await operation({ [CALL_MARKER_HEADER]: id });
+    const sends = sendsByCall.get(id) ?? 0;
+    return sends > 0 ? { result, sends } : { result };
+  } finally {
+    sendsByCall.delete(id);
+  }
+}
+
 /** Lower-case origin without a trailing slash: one spelling per vault, so one client per vault. */
 const canonical = (url: string): string => new URL(url).origin.toLowerCase();
 
@@ -151,9 +209,12 @@ export function createKeyVaultClients(
     ...(local ? { disableChallengeResourceVerification: true, tlsOptions } : {}),
     // Bounded retries: a step must finish well inside its lease (see the renewal lease margin).
     retryOptions: { maxRetries: 4, maxRetryDelayInMs: 8000 },
-    additionalPolicies: [{ policy: firstRequestGate(), position: 'perCall' as const }, ...(options.extraPolicies?.() ?? [])].map(
-      ({ policy, position }) => ({ policy: policy as never, position }),
-    ),
+    // The send counter last: nothing between it and the wire can send a request again.
+    additionalPolicies: [
+      { policy: firstRequestGate(), position: 'perCall' as const },
+      ...(options.extraPolicies?.() ?? []),
+      { policy: sendCounter(), position: 'perRetry' as const },
+    ].map(({ policy, position }) => ({ policy: policy as never, position })),
   });
 
   const settingsUrls = new Map(Object.entries(vaults).map(([alias, url]) => [alias.toLowerCase(), canonical(url)]));

@@ -5,6 +5,7 @@
 import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
 import { type SecretListing, type SecretListingPage, type SecretProps, SecretValue, type SecretStore, newestVersion } from '../../services/renewal/ports';
 import { ValidationError, statusOf } from '../../errors';
+import { withSendCount } from '../keyVault/clients';
 
 /** A listed secret as the generated client returns it (`SecretItem`). */
 interface SecretItem {
@@ -119,12 +120,17 @@ export function keyVaultSecretStore(clientOf: (vault: string) => SecretClient): 
       return new SecretValue(secret.value);
     },
     async write(vault, name, value, options) {
-      const secret = await clientOf(vault).setSecret(name, value.reveal(), {
-        tags: options.tags,
-        ...(options.expiresOn ? { expiresOn: options.expiresOn } : {}),
-        ...(options.contentType ? { contentType: options.contentType } : {}),
-      });
-      return props(secret.properties);
+      const client = clientOf(vault);
+      // Counted per call: the caller skips looking for duplicate versions only after a write sent once.
+      const { result: secret, sends } = await withSendCount((headers) =>
+        client.setSecret(name, value.reveal(), {
+          tags: options.tags,
+          ...(options.expiresOn ? { expiresOn: options.expiresOn } : {}),
+          ...(options.contentType ? { contentType: options.contentType } : {}),
+          requestOptions: { headers },
+        }),
+      );
+      return { ...props(secret.properties), ...(sends !== undefined ? { attempts: sends } : {}) };
     },
     async update(vault, name, version, changes) {
       await clientOf(vault).updateSecretProperties(name, version, {

@@ -17,11 +17,14 @@ export interface Keep {
   refs: Set<string>;
 }
 
-/** Versions a repeated promote write made besides the recorded one (same value): disabled, never the latest. */
-export async function disableDuplicates(c: RenewalContext, r: Rotation, tokens: string[], keepVersion: string): Promise<void> {
+/**
+ * Versions a repeated promote write made besides the recorded one (same value): disabled,
+ * never the latest. `listed`: the managed secret's versions as this step just listed them.
+ */
+export async function disableDuplicates(c: RenewalContext, r: Rotation, tokens: string[], keepVersion: string, listed?: SecretProps[]): Promise<void> {
   const { secrets } = c.deps;
   if (tokens.length === 0) return;
-  const versions = await secrets.versions(r.vault, r.name);
+  const versions = listed ?? (await secrets.versions(r.vault, r.name));
   const latest = newestVersion(versions);
   for (const v of versions) {
     if (!v.enabled || v.version.toLowerCase() === keepVersion.toLowerCase() || v.version === latest?.version) continue;
@@ -40,12 +43,14 @@ export async function disablePending(c: RenewalContext, r: Rotation, version: st
 /**
  * What create claims made besides the recorded artifact (an expired lease, a crash) is
  * removed. Returns the recorded pending version as the listing showed it (left untouched).
+ * `onlyPending`: the recorded version, known to be the only one carrying a create token,
+ * so the pending versions are not listed (provider credentials are still looked for).
  */
-export async function removeOrphans(c: RenewalContext, r: Rotation): Promise<SecretProps | undefined> {
+export async function removeOrphans(c: RenewalContext, r: Rotation, onlyPending?: SecretProps): Promise<SecretProps | undefined> {
   const tokens = r.steps.create?.tokens ?? [];
   if (tokens.length === 0) return undefined;
   const kept = recorded(r);
-  const listed = await removeArtifacts(c, r, tokens, {}, kept);
+  const listed = await removeArtifacts(c, r, tokens, {}, kept, onlyPending ? [onlyPending] : undefined);
   return listed.find((v) => v.version === kept.pendingVersion);
 }
 
@@ -95,20 +100,25 @@ export async function removeLeftovers(c: RenewalContext, r: Rotation, leftovers:
   await removeArtifacts(c, at, leftovers.tokens, leftovers, keep);
 }
 
-/** Disables pending versions and removes provider credentials carrying `tokens` (or named), except `keep`. */
+/**
+ * Disables pending versions and removes provider credentials carrying `tokens` (or named),
+ * except `keep`. `pendingVersions`: every pending version carrying `tokens`, when known
+ * without listing them.
+ */
 export async function removeArtifacts(
   c: RenewalContext,
   r: Rotation,
   tokens: string[],
   named: { pendingVersion?: string; credentialRef?: string },
   keep: Keep,
+  pendingVersions?: SecretProps[],
 ): Promise<SecretProps[]> {
   const { secrets } = c.deps;
   const ctx = providerContext(r);
   const provider = providerOf(c, r);
   const pendingName = pendingSecretName(r.name);
   const refs = new Set<string>(named.credentialRef ? [named.credentialRef] : []);
-  const listed = await secrets.versions(r.vault, pendingName);
+  const listed = pendingVersions ?? (await secrets.versions(r.vault, pendingName));
   for (const v of listed) {
     const ours = v.version === named.pendingVersion || tokens.includes(tagValue(v.tags, TAG.stepToken) ?? '');
     if (!ours || v.version === keep.pendingVersion) continue;

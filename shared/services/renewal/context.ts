@@ -6,7 +6,7 @@ import type { ManagedCredential, ProviderKind } from '../../domain/managedCreden
 import type { Rotation } from '../../domain/rotation';
 import type { Clock, FaultPoints, Logger, Notifier } from '../../ports';
 import type { DeadLetterStore, KeyVaultEventHandler } from '../events/ports';
-import type { CredentialProvider, IdempotencyStore, ProviderContext, RotationStore, SecretProps, SecretStore, SecretValue } from './ports';
+import type { CredentialProvider, IdempotencyStore, ProviderContext, RotationStore, SecretProps, SecretStore, SecretValue, WrittenSecret } from './ports';
 
 export interface RenewalSettings {
   /** Vault alias → URL (KEYTURN_VAULTS). */
@@ -60,6 +60,12 @@ export interface RenewalContext {
    * so promote disables the pending copy without listing it again.
    */
   justVerified?: { rotationId: string; version: string; value: SecretValue; listed?: SecretProps };
+  /**
+   * The pending version a create claim just wrote, with how often the SDK sent the write:
+   * verify needs no listing to find orphans when that proves no other version carries a
+   * create token (see `onlyPendingVersion`). No value: properties only.
+   */
+  justCreated?: { rotationId: string; token: string; stored: WrittenSecret };
 }
 
 export const ROTATED_EVENT = 'Keyturn.CredentialRotated';

@@ -55,6 +55,15 @@ export interface SecretProps {
   tags: Tags;
 }
 
+/**
+ * The version a write made, and how many times the SDK sent the write: an SDK retry
+ * after a lost answer can land the value twice, so only `attempts: 1` proves that one
+ * version was made. Absent when that is not known (then assume it may be more).
+ */
+export interface WrittenSecret extends SecretProps {
+  attempts?: number;
+}
+
 /** The most recently created of `versions` (what Key Vault serves as the latest), or undefined. */
 export const newestVersion = (versions: SecretProps[]): SecretProps | undefined =>
   [...versions].sort((a, b) => (a.createdOn?.getTime() ?? 0) - (b.createdOn?.getTime() ?? 0)).at(-1);
@@ -87,7 +96,7 @@ export interface SecretStore {
   /** One page of the listing, at most `maxItems` (Key Vault caps a page at 25) secrets. */
   listPage(vault: string, page: { maxItems: number; continuation?: string }): Promise<SecretListingPage>;
   read(vault: string, name: string, version: string): Promise<SecretValue>;
-  write(vault: string, name: string, value: SecretValue, options: { tags: Tags; expiresOn?: Date; contentType?: string }): Promise<SecretProps>;
+  write(vault: string, name: string, value: SecretValue, options: { tags: Tags; expiresOn?: Date; contentType?: string }): Promise<WrittenSecret>;
   update(vault: string, name: string, version: string, changes: { enabled?: boolean; tags?: Tags }): Promise<void>;
 }
 

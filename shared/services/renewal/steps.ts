@@ -85,6 +85,7 @@ async function create(c: RenewalContext, r: Rotation, token: string, now: Date, 
   };
   await check('storing the pending value');
   const stored = await secrets.write(r.vault, pendingName, created.value, { tags });
+  if (!resumed) c.justCreated = { rotationId: r.id, token, stored };
   return {
     step: 'create',
     pendingVersion: stored.version,
@@ -98,9 +99,25 @@ async function verify(c: RenewalContext, r: Rotation, now: Date, check: LeaseChe
   const value = await c.deps.secrets.read(r.vault, pendingSecretName(r.name), r.pending!.version);
   await providerOf(c, r).verify(providerContext(r), value, r.pending!.credentialRef, now);
   await check('removing orphans');
-  const listed = await removeOrphans(c, r);
+  const listed = await removeOrphans(c, r, onlyPendingVersion(c, r));
   c.justVerified = { rotationId: r.id, version: r.pending!.version, value, ...(listed ? { listed } : {}) };
   return { step: 'verify' };
+}
+
+/**
+ * The recorded pending version as this invocation's create wrote it, when that proves it
+ * is the only version carrying a create token: the step had one claim (no earlier claim
+ * can have written one) and the SDK sent its write once (no retry after a lost answer
+ * landed a second). Undefined otherwise (a re-claimed or resumed create, a retried or
+ * uncounted write, another invocation): verify then lists the pending versions.
+ */
+function onlyPendingVersion(c: RenewalContext, r: Rotation): SecretProps | undefined {
+  const created = c.justCreated?.rotationId === r.id ? c.justCreated : undefined;
+  if (!created) return undefined;
+  c.justCreated = undefined;
+  const tokens = r.steps.create?.tokens ?? [];
+  const single = tokens.length === 1 && tokens[0] === created.token;
+  return single && created.stored.attempts === 1 && created.stored.version === r.pending?.version ? created.stored : undefined;
 }
 
 /** Tokens of every promote claim, this one included: a version carrying one is this rotation's. */
@@ -158,13 +175,16 @@ async function promote(c: RenewalContext, r: Rotation, token: string, check: Lea
     }
     const value = verified ? verified.value : await secrets.read(r.vault, pendingSecretName(r.name), pending.version);
     await check('writing the new version');
-    promoted = await secrets.write(r.vault, r.name, value, {
+    const written = await secrets.write(r.vault, r.name, value, {
       tags: promotedTags(latest.tags, { token, rotationId: r.id, credentialRef: pending.credentialRef }),
       expiresOn: new Date(pending.expiresOn),
       ...(latest.contentType ? { contentType: latest.contentType } : {}),
     });
+    // The only promote claim, its write sent once: no other version carries a promote token.
+    const noDuplicates = tokens.length === 1 && written.attempts === 1;
+    return promotedResult(c, r, token, written, state.old, check, { ...(verified?.listed ? { listedPending: verified.listed } : {}), noDuplicates });
   }
-  return promotedResult(c, r, token, promoted, state.old, check, verified?.listed);
+  return promotedResult(c, r, token, promoted, state.old, check, verified?.listed ? { listedPending: verified.listed } : {});
 }
 
 /**
@@ -195,13 +215,25 @@ async function landedPromotion(c: RenewalContext, r: Rotation, token: string, ch
  * previous, duplicates of the promote write and the pending copy disabled. Throws when
  * any of it fails (the caller decides whether that can wait).
  */
-async function tidyPromotion(c: RenewalContext, r: Rotation, tokens: string[], promotedVersion: string, old?: SecretProps, listedPending?: SecretProps): Promise<void> {
+async function tidyPromotion(c: RenewalContext, r: Rotation, tokens: string[], promotedVersion: string, old?: SecretProps, known: Known = {}): Promise<void> {
   const { secrets } = c.deps;
   if (old && tagValue(old.tags, TAG.stage) !== 'previous') {
     await secrets.update(r.vault, r.name, old.version, { tags: withStage(old.tags, 'previous') });
   }
-  await disableDuplicates(c, r, tokens, promotedVersion);
-  await disablePending(c, r, r.pending!.version, listedPending);
+  if (!known.noDuplicates) await disableDuplicates(c, r, tokens, promotedVersion, known.managedVersions);
+  await disablePending(c, r, r.pending!.version, known.listedPending);
+}
+
+/**
+ * What this invocation already knows, sparing promotion's clean-up a listing:
+ * `listedPending`, the pending version as verify's orphan listing showed it (or as create
+ * wrote it); `noDuplicates`, that the promote write was the only one (see `promote`).
+ */
+interface Known {
+  listedPending?: SecretProps;
+  noDuplicates?: boolean;
+  /** The managed secret's versions as this step just listed them. */
+  managedVersions?: SecretProps[];
 }
 
 /** The new version is current: its clean-up (notify finishes it when it fails here) and the step's result. */
@@ -212,13 +244,13 @@ async function promotedResult(
   promoted: SecretProps,
   old: SecretProps | undefined,
   check: LeaseCheck,
-  listedPending?: SecretProps,
+  known: Known = {},
 ): Promise<Performed> {
   const pending = r.pending!;
   await check('tagging the previous version');
   let tidied = true;
   try {
-    await tidyPromotion(c, r, promoteTokens(r, token), promoted.version, old, listedPending);
+    await tidyPromotion(c, r, promoteTokens(r, token), promoted.version, old, known);
   } catch (e) {
     if (isInjectedCrash(e)) throw e;
     tidied = false;
@@ -241,8 +273,9 @@ async function notify(c: RenewalContext, r: Rotation, now: Date, check: LeaseChe
     // Part of promotion: no pending copy stays enabled past it. A failure here fails the
     // try (retried with backoff; after promotion a rotation never fails).
     await check('finishing promotion’s clean-up');
-    const old = (await c.deps.secrets.versions(r.vault, r.name)).find((v) => v.version.toLowerCase() === r.fromVersion);
-    await tidyPromotion(c, r, r.steps.promote?.tokens ?? [], r.promoted!.version, old);
+    const managedVersions = await c.deps.secrets.versions(r.vault, r.name);
+    const old = managedVersions.find((v) => v.version.toLowerCase() === r.fromVersion);
+    await tidyPromotion(c, r, r.steps.promote?.tokens ?? [], r.promoted!.version, old, { managedVersions });
   }
   // A stable id: a crash between publish and record republishes the same event.
   await check('publishing');
@@ -272,7 +305,9 @@ async function retire(c: RenewalContext, r: Rotation, check: LeaseCheck): Promis
     throw new Error(`refusing to retire ${r.fromVersion}: it is the latest version`);
   }
   await check('retiring the previous credential');
-  if (r.promoted) await disableDuplicates(c, r, r.steps.promote?.tokens ?? [], r.promoted.version);
+  // One listing of each secret serves the whole step (it was one per clean-up before).
+  const versions = await secrets.versions(r.vault, r.name);
+  if (r.promoted) await disableDuplicates(c, r, r.steps.promote?.tokens ?? [], r.promoted.version, versions);
   if (r.provider !== 'symmetric') {
     if (r.previousCredentialRef && r.previousCredentialRef !== r.pending?.credentialRef) {
       await providerOf(c, r).remove(providerContext(r), r.previousCredentialRef);
@@ -280,11 +315,12 @@ async function retire(c: RenewalContext, r: Rotation, check: LeaseCheck): Promis
       log.warn('The previous credential has no recorded id at the provider; it stays until its own end date', { rotationId: r.id });
     }
   }
-  const old = (await secrets.versions(r.vault, r.name)).find((v) => v.version.toLowerCase() === r.fromVersion);
+  const old = versions.find((v) => v.version.toLowerCase() === r.fromVersion);
   if (old && (old.enabled || tagValue(old.tags, TAG.stage) !== 'retired')) {
     await secrets.update(r.vault, r.name, old.version, { enabled: false, tags: withStage(old.tags, 'retired') });
   }
-  if (r.pending) await disablePending(c, r, r.pending.version);
-  await removeOrphans(c, r);
+  // Orphans first: their listing shows the recorded pending version too (left to disablePending).
+  const listedPending = await removeOrphans(c, r);
+  if (r.pending) await disablePending(c, r, r.pending.version, listedPending);
   return { step: 'retire' };
 }

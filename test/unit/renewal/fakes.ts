@@ -86,7 +86,7 @@ interface StoredVersion extends SecretProps {
 }
 
 /**
- * A write to a managed (not `--pending`) secret that goes wrong the way the SDK can:
+ * A write that goes wrong the way the SDK can:
  * `commits` versions land (an SDK retry after a lost response writes a second), then
  * the answer is lost (`lost`: the call throws) or the last version is returned.
  */
@@ -102,6 +102,10 @@ export class FakeSecrets implements SecretStore {
   verified = new Set<string>();
   /** Applied, in order, to the next writes of a managed secret. */
   writeFaults: WriteFault[] = [];
+  /** Applied, in order, to the next writes of a `--pending` secret. */
+  pendingWriteFaults: WriteFault[] = [];
+  /** False: writes report no send count (a store that cannot tell), so nothing may be skipped. */
+  countsAttempts = true;
   /** Runs after a write landed, before its answer returns (a slow answer). */
   afterCommit?: (props: SecretProps) => Promise<void>;
   /** `versions()` of a managed secret leaves out its newest N versions (a listing that lags behind). */
@@ -180,7 +184,7 @@ export class FakeSecrets implements SecretStore {
     if (!name.endsWith('--pending') && !this.verified.has(value.reveal())) {
       throw new Error(`INVARIANT: an unverified value was written as the latest version of ${name}`);
     }
-    const fault = name.endsWith('--pending') ? undefined : this.writeFaults.shift();
+    const fault = name.endsWith('--pending') ? this.pendingWriteFaults.shift() : this.writeFaults.shift();
     let props!: SecretProps;
     for (let i = 0; i < (fault?.commits ?? 1); i++) {
       props = this.put(vault, name, value.reveal(), options);
@@ -188,7 +192,8 @@ export class FakeSecrets implements SecretStore {
     }
     if (this.afterCommit) await this.afterCommit(props);
     if (fault?.lost) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-    return props;
+    // As the Key Vault store counts them: each landed version was one send of the write.
+    return this.countsAttempts ? { ...props, attempts: fault?.commits ?? 1 } : props;
   }
   async update(vault: string, name: string, version: string, changes: { enabled?: boolean; tags?: Record<string, string> }) {
     await tick();
