@@ -393,6 +393,7 @@ describe('When incidents are recorded on the local stack', () => {
     expect(view.tasks).toHaveLength(1);
     expect(view.timeline.filter((e: Entry) => e.event === 'task-opened')).toHaveLength(1);
     expect(await verify(id)).toMatchObject({ ok: false, reason: 'checkpoint-deleted' });
+    expect(byHand(id)).toMatchObject({ status: 1, out: expect.stringContaining(`checkpoint secret ${name} is soft-deleted`) });
     await (await secrets.beginRecoverDeletedSecret(name, poll)).pollUntilDone();
     const head = (await chainOf(id)).at(-1)!;
     expect(await verify(id)).toMatchObject({ ok: true, checkpoints: 4, head: { seq: head.seq } });
