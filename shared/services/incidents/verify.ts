@@ -13,7 +13,7 @@
  * deleted secret still shows itself when the repair's checkpoint write is refused.
  */
 import { type Verification, verifyChain } from '../../domain/incidentChain';
-import { type ChainHead, type DeletedCheckpoints, checkpointRecovery, deletedCheckpointRecovery, ledgerMismatch, recordedHead } from '../../domain/incidentLedger';
+import { type ChainHead, type CheckpointRecovery, type DeletedCheckpoints, checkpointRecovery, deletedCheckpointRecovery, ledgerMismatch, recordedHead } from '../../domain/incidentLedger';
 import { isKeyturnError, notFound } from '../../errors';
 import type { Logger, Versioned } from '../../ports';
 import type { Incident } from '../../domain/incident';
@@ -47,7 +47,8 @@ async function lookForDeleted<T>(look: () => Promise<T>): Promise<{ found?: T; n
 const finished = async (deps: IncidentServiceDeps, stored: Versioned<Incident> | undefined): Promise<Incident | undefined> =>
   stored && stored.doc.outbox.length > 0 ? (await flushRecord(deps, stored)).incident : stored?.doc;
 
-const deletedFinding = (entries: number, d: DeletedCheckpoints | ReturnType<typeof checkpointRecovery>): Verification => ({
+/** `checkpoint-deleted`: from the deleted secret's facts, or from the recovery a refused checkpoint carried. */
+const deletedFinding = (entries: number, d: DeletedCheckpoints | CheckpointRecovery): Verification => ({
   ok: false,
   entries,
   checkpoints: 0,
