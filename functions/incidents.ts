@@ -1,12 +1,9 @@
 import { type HttpRequest, type InvocationContext, app } from '@azure/functions';
 import { listQuerySchema, openIncidentSchema } from '../shared/domain/incident';
-import { ValidationError } from '../shared/errors';
 import { httpHandler, parseWith, readJsonBody } from '../shared/http/problem';
 import { contextLogger, root } from '../shared/root';
 import type { IncidentsRoot } from '../shared/roots/incidents';
-import { callerOf, identityOf } from './incidentCaller';
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+import { callerOf, idempotencyKeyOf, identityOf } from './incidentCaller';
 
 /**
  * POST /api/incidents (the portal's "run incident" button): 202 `{incidentId, incident}`;
@@ -15,8 +12,7 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
  */
 export function makeIncidentsCreateHandler(incidents: Pick<IncidentsRoot, 'service' | 'trustEasyAuthHeader'> & Partial<Pick<IncidentsRoot, 'localStack'>>) {
   return httpHandler(async (request: HttpRequest, context: InvocationContext) => {
-    const key = request.headers.get('idempotency-key') ?? undefined;
-    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw new ValidationError('Idempotency-Key', 'Idempotency-Key: expected 1–200 visible ASCII characters');
+    const key = idempotencyKeyOf(request);
     const body = await readJsonBody(request, openIncidentSchema);
     const options = { trustEasyAuthHeader: incidents.trustEasyAuthHeader, localStack: incidents.localStack ?? false };
     // A fleet-wide playbook needs a verified requester (asked only then).

@@ -10,6 +10,12 @@
  * Defaults are the local stack's (KEYTURN_COSMOS_*, KEYTURN_VAULTS' first vault and the
  * CA in .keyturn/keyvault/ca.pem); set those variables to point elsewhere. Prints one
  * line per problem and exits 1 if there is any.
+ *
+ * A deliberate subset of `GET /api/incidents/{id}/verify`, kept apart from the app's code
+ * so it can check the app: the chain and every checkpoint version, and whether the
+ * checkpoint secret is soft-deleted (as a problem). It does not check the ledger of closed
+ * incidents against the head, does not find incidents whose documents are gone, and
+ * repairs nothing (no lagging checkpoint is written) — the verify routes do those.
  */
 import { CosmosClient } from '@azure/cosmos';
 import { SecretClient } from '@azure/keyvault-secrets';
@@ -51,7 +57,16 @@ async function main(incidentId: string): Promise<number> {
   const secrets = new SecretClient(vaultUrl, emulatorCredential, { disableChallengeResourceVerification: true, tlsOptions: { ca: vaultCa } });
   const name = `incident-${incidentId}-head`;
   let checkpoints = 0;
-  for await (const version of secrets.listPropertiesOfSecretVersions(name)) {
+  const deleted = await secrets.getDeletedSecret(name).catch((e: { statusCode?: number }) => {
+    // 404: not deleted; 403: no deletedSecrets/read (Key Vault Reader) — then it is not looked for.
+    if (e.statusCode === 404 || e.statusCode === 403) return undefined;
+    throw e;
+  });
+  if (deleted) {
+    const vaultName = new URL(vaultUrl).hostname.split('.')[0];
+    problems.push(`checkpoint secret ${name} is soft-deleted: nothing can be checked against it (az keyvault secret recover --vault-name ${vaultName} --name ${name})`);
+  }
+  for await (const version of deleted ? [] : secrets.listPropertiesOfSecretVersions(name)) {
     const checkpoint = JSON.parse((await secrets.getSecret(name, { version: version.version })).value!) as { seq: number; hash: string };
     checkpoints++;
     const entry = entries.find((e) => e.seq === checkpoint.seq);

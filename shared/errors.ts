@@ -115,6 +115,9 @@ export const ERROR_CODES = [
   'KEK_NOT_OWNED',
   /** Key sets: a retire while hosts may still encrypt with the key (within the primary TTL of its demotion). */
   'KEY_RETIRE_TOO_SOON',
+  // Incidents, the gaps of the last session (deleted checkpoint secrets).
+  /** Incidents: the checkpoint secret is soft-deleted; Key Vault refuses new checkpoints until it is recovered (the problem names the command). */
+  'CHECKPOINT_DELETED',
   /** One or more settings are missing or invalid (start-up stops). */
   'CONFIG_INVALID',
   /** Test only: an armed fault point (it must escape like a crash). */

@@ -260,6 +260,17 @@ export function updateTask(
   return changed(incident, after, [entry], actor, claimedBy, at);
 }
 
+/**
+ * A human note: an outbox entry under the incident's ETag like every other change, so a
+ * note racing a close either lands before the closing entry (and is in the head the
+ * ledger records) or is refused (409 INCIDENT_CLOSED) — never after it.
+ */
+export function addNote(incident: Incident, input: { event: string; evidence: Record<string, unknown> }, actor: Actor, claimedBy: string | null, now: Date): { incident: Incident; ref: string } {
+  if (incident.progress === 'closed') throw incidentClosed(incident.incidentId);
+  const next = changed(incident, incident, [{ event: input.event, actor, claimedBy, evidence: input.evidence }], actor, claimedBy, now.toISOString());
+  return { incident: next, ref: next.outbox[next.outbox.length - 1]!.ref };
+}
+
 /** A fleet-wide playbook waits for a second identity: the request is recorded (issue 15). */
 export function awaitApproval(incident: Incident, requestedBy: string, plannedChanges: number): Incident {
   const at = incident.openedAt;
@@ -356,7 +367,8 @@ export function actorOf(headers: { principalId?: string | null; principalName?: 
 
 export const noteSchema = lazySchema(() => z.strictObject({
   event: z.string().trim().min(1).max(200).regex(/^[^\p{C}]+$/u, { error: 'must be printable text' }),
-  evidence: z.record(z.string(), z.unknown()).default({}),
+  // `ref` is Keyturn's: the chain finds an outbox entry (a task, a state change, a step) by it, so a note must not carry one.
+  evidence: z.record(z.string(), z.unknown()).refine((e) => !Object.hasOwn(e, 'ref'), { error: "'ref' is reserved for Keyturn's own entries", path: ['ref'] }).default({}),
   reportedBy: claimedBySchema.optional(),
 }));
 export const taskSchema = lazySchema(() => z.strictObject({

@@ -6,6 +6,8 @@
  * Both directions are checked: a closed incident the ledger does not record, and a ledger
  * record whose incident is not closed, is gone, or has another head.
  */
+import { KeyturnError, isKeyturnError } from '../errors';
+
 export interface ChainHead {
   seq: number;
   hash: string;
@@ -64,8 +66,10 @@ export interface CheckpointRecovery extends DeletedCheckpoints {
   how: string;
 }
 
+const vaultNameOf = (vaultUrl: string) => new URL(vaultUrl).hostname.split('.')[0];
+
 export function checkpointRecovery(d: DeletedCheckpoints): CheckpointRecovery {
-  const vaultName = new URL(d.vaultUrl).hostname.split('.')[0];
+  const vaultName = vaultNameOf(d.vaultUrl);
   return {
     ...d,
     how:
@@ -74,3 +78,20 @@ export function checkpointRecovery(d: DeletedCheckpoints): CheckpointRecovery {
       'Until then the incident cannot be checked against its checkpoints, and its next checkpoint write is refused.',
   };
 }
+
+/**
+ * Key Vault refused a checkpoint (409): its secret is soft-deleted. The problem names the
+ * secret and the command; `recovery` is what verify reports for `checkpoint-deleted`.
+ */
+export function checkpointDeleted(subject: string, d: DeletedCheckpoints): KeyturnError {
+  return new KeyturnError(
+    'CHECKPOINT_DELETED',
+    `The checkpoint secret ${d.secretName} of ${subject} is soft-deleted: Key Vault refuses new checkpoints until it is recovered ` +
+      `(az keyvault secret recover --vault-name ${vaultNameOf(d.vaultUrl)} --name ${d.secretName})`,
+    { subject, secretName: d.secretName, recovery: checkpointRecovery(d) },
+  );
+}
+
+/** The recovery a CHECKPOINT_DELETED error carries, or undefined for any other error. */
+export const deletedCheckpointRecovery = (e: unknown): CheckpointRecovery | undefined =>
+  isKeyturnError(e, 'CHECKPOINT_DELETED') ? (e.details.recovery as CheckpointRecovery) : undefined;

@@ -69,6 +69,8 @@ const STATUS: Record<ErrorCode, number> = {
   KEK_PRESENT: 409,
   KEK_NOT_OWNED: 409,
   KEY_RETIRE_TOO_SOON: 409,
+  // Incidents, the gaps of the last session (deleted checkpoint secrets).
+  CHECKPOINT_DELETED: 409,
   CONFIG_INVALID: 500,
   INJECTED_FAULT: 500,
   INTERNAL_ERROR: 500,

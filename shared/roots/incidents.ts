@@ -19,8 +19,7 @@ import { IncidentLog } from '../services/incidents/log';
 import { incidentRunKind } from '../services/incidents/job';
 import type { ScopeLookups } from '../services/incidents/ports';
 import { IncidentService, type IncidentServiceDeps } from '../services/incidents/service';
-import { type VerifyAllReport, verifyAll, verifyIncident, watchRecords } from '../services/incidents/verify';
-import type { Verification } from '../domain/incidentChain';
+import { type VerifyAllReport, type VerifyAnswer, verifyAll, verifyIncident, watchRecords } from '../services/incidents/verify';
 import { StepRunner } from '../services/jobs/runner';
 import { type ResumableKind, resumable } from '../services/jobs/registry';
 import type { PlaybooksRoot } from './playbooks';
@@ -28,7 +27,7 @@ import type { PlaybooksRoot } from './playbooks';
 export interface IncidentsRoot {
   /** One per invocation (it logs to its context). */
   service(log: Logger): IncidentService;
-  verify(log: Logger, incidentId: string): Promise<Verification>;
+  verify(log: Logger, incidentId: string): Promise<VerifyAnswer>;
   verifyAll(log: Logger): Promise<VerifyAllReport>;
   /** The daily timer: verify everything, open a log-tampering incident per finding. */
   watch(log: Logger): Promise<VerifyAllReport & { opened: string[] }>;

@@ -11,8 +11,8 @@ import type { DeletedSecret, SecretClient } from '@azure/keyvault-secrets';
 import { z } from 'zod';
 import { lazySchema } from '../../domain/lazySchema';
 import { type Checkpoint, canonicalJson } from '../../domain/incidentChain';
-import type { DeletedCheckpoints } from '../../domain/incidentLedger';
-import { statusOf } from '../../errors';
+import { type DeletedCheckpoints, checkpointDeleted } from '../../domain/incidentLedger';
+import { dependencyError, statusOf } from '../../errors';
 import type { CheckpointStore } from '../../services/incidents/ports';
 
 export const CHECKPOINT_TAG = 'keyturn-incident-head';
@@ -46,6 +46,16 @@ const deletedOf = (vaultUrl: string, d: DeletedSecret): DeletedCheckpoints => ({
   ...(d.scheduledPurgeDate ? { scheduledPurgeDate: d.scheduledPurgeDate.toISOString() } : {}),
 });
 
+/** Reading deleted secrets needs `deletedSecrets/read` (Key Vault Reader): a 403 is ACCESS_DENIED, which verify reports as not checked. */
+const deletedRead = async <T>(read: () => Promise<T>): Promise<T> => {
+  try {
+    return await read();
+  } catch (e) {
+    if (statusOf(e) === 403) throw dependencyError('Key Vault refused reading deleted secrets (deletedSecrets/read: Key Vault Reader on the vault)', e);
+    throw e;
+  }
+};
+
 export function keyVaultCheckpointStore(client: () => SecretClient): CheckpointStore {
   return {
     async latest(subject) {
@@ -64,10 +74,15 @@ export function keyVaultCheckpointStore(client: () => SecretClient): CheckpointS
       return values.map((s) => parse(s.value));
     },
     async append(checkpoint) {
-      await client().setSecret(checkpointSecretName(checkpoint.incidentId), canonicalJson(checkpoint), {
-        contentType: 'application/json',
-        tags: { [CHECKPOINT_TAG]: checkpoint.incidentId },
-      });
+      const name = checkpointSecretName(checkpoint.incidentId);
+      try {
+        await client().setSecret(name, canonicalJson(checkpoint), { contentType: 'application/json', tags: { [CHECKPOINT_TAG]: checkpoint.incidentId } });
+      } catch (e) {
+        // A secret's 409 on set: it is soft-deleted ("deleted but recoverable"); its deletion facts when they can be read.
+        if (statusOf(e) !== 409) throw e;
+        const d = await orUndefined(() => client().getDeletedSecret(name)).catch(() => undefined);
+        throw checkpointDeleted(checkpoint.incidentId, d ? deletedOf(client().vaultUrl, d) : { vaultUrl: client().vaultUrl, secretName: name });
+      }
     },
     async subjects() {
       const out: string[] = [];
@@ -78,16 +93,18 @@ export function keyVaultCheckpointStore(client: () => SecretClient): CheckpointS
       return out;
     },
     async deleted(subject) {
-      const d = await orUndefined(() => client().getDeletedSecret(checkpointSecretName(subject)));
+      const d = await deletedRead(() => orUndefined(() => client().getDeletedSecret(checkpointSecretName(subject))));
       return d ? deletedOf(client().vaultUrl, d) : undefined;
     },
     async deletedSubjects() {
-      const out: string[] = [];
-      for await (const d of client().listDeletedSecrets()) {
-        const subject = d.properties.tags?.[CHECKPOINT_TAG];
-        if (subject && d.name === checkpointSecretName(subject)) out.push(subject);
-      }
-      return out;
+      return deletedRead(async () => {
+        const out: string[] = [];
+        for await (const d of client().listDeletedSecrets()) {
+          const subject = d.properties.tags?.[CHECKPOINT_TAG];
+          if (subject && d.name === checkpointSecretName(subject)) out.push(subject);
+        }
+        return out;
+      });
     },
   };
 }

@@ -54,9 +54,26 @@ export class IncidentLog {
 
   /** Appends one entry at the head; `state` (the incident's, after this entry) decides the checkpoint. */
   async append(subject: string, input: EntryInput, options: { state?: string; checkpoint?: boolean } = {}): Promise<EntryDoc> {
+    return this.appendAt(subject, input, undefined, options);
+  }
+
+  /** Appends the entry unless one carrying `ref` is already on the chain (a retried step or outbox item). */
+  async appendOnce(subject: string, ref: string, input: EntryInput, options: { state?: string; checkpoint?: boolean } = {}): Promise<EntryDoc> {
+    return this.appendAt(subject, { ...input, evidence: { ...input.evidence, ref } }, ref, options);
+  }
+
+  /**
+   * The append: read the head, then (with a `ref`) look for the entry, then create at
+   * head+1. The look comes after the head was read, so a concurrent writer's entry with
+   * that ref is either found or sits at head+1 or later — then head+1 is taken, the create
+   * fails and the next round finds it: two flushers of one outbox append it once.
+   */
+  private async appendAt(subject: string, input: EntryInput, ref: string | undefined, options: { state?: string; checkpoint?: boolean }): Promise<EntryDoc> {
     let entry: EntryDoc | undefined;
     for (let race = 0; race < MAX_RACES && !entry; race++) {
       const head = await this.head(subject);
+      const existing = ref === undefined ? undefined : await this.deps.entries.byRef(subject, ref);
+      if (existing) return existing;
       const candidate = makeEntry({ incidentId: subject, at: (await this.deps.clock.now()).toISOString(), ...input }, head);
       if (await this.deps.entries.createOnly(candidate)) entry = candidate;
     }
@@ -66,20 +83,14 @@ export class IncidentLog {
     return entry;
   }
 
-  /** Appends the entry unless one carrying `ref` is already on the chain (a retried step or outbox item). */
-  async appendOnce(subject: string, ref: string, input: EntryInput, options: { state?: string; checkpoint?: boolean } = {}): Promise<EntryDoc> {
-    const existing = await this.deps.entries.byRef(subject, ref);
-    if (existing) return existing;
-    return this.append(subject, { ...input, evidence: { ...input.evidence, ref } }, options);
-  }
-
   /**
    * Writes a checkpoint of the head when one is due; `last` is the latest checkpoint when
-   * the caller has read it (verify). True when it wrote one.
+   * the caller has read it (verify; null: it found none, whatever this process saw). True
+   * when it wrote one.
    */
-  async checkpointIfDue(subject: string, state?: string, last?: Checkpoint): Promise<boolean> {
+  async checkpointIfDue(subject: string, state?: string, last?: Checkpoint | null): Promise<boolean> {
     const head = await this.head(subject);
-    const previous = last ?? (await this.lastCheckpoint(subject));
+    const previous = last === undefined ? await this.lastCheckpoint(subject) : (last ?? undefined);
     if (!checkpointDue({ ...head, ...(state !== undefined ? { state } : {}) }, previous, this.deps.checkpointEvery)) return false;
     this.deps.faults.hit('incident-checkpoint:before');
     const checkpoint = nextCheckpoint({ incidentId: subject, ...head, ...(state !== undefined ? { state } : {}) }, previous, await this.deps.clock.now());

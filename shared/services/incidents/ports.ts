@@ -36,12 +36,13 @@ export interface EntryStore {
 export interface CheckpointStore {
   latest(subject: string): Promise<Checkpoint | undefined>;
   all(subject: string): Promise<Checkpoint[]>;
+  /** CHECKPOINT_DELETED when the subject's secret is soft-deleted (Key Vault refuses a new version until it is recovered). */
   append(checkpoint: Checkpoint): Promise<void>;
   /** Every subject with checkpoints, whether or not its documents still exist. */
   subjects(): Promise<string[]>;
-  /** The subject's checkpoint secret when it is soft-deleted (recoverable); undefined when it is not deleted. */
+  /** The subject's checkpoint secret when it is soft-deleted (recoverable); undefined when it is not deleted. ACCESS_DENIED without `deletedSecrets/read`. */
   deleted(subject: string): Promise<DeletedCheckpoints | undefined>;
-  /** Every subject whose checkpoint secret is soft-deleted (found by its tag, as `subjects`). */
+  /** Every subject whose checkpoint secret is soft-deleted (found by its tag, as `subjects`). ACCESS_DENIED without `deletedSecrets/read`. */
   deletedSubjects(): Promise<string[]>;
 }
 

@@ -16,6 +16,7 @@ import {
   type Severity,
   REQUESTABLE_TYPES,
   SYSTEM,
+  addNote,
   addTask,
   approveIncident,
   awaitApproval,
@@ -216,16 +217,30 @@ export class IncidentService {
     return { incident: incidentView(incident), timeline, tasks: incident.tasks, metrics: incidentMetrics(incident) };
   }
 
-  /** A human note: appended as is (the evidence is the caller's; never put secret values in it). */
-  async note(incidentId: string, input: { event: string; evidence: Record<string, unknown> }, caller: Caller) {
-    const stored = await this.deps.incidents.read(incidentId);
-    if (!stored) throw notFound(`Incident '${incidentId}'`, { incidentId });
-    if (stored.doc.progress === 'closed') throw incidentClosed(incidentId);
-    const incident = await flushOutbox(this.deps, stored);
-    const entry = await this.deps.chain.append(incidentId, { event: input.event, actor: caller.actor, claimedBy: caller.claimedBy, evidence: input.evidence }, { state: incident.state });
-    const { id, ...view } = entry;
-    void id;
-    return view;
+  /**
+   * POST …/entries: a human note, 201 with the entry as chained (the evidence is the
+   * caller's; never put secret values in it). It goes through the incident's ETag and
+   * outbox like every change, so it is never appended after a close; with an
+   * `Idempotency-Key`, the same note again answers the same entry.
+   */
+  async note(incidentId: string, input: { event: string; evidence: Record<string, unknown> }, caller: Caller, idempotencyKey?: string): Promise<Answer & { replayed: boolean }> {
+    const run = async (): Promise<Answer> => {
+      const now = await this.deps.clock.now();
+      let ref = '';
+      // Many notes may race on one incident: more rounds than other changes.
+      await changeIncident(this.deps, incidentId, (i) => {
+        const added = addNote(i, input, caller.actor, caller.claimedBy, now);
+        ref = added.ref;
+        return added.incident;
+      }, { tries: NOTE_TRIES });
+      const entry = await this.deps.entries.byRef(incidentId, ref);
+      if (!entry) throw new Error(`incident ${incidentId}: note ${ref} is not on the chain after its flush`);
+      const { id, ...view } = entry;
+      void id;
+      return { status: 201, body: { entry: view } };
+    };
+    if (!idempotencyKey) return { ...(await run()), replayed: false };
+    return oncePerKey({ ...this.deps.idempotency, log: this.deps.log }, 'incident-notes', idempotencyKey, { incidentId, input, caller }, run);
   }
 
   async addTask(incidentId: string, input: { title: string; assignee?: string }, caller: Caller) {
@@ -251,6 +266,8 @@ export class IncidentService {
     return { incident: incidentView(incident) };
   }
 }
+
+const NOTE_TRIES = 64;
 
 /** Who asks for a fleet-wide run: a verified identity (the edge's resolver), or the request is refused. */
 function requesterOf(caller: Caller): string {

@@ -11,6 +11,8 @@ import { Agent } from 'node:https';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { type EntryBody, entryHash } from '../../../shared/domain/incidentChain';
+import { resolveObjectId } from '../../../local/keyvault/principals';
+import { ROLES } from '../../../local/keyvault/rbac';
 import { PROJECT_ROOT, type TestHost, type TestStack, call, startStack } from '../../helpers/stack';
 
 type Entry = { id: string; incidentId: string; seq: number; hash: string; prevHash: string; event: string; evidence: Record<string, unknown>; actor: unknown; claimedBy: string | null; at: string };
@@ -338,5 +340,87 @@ describe('When incidents are recorded on the local stack', () => {
     const found = Object.fromEntries(all.failures.map((f: { incidentId: string; reason: string }) => [f.incidentId, f.reason]));
     expect(found).toMatchObject({ [appended]: 'ledger-mismatch', [flipped]: 'ledger-mismatch' });
     expect(all.ledger).toMatchObject({ ok: true });
+  });
+  test('then a note and a close at the same time: the note is in the closed head or refused with 409 INCIDENT_CLOSED, never after (two hosts)', async () => {
+    const outcomes: string[] = [];
+    for (let round = 0; round < 6; round++) {
+      const id = (await open()).json().incidentId as string;
+      const [n, c] = await Promise.all([note(id, round, round % 2 ? apiB : api), call('POST', `${round % 2 ? api : apiB}/incidents/${id}/close`, { body: { resolution: 'raced' } })]);
+      expect(c.status).toBe(200);
+      const chain = await chainOf(id);
+      const closing = chain.find((e) => e.event === 'state-changed' && e.evidence.to === 'closed')!;
+      const notes = chain.filter((e) => e.event === `note ${round}`);
+      if (n.status === 201) {
+        expect(notes.map((e) => e.seq)).toEqual([n.json().entry.seq]);
+        expect(notes[0]!.seq).toBeLessThan(closing.seq);
+        outcomes.push('before');
+      } else {
+        expect(n.json()).toMatchObject({ status: 409, code: 'INCIDENT_CLOSED' });
+        expect(notes).toEqual([]);
+        outcomes.push('refused');
+      }
+      expect(chain.at(-1)!.seq).toBe(closing.seq);
+      expect({ round, ...(await verify(id)) }).toMatchObject({ round, ok: true });
+    }
+    expect(outcomes).toHaveLength(6);
+  });
+
+  test('then a note takes an Idempotency-Key (same note: same entry; another: 422) and refuses evidence.ref', async () => {
+    const id = (await open()).json().incidentId as string;
+    const headers = { 'idempotency-key': `note-${Date.now()}` };
+    const body = { event: 'vendor called back', evidence: { ticket: 'INC-7' } };
+    const a = await call('POST', `${api}/incidents/${id}/entries`, { body, headers });
+    const b = await call('POST', `${apiB}/incidents/${id}/entries`, { body, headers });
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(201);
+    expect(b.json().entry).toEqual(a.json().entry);
+    expect((await call('POST', `${api}/incidents/${id}/entries`, { body: { ...body, event: 'another' }, headers })).json()).toMatchObject({ status: 422, code: 'IDEMPOTENCY_KEY_REUSED' });
+    expect((await chainOf(id)).filter((e) => e.event === 'vendor called back')).toHaveLength(1);
+    expect((await call('POST', `${api}/incidents/${id}/entries`, { body: { event: 'x', evidence: { ref: 'r1.0' } } })).json()).toMatchObject({ status: 400, field: 'evidence.ref' });
+  });
+
+  test('then a change while the checkpoint secret is soft-deleted is recorded whole and answered 409 CHECKPOINT_DELETED; once recovered the checkpoint follows', async () => {
+    const secrets = stack.keyVault.secretClient();
+    const poll = { intervalInMs: 50 };
+    const id = (await open()).json().incidentId as string;
+    const name = `incident-${id}-head`;
+    await (await secrets.beginDeleteSecret(name, poll)).pollUntilDone();
+    const refused = await call('POST', `${api}/incidents/${id}/tasks`, { body: { title: 'recover the checkpoint secret' } });
+    expect(refused.json()).toMatchObject({ status: 409, code: 'CHECKPOINT_DELETED', secretName: name, recorded: true, recovery: { secretName: name, recoveryId: expect.stringContaining(`/deletedsecrets/${name}`) } });
+    expect(refused.json().detail).toContain(`az keyvault secret recover --vault-name`);
+    // Recorded once: the task and its entries, nothing left half-done.
+    const view = await get(id);
+    expect(view.tasks).toHaveLength(1);
+    expect(view.timeline.filter((e: Entry) => e.event === 'task-opened')).toHaveLength(1);
+    expect(await verify(id)).toMatchObject({ ok: false, reason: 'checkpoint-deleted' });
+    expect(byHand(id)).toMatchObject({ status: 1, out: expect.stringContaining(`checkpoint secret ${name} is soft-deleted`) });
+    await (await secrets.beginRecoverDeletedSecret(name, poll)).pollUntilDone();
+    const head = (await chainOf(id)).at(-1)!;
+    expect(await verify(id)).toMatchObject({ ok: true, checkpoints: 4, head: { seq: head.seq } });
+    expect(JSON.parse((await secrets.getSecret(name)).value!)).toMatchObject({ seq: head.seq, state: 'awaiting-action' });
+  });
+
+  // Last: it takes Key Vault Reader away from Keyturn on its vault for the rest of this stack.
+  test('then without Key Vault Reader verify still verifies and says deleted checkpoints were not checked (no 403)', async () => {
+    const vault = stack.vaults['keyturn-local']!;
+    const arm = stack.arm.client('operator');
+    const app = resolveObjectId('keyturn-app')!;
+    let removed = 0;
+    for await (const a of arm.roleAssignments.listForScope(vault.scope)) {
+      if (a.principalId === app && a.roleDefinitionId?.endsWith(ROLES.keyVaultReader.id) && a.name) {
+        await arm.roleAssignments.delete(vault.scope, a.name);
+        removed++;
+      }
+    }
+    expect(removed).toBe(1);
+    const kept = await fresh();
+    const all = await call('GET', `${api}/incidents/verify`);
+    expect(all.status).toBe(200);
+    expect(all.json()).toMatchObject({ deletedCheckpoints: 'not-checked', deletedCheckpointsReason: expect.stringContaining('Key Vault Reader') });
+    // A deleted checkpoint secret still shows: the repair's write is refused.
+    await (await stack.keyVault.secretClient().beginDeleteSecret(`incident-${kept}-head`, { intervalInMs: 50 })).pollUntilDone();
+    const one = await call('GET', `${api}/incidents/${kept}/verify`);
+    expect(one.status).toBe(200);
+    expect(one.json()).toMatchObject({ ok: false, reason: 'checkpoint-deleted', recovery: { secretName: `incident-${kept}-head` } });
   });
 });

@@ -4,7 +4,9 @@
  * ids and the affected tenants' admin contacts, close rules over HTTP-less calls, the
  * ledger of closed incidents, and a notification that failed being retried.
  */
-import { ConcurrencyConflict } from '../../../shared/errors';
+import { ConcurrencyConflict, KeyturnError } from '../../../shared/errors';
+import { checkpointDeleted } from '../../../shared/domain/incidentLedger';
+import { flushOutbox } from '../../../shared/services/incidents/records';
 import type { Incident } from '../../../shared/domain/incident';
 import type { Checkpoint, EntryDoc } from '../../../shared/domain/incidentChain';
 import type { IncidentJob } from '../../../shared/domain/incidentPlaybook';
@@ -38,10 +40,18 @@ function versioned<T extends { id: string }>() {
   };
 }
 
-function setup(options: { failPublishes?: number } = {}) {
+/** A random pause of 0–3 ms: concurrent calls interleave at every store access, as over the network. */
+const jitter = () => new Promise<void>((r) => setTimeout(r, Math.floor(Math.random() * 4)));
+
+function setup(options: { failPublishes?: number; jitter?: boolean; noDeletedRead?: boolean } = {}) {
+  const pause = options.jitter ? jitter : async () => {};
   let now = Date.parse('2030-01-01T00:00:00Z');
   const clock = { now: async () => new Date((now += 1000)) };
   const incidents = versioned<Incident>();
+  if (options.jitter) {
+    const { read, replace } = incidents;
+    Object.assign(incidents, { read: async (id: string) => (await pause(), read(id)), replace: async (doc: Incident, etag: string) => (await pause(), replace(doc, etag)) });
+  }
   const jobs = versioned<IncidentJob>();
   const idem = versioned<{ id: string; fingerprint: string; expiresAt: string }>();
   const entryDocs = new Map<string, EntryDoc>();
@@ -51,26 +61,39 @@ function setup(options: { failPublishes?: number } = {}) {
   const published: { id?: string; eventType: string; data: Record<string, unknown> }[] = [];
   let failures = options.failPublishes ?? 0;
   const entries = {
-    read: async (s: string, seq: number) => entryDocs.get(`${s}:${seq}`),
-    createOnly: async (e: EntryDoc) => (entryDocs.has(e.id) ? false : (entryDocs.set(e.id, e), true)),
+    read: async (s: string, seq: number) => (await pause(), entryDocs.get(`${s}:${seq}`)),
+    createOnly: async (e: EntryDoc) => (await pause(), entryDocs.has(e.id) ? false : (entryDocs.set(e.id, e), true)),
     all: async (s: string) => [...entryDocs.values()].filter((e) => e.incidentId === s),
-    byRef: async (s: string, ref: string) => [...entryDocs.values()].find((e) => e.incidentId === s && e.evidence.ref === ref),
+    byRef: async (s: string, ref: string) => (await pause(), [...entryDocs.values()].find((e) => e.incidentId === s && e.evidence.ref === ref)),
   };
+  // As Key Vault answers without deletedSecrets/read (the adapter maps its 403 so).
+  const deniedDeletedRead = () => new KeyturnError('ACCESS_DENIED', 'Key Vault refused reading deleted secrets', { statusCode: 403 });
+  const deletedInfo = (s: string) => ({ vaultUrl: 'https://keyturn-local.vault.azure.net', secretName: `incident-${s}-head`, deletedOn: '2030-01-02T00:00:00.000Z', scheduledPurgeDate: '2030-04-02T00:00:00.000Z' });
   const checkpoints = {
     latest: async (s: string) => cps.get(s)?.at(-1),
     all: async (s: string) => cps.get(s) ?? [],
     append: async (c: Checkpoint) => {
-      if (deletedCps.has(c.incidentId)) throw Object.assign(new Error('ObjectIsDeletedButRecoverable'), { statusCode: 409 });
+      // As the adapter maps Key Vault's 409 on a soft-deleted secret.
+      if (deletedCps.has(c.incidentId)) throw checkpointDeleted(c.incidentId, deletedInfo(c.incidentId));
       cps.set(c.incidentId, [...(cps.get(c.incidentId) ?? []), c]);
     },
     subjects: async () => [...cps.keys()],
-    deleted: async (s: string) =>
-      deletedCps.has(s) ? { vaultUrl: 'https://keyturn-local.vault.azure.net', secretName: `incident-${s}-head`, deletedOn: '2030-01-02T00:00:00.000Z', scheduledPurgeDate: '2030-04-02T00:00:00.000Z' } : undefined,
-    deletedSubjects: async () => [...deletedCps.keys()],
+    deleted: async (s: string) => {
+      if (options.noDeletedRead) throw deniedDeletedRead();
+      return deletedCps.has(s) ? deletedInfo(s) : undefined;
+    },
+    deletedSubjects: async () => {
+      if (options.noDeletedRead) throw deniedDeletedRead();
+      return [...deletedCps.keys()];
+    },
   };
   const softDelete = (s: string) => {
     deletedCps.set(s, cps.get(s) ?? []);
     cps.delete(s);
+  };
+  const recover = (s: string) => {
+    cps.set(s, deletedCps.get(s) ?? []);
+    deletedCps.delete(s);
   };
   const deps: IncidentServiceDeps = {
     incidents: { ...incidents, list: async () => ({ items: [...incidents.docs.values()].map((v) => v.doc) }), ids: async () => [...incidents.docs.keys()] },
@@ -99,7 +122,7 @@ function setup(options: { failPublishes?: number } = {}) {
     idempotency: { store: idem as never, clock, leaseMs: 60_000 },
   };
   let ids = 0;
-  return { service: new IncidentService({ ...deps, newId: () => `i${++ids}` }), deps, published, incidents, entryDocs, softDelete };
+  return { service: new IncidentService({ ...deps, newId: () => `i${++ids}` }), deps, published, incidents, entryDocs, softDelete, recover };
 }
 
 const caller = { actor: { kind: 'function-key' as const }, claimedBy: 'alice' };
@@ -227,5 +250,100 @@ describe('verify', () => {
     expect(again).toMatchObject({ opened: true });
     expect(again.incidentId).not.toBe(first.incidentId);
     expect(await verifyIncident(deps, first.incidentId)).toMatchObject({ ok: true });
+  });
+});
+
+describe('notes go through the incident’s ETag like every change', () => {
+  const closingSeq = async (deps: IncidentServiceDeps, id: string) => (await deps.entries.all(id)).find((e) => e.event === 'state-changed' && e.evidence.to === 'closed')!.seq;
+
+  test('a note after the close is refused (409 INCIDENT_CLOSED); one before it is in the head the ledger recorded', async () => {
+    const { service, deps } = setup();
+    await service.open(request, caller);
+    const noted = await service.note('i1', { event: 'call with the vendor', evidence: { ticket: 7 } }, caller);
+    expect(noted).toMatchObject({ status: 201, body: { entry: { event: 'call with the vendor', evidence: { ticket: 7 } } } });
+    await service.close('i1', 'done', caller);
+    await expect(service.note('i1', { event: 'late', evidence: {} }, caller)).rejects.toMatchObject({ code: 'INCIDENT_CLOSED' });
+    expect((noted.body.entry as { seq: number }).seq).toBeLessThan(await closingSeq(deps, 'i1'));
+    expect(await verifyIncident(deps, 'i1')).toMatchObject({ ok: true });
+  });
+
+  test('a note and a close at the same time: the note lands before the closing entry or is refused, never after (40 rounds, interleaved at every store access)', async () => {
+    const { service, deps } = setup({ jitter: true });
+    const outcomes = { before: 0, refused: 0 };
+    for (let round = 1; round <= 40; round++) {
+      const id = `i${round}`;
+      await service.open(request, caller);
+      const [note, close] = await Promise.allSettled([service.note(id, { event: 'racing note', evidence: { round } }, caller), service.close(id, 'done', caller)]);
+      expect(close.status).toBe('fulfilled');
+      const closing = await closingSeq(deps, id);
+      const notes = (await deps.entries.all(id)).filter((e) => e.event === 'racing note');
+      if (note.status === 'fulfilled') {
+        outcomes.before++;
+        expect(notes.map((e) => e.seq)).toEqual([(note.value.body.entry as { seq: number }).seq]);
+        expect(notes[0]!.seq).toBeLessThan(closing);
+      } else {
+        outcomes.refused++;
+        expect(note.reason).toMatchObject({ code: 'INCIDENT_CLOSED' });
+        expect(notes).toEqual([]);
+      }
+      // The ledger's head of the closure is the chain's head: never `head-differs`.
+      expect({ round, ...(await verifyIncident(deps, id)) }).toMatchObject({ round, ok: true });
+    }
+    expect(outcomes.before + outcomes.refused).toBe(40);
+    expect(await verifyAll(deps)).toMatchObject({ ok: true, incidents: 40 });
+  });
+
+  test('two flushers of one outbox append each entry once', async () => {
+    const { service, deps, incidents } = setup({ jitter: true });
+    await service.open(request, caller);
+    const stored = incidents.docs.get('i1')!;
+    const pending = { ...stored.doc, revision: 9, outbox: [1, 2, 3].map((i) => ({ ref: `r9.${i}`, event: `pending ${i}`, actor: caller.actor, claimedBy: null, evidence: {} })) };
+    incidents.docs.set('i1', { doc: pending, etag: 'p' });
+    await Promise.all(Array.from({ length: 4 }, () => flushOutbox(deps, { doc: pending, etag: 'p' })));
+    const events = (await deps.entries.all('i1')).map((e) => e.event).filter((e) => e.startsWith('pending'));
+    expect(events.sort()).toEqual(['pending 1', 'pending 2', 'pending 3']);
+  });
+
+  test('an Idempotency-Key answers the same entry for the same note, 422 for another', async () => {
+    const { service, deps } = setup();
+    await service.open(request, caller);
+    const a = await service.note('i1', { event: 'n', evidence: { x: 1 } }, caller, 'key-1');
+    const b = await service.note('i1', { event: 'n', evidence: { x: 1 } }, caller, 'key-1');
+    expect(b).toMatchObject({ replayed: true, body: a.body });
+    await expect(service.note('i1', { event: 'n', evidence: { x: 2 } }, caller, 'key-1')).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    expect((await deps.entries.all('i1')).filter((e) => e.event === 'n')).toHaveLength(1);
+  });
+});
+
+describe('a soft-deleted checkpoint secret', () => {
+  test('a change is recorded whole (entries, notification, outbox cleared) and answered 409 CHECKPOINT_DELETED; the checkpoint follows once recovered', async () => {
+    const { service, deps, softDelete, recover, incidents, published } = setup();
+    await service.open(request, caller);
+    softDelete('i1');
+    const refused = service.addTask('i1', { title: 'rotate the token' }, caller);
+    await expect(refused).rejects.toMatchObject({ code: 'CHECKPOINT_DELETED', details: { recorded: true, secretName: 'incident-i1-head' } });
+    const error = (await refused.catch((e: unknown) => e)) as KeyturnError;
+    expect(error.message).toContain('az keyvault secret recover --vault-name keyturn-local --name incident-i1-head');
+    // Not half-applied: the task and its entries are there once, the notification went out, nothing waits in the outbox.
+    expect(incidents.docs.get('i1')!.doc).toMatchObject({ state: 'awaiting-action', outbox: [] });
+    expect((await deps.entries.all('i1')).filter((e) => e.event === 'task-opened')).toHaveLength(1);
+    expect(published.map((e) => e.eventType)).toContain('Keyturn.IncidentTaskOpened');
+    expect(await verifyIncident(deps, 'i1')).toMatchObject({ ok: false, reason: 'checkpoint-deleted' });
+    recover('i1');
+    const checkpointsBefore = (await deps.checkpoints.all('i1')).length;
+    expect(await verifyIncident(deps, 'i1')).toMatchObject({ ok: true, checkpoints: checkpointsBefore + 1 });
+    expect((await deps.checkpoints.latest('i1'))).toMatchObject({ seq: (await deps.chain.head('i1')).seq, state: 'awaiting-action' });
+  });
+
+  test('without deletedSecrets/read verify checks the rest and says deleted checkpoints were not checked; a deleted one still shows when its repair is refused', async () => {
+    const { service, deps, softDelete } = setup({ noDeletedRead: true });
+    await service.open(request, caller);
+    await service.open(request, caller);
+    const all = await verifyAll(deps);
+    expect(all).toMatchObject({ ok: true, incidents: 2, deletedCheckpoints: 'not-checked', deletedCheckpointsReason: expect.stringContaining('Key Vault Reader') });
+    expect(await verifyIncident(deps, 'i1')).not.toHaveProperty('deletedCheckpoints');
+    softDelete('i2');
+    expect(await verifyIncident(deps, 'i2')).toMatchObject({ ok: false, reason: 'checkpoint-deleted', recovery: { secretName: 'incident-i2-head', how: expect.stringContaining('az keyvault secret recover') } });
+    expect((await verifyAll(deps)).failures.map((f) => [f.incidentId, f.reason])).toEqual([['i2', 'checkpoint-deleted']]);
   });
 });
