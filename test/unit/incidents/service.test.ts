@@ -4,7 +4,6 @@
  * ids and the affected tenants' admin contacts, close rules over HTTP-less calls, the
  * ledger of closed incidents, and a notification that failed being retried.
  */
-import { ConcurrencyConflict } from '../../../shared/errors';
 import type { Incident } from '../../../shared/domain/incident';
 import type { Checkpoint, EntryDoc } from '../../../shared/domain/incidentChain';
 import type { IncidentJob } from '../../../shared/domain/incidentPlaybook';
@@ -13,30 +12,9 @@ import { IncidentLog } from '../../../shared/services/incidents/log';
 import { IncidentService, type IncidentServiceDeps } from '../../../shared/services/incidents/service';
 import { verifyAll, verifyIncident } from '../../../shared/services/incidents/verify';
 import { StepRunner } from '../../../shared/services/jobs/runner';
+import { memoryEntries, versioned } from '../../helpers/memoryStores';
 
 const quiet = { info() {}, warn() {}, error() {} };
-
-function versioned<T extends { id: string }>() {
-  const docs = new Map<string, { doc: T; etag: string }>();
-  let n = 0;
-  return {
-    docs,
-    read: async (id: string) => docs.get(id),
-    createOnly: async (doc: T) => (docs.has(doc.id) ? false : (docs.set(doc.id, { doc, etag: String(++n) }), true)),
-    create: async (doc: T) => {
-      if (docs.has(doc.id)) throw new ConcurrencyConflict('exists', doc.id);
-      const v = { doc, etag: String(++n) };
-      docs.set(doc.id, v);
-      return v;
-    },
-    replace: async (doc: T, etag: string) => {
-      if (docs.get(doc.id)?.etag !== etag) throw new ConcurrencyConflict('changed', doc.id);
-      const v = { doc, etag: String(++n) };
-      docs.set(doc.id, v);
-      return v;
-    },
-  };
-}
 
 function setup(options: { failPublishes?: number } = {}) {
   let now = Date.parse('2030-01-01T00:00:00Z');
@@ -50,12 +28,7 @@ function setup(options: { failPublishes?: number } = {}) {
   const deletedCps = new Map<string, Checkpoint[]>();
   const published: { id?: string; eventType: string; data: Record<string, unknown> }[] = [];
   let failures = options.failPublishes ?? 0;
-  const entries = {
-    read: async (s: string, seq: number) => entryDocs.get(`${s}:${seq}`),
-    createOnly: async (e: EntryDoc) => (entryDocs.has(e.id) ? false : (entryDocs.set(e.id, e), true)),
-    all: async (s: string) => [...entryDocs.values()].filter((e) => e.incidentId === s),
-    byRef: async (s: string, ref: string) => [...entryDocs.values()].find((e) => e.incidentId === s && e.evidence.ref === ref),
-  };
+  const entries = memoryEntries(entryDocs);
   const checkpoints = {
     latest: async (s: string) => cps.get(s)?.at(-1),
     all: async (s: string) => cps.get(s) ?? [],
