@@ -124,3 +124,18 @@ export function loadTable(results: LoadResult[], extraHeaders: string[] = []): s
 export const ratio = (a: number, b: number): string => `${fmt(a / b)}x`;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits for `work` (if any) at most `ms`. Its timer is cleared once the wait ends: a bare
+ * `Promise.race([work, sleep(ms)])` leaves the timer pending, which kept a process (the
+ * jest worker running the soak test) alive for the whole `ms` after the work was done.
+ */
+export async function waitAtMost(work: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (!work) return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

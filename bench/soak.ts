@@ -10,7 +10,7 @@
 import { SecretClient } from '@azure/keyvault-secrets';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { fmt, httpClient, sleep, table } from './lib';
+import { fmt, httpClient, sleep, table, waitAtMost } from './lib';
 import { type BenchApp, cosmosClient, keyVaultClientOptions, running, secretNearExpiry, staticCredential, startApp } from './stack';
 import { LOCAL_VAULT_KEY } from '../local/stack';
 import { credentialKey } from '../shared/domain/rotation';
@@ -183,7 +183,7 @@ export async function soak(options: SoakOptions, app?: BenchApp): Promise<SoakRe
     }
     const seconds = (performance.now() - t0) / 1000;
     // Its answer still counts, but the run stays bounded.
-    await Promise.race([listing, sleep(60_000)]);
+    await waitAtMost(listing, 60_000);
     rotations.close();
     watching = false;
     await watcher;

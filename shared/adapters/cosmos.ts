@@ -127,21 +127,40 @@ export function createCosmos(options: {
 /** What a create-only write did: created it (with its ETag), or found the id taken. */
 export type CreateOutcome<T> = { created: true; value: Versioned<T> } | { created: false };
 
-/** ETag-guarded CRUD over one container; documents are plain JSON with `id` and the partition key. */
+/** A query parameter (`@name`). */
+export type QueryParam = { name: string; value: string | number | boolean | null };
+
+/** Runs before a store's first use, e.g. the idempotent schema creation (`ensureSchema`). */
+export type Ready = () => Promise<void>;
+
+const alreadyReady: Ready = async () => {};
+
+/**
+ * ETag-guarded CRUD over one container; documents are plain JSON with `id` and the
+ * partition key. Every operation awaits `ready` first (the schema exists before any
+ * request), so the stores built on it need not repeat it.
+ */
 export class DocumentStore<T extends { id: string }> {
   private readonly ref: ContainerRef;
 
-  constructor(container: ContainerRef, private readonly partitionKeyOf: (doc: T) => string) {
+  constructor(
+    container: ContainerRef,
+    private readonly partitionKeyOf: (doc: T) => string,
+    private readonly ready: Ready = alreadyReady,
+  ) {
     this.ref = container;
   }
 
-  private get container(): Container {
+  /** The container, once `ready` has run (resolved on first use: no client is built before). */
+  private async open(): Promise<Container> {
+    await this.ready();
     return typeof this.ref === 'function' ? this.ref() : this.ref;
   }
 
   async read(id: string, partitionKey: string): Promise<Versioned<T> | undefined> {
+    const container = await this.open(); // outside the try: a failed `ready` is not a 404
     try {
-      const { resource, etag, statusCode } = await this.container.item(id, partitionKey).read<T>();
+      const { resource, etag, statusCode } = await container.item(id, partitionKey).read<T>();
       if (statusCode === 404 || !resource) return undefined;
       return { doc: strip(resource), etag: etag as string };
     } catch (e) {
@@ -152,8 +171,9 @@ export class DocumentStore<T extends { id: string }> {
 
   /** Creates the document; throws ConcurrencyConflict('exists') if the id is taken (409). */
   async create(doc: T): Promise<Versioned<T>> {
+    const container = await this.open();
     try {
-      const { resource, etag } = await this.container.items.create<T>(doc);
+      const { resource, etag } = await container.items.create<T>(doc);
       return { doc: strip(resource as T), etag: etag as string };
     } catch (e) {
       if (statusOf(e) === 409) throw new ConcurrencyConflict('exists', doc.id);
@@ -170,8 +190,9 @@ export class DocumentStore<T extends { id: string }> {
    * on batch atomicity for "all or nothing".
    */
   async createOnly(doc: T): Promise<CreateOutcome<T>> {
+    const container = await this.open();
     try {
-      const { resource, etag } = await this.container.items.create<T>(doc);
+      const { resource, etag } = await container.items.create<T>(doc);
       return { created: true, value: { doc: strip(resource as T), etag: etag as string } };
     } catch (e) {
       if (statusOf(e) === 409) return { created: false };
@@ -181,8 +202,9 @@ export class DocumentStore<T extends { id: string }> {
 
   /** Replaces the document if its ETag still matches; throws ConcurrencyConflict('changed') on 412. */
   async replace(doc: T, etag: string): Promise<Versioned<T>> {
+    const container = await this.open();
     try {
-      const { resource, etag: next } = await this.container
+      const { resource, etag: next } = await container
         .item(doc.id, this.partitionKeyOf(doc))
         .replace<T>(doc, { accessCondition: { type: 'IfMatch', condition: etag } });
       return { doc: strip(resource as T), etag: next as string };
@@ -194,8 +216,9 @@ export class DocumentStore<T extends { id: string }> {
 
   /** Deletes the document; false when there was none (404). */
   async delete(id: string, partitionKey: string): Promise<boolean> {
+    const container = await this.open();
     try {
-      await this.container.item(id, partitionKey).delete();
+      await container.item(id, partitionKey).delete();
       return true;
     } catch (e) {
       if (statusOf(e) === 404) return false;
@@ -204,13 +227,13 @@ export class DocumentStore<T extends { id: string }> {
   }
 
   /** A `SELECT VALUE COUNT(1) …` query's number (0 when it answers nothing). */
-  async count(query: string, parameters: { name: string; value: string | number | boolean | null }[] = []): Promise<number> {
-    const { resources } = await this.container.items.query<number>({ query, parameters }).fetchAll();
+  async count(query: string, parameters: QueryParam[] = []): Promise<number> {
+    const { resources } = await (await this.open()).items.query<number>({ query, parameters }).fetchAll();
     return resources.reduce((sum, n) => sum + (typeof n === 'number' ? n : 0), 0);
   }
 
-  async query(query: string, parameters: { name: string; value: string | number | boolean | null }[] = []): Promise<Versioned<T>[]> {
-    const { resources } = await this.container.items
+  async query(query: string, parameters: QueryParam[] = []): Promise<Versioned<T>[]> {
+    const { resources } = await (await this.open()).items
       .query<T & { _etag: string }>({ query, parameters })
       .fetchAll();
     return resources.map((r) => ({ doc: strip(r), etag: r._etag }));
@@ -223,10 +246,10 @@ export class DocumentStore<T extends { id: string }> {
    */
   async queryPage(
     query: string,
-    parameters: { name: string; value: string | number | boolean | null }[],
+    parameters: QueryParam[],
     page: { maxItems: number; continuation?: string },
   ): Promise<{ items: Versioned<T>[]; continuation?: string }> {
-    const response = await this.container.items
+    const response = await (await this.open()).items
       .query<T & { _etag: string }>({ query, parameters }, { maxItemCount: page.maxItems, ...(page.continuation ? { continuationToken: page.continuation } : {}) })
       .fetchNext();
     const items = response.resources.map((r) => ({ doc: strip(r), etag: r._etag }));

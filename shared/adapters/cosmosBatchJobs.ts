@@ -1,28 +1,18 @@
 /** Batch jobs in Cosmos DB (`batchJobs`, partitioned by id): ETag-guarded, like every state store. */
 import type { BatchJob } from '../domain/batchJob';
 import type { BatchJobStore } from '../services/jobs/batchJobs';
-import { type ContainerRef, DocumentStore } from './cosmos';
+import { type ContainerRef, DocumentStore, type Ready } from './cosmos';
 
-export function cosmosBatchJobStore(container: ContainerRef, ready: () => Promise<void>): BatchJobStore {
-  const docs = new DocumentStore<BatchJob>(container, (j) => j.id);
+/** No due rule: a batch job is driven by its queue messages; the resume timer looks for stalls. */
+export function cosmosBatchJobStore(container: ContainerRef, ready: Ready): BatchJobStore {
+  const docs = new DocumentStore<BatchJob>(container, (j) => j.id, ready);
   return {
-    async read(id) {
-      await ready();
-      return docs.read(id, id);
-    },
-    async create(job) {
-      await ready();
-      return docs.create(job);
-    },
-    async replace(job, etag) {
-      await ready();
-      return docs.replace(job, etag);
-    },
-    async stalled(before, limit) {
-      await ready();
-      return docs.query(`SELECT TOP ${Math.max(1, Math.min(100, Math.floor(limit)))} * FROM c WHERE (c.state = 'running' OR c.state = 'queued') AND c.updatedAt < @before ORDER BY c.updatedAt`, [
+    read: (id) => docs.read(id, id),
+    create: (job) => docs.create(job),
+    replace: (job, etag) => docs.replace(job, etag),
+    stalled: (before, limit) =>
+      docs.query(`SELECT TOP ${Math.max(1, Math.min(100, Math.floor(limit)))} * FROM c WHERE (c.state = 'running' OR c.state = 'queued') AND c.updatedAt < @before ORDER BY c.updatedAt`, [
         { name: '@before', value: before },
-      ]);
-    },
+      ]),
   };
 }

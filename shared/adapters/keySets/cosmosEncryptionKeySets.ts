@@ -5,89 +5,41 @@
 import type { DataKey, Item, KeySet, KeySetExport } from '../../domain/keySet';
 import type { Versioned } from '../../ports';
 import type { KeySetStore } from '../../services/keySets/ports';
-import { type ContainerRef, DocumentStore } from '../cosmos';
+import { type ContainerRef, DocumentStore, type QueryParam, type Ready } from '../cosmos';
 
 const top = (n: number) => Math.max(1, Math.min(1001, Math.floor(n)));
 
-export function cosmosEncryptionKeySetStore(sets: ContainerRef, items: ContainerRef, ready: () => Promise<void>): KeySetStore {
-  const setDocs = new DocumentStore<KeySet>(sets, (s) => s.setId);
-  const keyDocs = new DocumentStore<DataKey>(sets, (k) => k.setId);
-  const exportDocs = new DocumentStore<KeySetExport>(sets, (e) => e.setId);
-  const itemDocs = new DocumentStore<Item>(items, (i) => i.setId);
-  const page = async (where: string, params: { name: string; value: string | number }[], setId: string, p: { after?: string; top: number }) => {
-    await ready();
-    return itemDocs.query(`SELECT TOP ${top(p.top)} * FROM c WHERE c.setId = @setId AND c.id > @after${where} ORDER BY c.id`, [
+export function cosmosEncryptionKeySetStore(sets: ContainerRef, items: ContainerRef, ready: Ready): KeySetStore {
+  const setDocs = new DocumentStore<KeySet>(sets, (s) => s.setId, ready);
+  const keyDocs = new DocumentStore<DataKey>(sets, (k) => k.setId, ready);
+  const exportDocs = new DocumentStore<KeySetExport>(sets, (e) => e.setId, ready);
+  const itemDocs = new DocumentStore<Item>(items, (i) => i.setId, ready);
+  const page = (where: string, params: QueryParam[], setId: string, p: { after?: string; top: number }) =>
+    itemDocs.query(`SELECT TOP ${top(p.top)} * FROM c WHERE c.setId = @setId AND c.id > @after${where} ORDER BY c.id`, [
       { name: '@setId', value: setId },
       { name: '@after', value: p.after ?? '' },
       ...params,
     ]);
-  };
   return {
-    async readSet(setId) {
-      await ready();
-      return setDocs.read('set', setId);
-    },
-    async createSet(set) {
-      await ready();
-      return setDocs.createOnly(set);
-    },
-    async replaceSet(set, etag) {
-      await ready();
-      return setDocs.replace(set, etag);
-    },
-    async setsByKek(kekName) {
-      await ready();
-      return setDocs.query("SELECT * FROM c WHERE c.id = 'set' AND c.kek.name = @name", [{ name: '@name', value: kekName }]);
-    },
-    async listSets(p) {
-      await ready();
-      return setDocs.queryPage("SELECT * FROM c WHERE c.id = 'set' ORDER BY c.setId", [], p);
-    },
-    async readExport(setId, exportId) {
-      await ready();
-      return exportDocs.read(`export:${exportId}`, setId);
-    },
-    async createExport(e) {
-      await ready();
-      return exportDocs.create(e);
-    },
-    async replaceExport(e, etag) {
-      await ready();
-      return exportDocs.replace(e, etag);
-    },
-    async readKey(setId, keyId) {
-      await ready();
-      return keyDocs.read(`key:${keyId}`, setId);
-    },
-    async listKeys(setId) {
-      await ready();
-      return keyDocs.query("SELECT * FROM c WHERE c.setId = @setId AND STARTSWITH(c.id, 'key:')", [{ name: '@setId', value: setId }]);
-    },
-    async createKey(key) {
-      await ready();
-      return keyDocs.createOnly(key);
-    },
-    async replaceKey(key, etag) {
-      await ready();
-      return keyDocs.replace(key, etag);
-    },
-    async readItem(setId, itemId) {
-      await ready();
-      return itemDocs.read(itemId, setId);
-    },
-    async writeItem(item, etag): Promise<Versioned<Item>> {
-      await ready();
-      return etag === undefined ? itemDocs.create(item) : itemDocs.replace(item, etag);
-    },
-    async deleteItem(setId, itemId) {
-      await ready();
-      return itemDocs.delete(itemId, setId);
-    },
+    readSet: (setId) => setDocs.read('set', setId),
+    createSet: (set) => setDocs.createOnly(set),
+    replaceSet: (set, etag) => setDocs.replace(set, etag),
+    setsByKek: (kekName) => setDocs.query("SELECT * FROM c WHERE c.id = 'set' AND c.kek.name = @name", [{ name: '@name', value: kekName }]),
+    listSets: (p) => setDocs.queryPage("SELECT * FROM c WHERE c.id = 'set' ORDER BY c.setId", [], p),
+    readExport: (setId, exportId) => exportDocs.read(`export:${exportId}`, setId),
+    createExport: (e) => exportDocs.create(e),
+    replaceExport: (e, etag) => exportDocs.replace(e, etag),
+    readKey: (setId, keyId) => keyDocs.read(`key:${keyId}`, setId),
+    listKeys: (setId) => keyDocs.query("SELECT * FROM c WHERE c.setId = @setId AND STARTSWITH(c.id, 'key:')", [{ name: '@setId', value: setId }]),
+    createKey: (key) => keyDocs.createOnly(key),
+    replaceKey: (key, etag) => keyDocs.replace(key, etag),
+    readItem: (setId, itemId) => itemDocs.read(itemId, setId),
+    writeItem: (item, etag): Promise<Versioned<Item>> => (etag === undefined ? itemDocs.create(item) : itemDocs.replace(item, etag)),
+    deleteItem: (setId, itemId) => itemDocs.delete(itemId, setId),
     listItems: (setId, p) => page('', [], setId, p),
     itemsNotOnKey: (setId, keyId, p) => page(" AND c.state = 'ok' AND c.keyId != @keyId", [{ name: '@keyId', value: keyId }], setId, p),
     itemsBeforeGeneration: (setId, generation, p) => page(' AND c.generation < @generation', [{ name: '@generation', value: generation }], setId, p),
     async nextReentryOwner(setId, generation, afterOwner) {
-      await ready();
       // One ORDER BY property (no composite index needed); the owner's items are then paged by id.
       const [next] = await itemDocs.query(
         "SELECT TOP 1 * FROM c WHERE c.setId = @setId AND c.state = 'needs-reentry' AND c.generation < @generation AND c.owner > @after ORDER BY c.owner",
@@ -105,7 +57,6 @@ export function cosmosEncryptionKeySetStore(sets: ContainerRef, items: Container
       return (await page(" AND c.state = 'ok' AND c.keyId = @keyId", [{ name: '@keyId', value: keyId }], setId, { top: 1 }))[0];
     },
     async countByKey(setId) {
-      await ready();
       const keys = await keyDocs.query("SELECT * FROM c WHERE c.setId = @setId AND STARTSWITH(c.id, 'key:')", [{ name: '@setId', value: setId }]);
       const counts: Record<string, number> = {};
       await Promise.all(
@@ -118,12 +69,10 @@ export function cosmosEncryptionKeySetStore(sets: ContainerRef, items: Container
       );
       return counts;
     },
-    async countBeforeGeneration(setId, generation) {
-      await ready();
-      return itemDocs.count('SELECT VALUE COUNT(1) FROM c WHERE c.setId = @setId AND c.generation < @generation', [
+    countBeforeGeneration: (setId, generation) =>
+      itemDocs.count('SELECT VALUE COUNT(1) FROM c WHERE c.setId = @setId AND c.generation < @generation', [
         { name: '@setId', value: setId },
         { name: '@generation', value: generation },
-      ]);
-    },
+      ]),
   };
 }

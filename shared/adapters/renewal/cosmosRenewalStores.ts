@@ -1,5 +1,5 @@
 /**
- * Cosmos DB adapters of the renewal ports: rotations (ETag-guarded, partitioned by
+ * Cosmos DB adapters of the renewal ports: rotations (the job store, partitioned by
  * credential), dead letters and renew's idempotency keys. Documents are plain domain data; no values ever.
  */
 import { type Rotation, credentialKey, credentialKeyOf } from '../../domain/rotation';
@@ -7,13 +7,10 @@ import { summarisingDeadLetters } from '../../services/events/deadLetterBatch';
 import type { DeadLetterRecord, DeadLetterStore } from '../../services/events/ports';
 import type { Clock } from '../../ports';
 import type { IdempotencyRecord, IdempotencyStore, RotationStore } from '../../services/renewal/ports';
-import { ConcurrencyConflict, type ContainerRef, DocumentStore } from '../cosmos';
+import { ConcurrencyConflict, type ContainerRef, DocumentStore, type Ready } from '../cosmos';
+import { cosmosJobStore } from '../cosmosJobStore';
 
-/**
- * The kernel's due rule (`domain/stepKernel.ts`): `dueAt` is absent once nothing is left
- * to do, so "due" is `dueAt <= now`; Cosmos DB orders and pages the result.
- */
-const DUE_QUERY = 'SELECT * FROM c WHERE c.dueAt <= @now ORDER BY c.dueAt';
+/** Rotations page their due query by 50 (a resume pass may ask for more). */
 const DUE_PAGE = 50;
 
 export interface RotationDocuments extends RotationStore {
@@ -21,47 +18,17 @@ export interface RotationDocuments extends RotationStore {
   duePage(now: Date, page: { maxItems: number; continuation?: string }): Promise<{ items: Rotation[]; continuation?: string }>;
 }
 
-export function cosmosRotationStore(container: ContainerRef, ready: () => Promise<void>): RotationDocuments {
-  const store = new DocumentStore<Rotation>(container, (r) => r.credentialId);
-  const duePage: RotationDocuments['duePage'] = async (now, page) => {
-    await ready();
-    const found = await store.queryPage(DUE_QUERY, [{ name: '@now', value: now.toISOString() }], page);
-    return { items: found.items.map((v) => v.doc), ...(found.continuation ? { continuation: found.continuation } : {}) };
-  };
+export function cosmosRotationStore(container: ContainerRef, ready: Ready): RotationDocuments {
+  const partitionOf = (r: Rotation) => r.credentialId;
+  const store = new DocumentStore<Rotation>(container, partitionOf, ready);
   return {
-    async create(rotation) {
-      await ready();
-      return store.create(rotation);
-    },
-    async read(id) {
-      const partition = credentialKeyOf(id);
-      if (partition === undefined) return undefined; // not a rotation id: no such rotation
-      await ready();
-      return store.read(id, partition);
-    },
-    async replace(rotation, etag) {
-      await ready();
-      return store.replace(rotation, etag);
-    },
-    duePage,
-    async due(now, limit) {
-      const out: Rotation[] = [];
-      let continuation: string | undefined;
-      do {
-        const page = await duePage(now, { maxItems: Math.min(DUE_PAGE, limit - out.length), ...(continuation ? { continuation } : {}) });
-        out.push(...page.items);
-        continuation = page.continuation;
-      } while (continuation && out.length < limit);
-      return out.slice(0, limit);
-    },
+    ...cosmosJobStore<Rotation>(container, { partitionOf, partitionOfId: credentialKeyOf, duePageSize: DUE_PAGE, ready }),
     async forCredential(vault, name) {
-      await ready();
       const found = await store.query('SELECT * FROM c WHERE c.credentialId = @id', [{ name: '@id', value: credentialKey(vault, name) }]);
       return found.map((v) => v.doc);
     },
     async forCredentials(vault, names) {
       if (names.length === 0) return [];
-      await ready();
       // One query for a listing page: `IN` over the page's credential ids (at most a page's worth).
       const keys = [...new Set(names.map((n) => credentialKey(vault, n)))];
       const params = keys.map((value, i) => ({ name: `@k${i}`, value }));
@@ -76,9 +43,9 @@ export function cosmosRotationStore(container: ContainerRef, ready: () => Promis
  * (the container has TTL on, `defaultTtl: -1`), so keys disappear on their own; until
  * then the service treats a record past `expiresAt` as free.
  */
-export function cosmosIdempotencyStore(container: ContainerRef, ready: () => Promise<void>): IdempotencyStore {
+export function cosmosIdempotencyStore(container: ContainerRef, ready: Ready): IdempotencyStore {
   type Doc = IdempotencyRecord & { ttl?: number };
-  const store = new DocumentStore<Doc>(container, (d) => d.id);
+  const store = new DocumentStore<Doc>(container, (d) => d.id, ready);
   const withTtl = (r: IdempotencyRecord): Doc => ({ ...r, ttl: Math.max(1, Math.ceil((Date.parse(r.expiresAt) - Date.now()) / 1000) + 60) });
   const plain = ({ doc, etag }: { doc: Doc; etag: string }) => {
     const { ttl, ...record } = doc;
@@ -86,27 +53,19 @@ export function cosmosIdempotencyStore(container: ContainerRef, ready: () => Pro
     return { doc: record, etag };
   };
   return {
-    async create(record) {
-      await ready();
-      return plain(await store.create(withTtl(record)));
-    },
+    create: async (record) => plain(await store.create(withTtl(record))),
     async read(id) {
-      await ready();
       const found = await store.read(id, id);
       return found ? plain(found) : undefined;
     },
-    async replace(record, etag) {
-      await ready();
-      return plain(await store.replace(withTtl(record), etag));
-    },
+    replace: async (record, etag) => plain(await store.replace(withTtl(record), etag)),
   };
 }
 
 /** Dead letters, one document per burst from one source (`services/events/deadLetterBatch.ts`). */
-export function cosmosDeadLetterStore(container: ContainerRef, ready: () => Promise<void>, clock: Clock): DeadLetterStore {
-  const store = new DocumentStore<DeadLetterRecord>(container, (d) => d.source);
+export function cosmosDeadLetterStore(container: ContainerRef, ready: Ready, clock: Clock): DeadLetterStore {
+  const store = new DocumentStore<DeadLetterRecord>(container, (d) => d.source, ready);
   return summarisingDeadLetters(async (record) => {
-    await ready();
     try {
       await store.create(record);
     } catch (e) {

@@ -5,29 +5,26 @@
  */
 import type { KeySet, RolloverRecord } from '../../domain/signingKeys';
 import type { KeySetStore } from '../../services/signing/ports';
-import { ConcurrencyConflict, type ContainerRef, DocumentStore } from '../cosmos';
+import { ConcurrencyConflict, type ContainerRef, DocumentStore, type Ready } from '../cosmos';
 
 type SigningDoc = KeySet | RolloverRecord;
 
 /** `ready` runs before the first operation (e.g. the idempotent schema creation). */
-export function cosmosKeySets(container: ContainerRef, ready: () => Promise<void> = async () => {}): KeySetStore {
-  const docs = new DocumentStore<SigningDoc>(container, (d) => d.issuer);
+export function cosmosKeySets(container: ContainerRef, ready?: Ready): KeySetStore {
+  const docs = new DocumentStore<SigningDoc>(container, (d) => d.issuer, ready);
 
   return {
     async read(issuer) {
-      await ready();
       const found = await docs.read('keyset', issuer);
       return found ? { set: found.doc as KeySet, etag: found.etag } : undefined;
     },
 
     async write(set, etag) {
-      await ready();
       const written = etag === undefined ? await docs.create(set) : await docs.replace(set, etag);
       return { set: written.doc as KeySet, etag: written.etag };
     },
 
     async saveRollover(record) {
-      await ready();
       try {
         await docs.create(record);
       } catch (e) {
@@ -36,7 +33,6 @@ export function cosmosKeySets(container: ContainerRef, ready: () => Promise<void
     },
 
     async rollovers(issuer, limit) {
-      await ready();
       const found = await docs.query(
         'SELECT TOP @limit * FROM c WHERE c.issuer = @issuer AND c.type = @type ORDER BY c.id DESC',
         [

@@ -3,23 +3,17 @@ import { ConcurrencyConflict } from '../../errors';
 import { type TenantBackup, type TenantRestore, tenantOfJobId } from '../../domain/tenantBackups';
 import type { TenantExport } from '../../domain/tenantExports';
 import type { BackupStore, ExportStore, RestoreStore } from '../../services/tenants/opsPorts';
-import { type ContainerRef, DocumentStore } from '../cosmos';
+import { type ContainerRef, DocumentStore, type Ready } from '../cosmos';
+import { cosmosJobStore } from '../cosmosJobStore';
 
-const DUE = 'SELECT * FROM c WHERE c.dueAt <= @now ORDER BY c.dueAt';
-
-export function cosmosBackupStore(container: ContainerRef, ready: () => Promise<void>): BackupStore {
-  const docs = new DocumentStore<TenantBackup>(container, (b) => b.tenantId);
+export function cosmosBackupStore(container: ContainerRef, ready: Ready): BackupStore {
+  const docs = new DocumentStore<TenantBackup>(container, (b) => b.tenantId, ready);
   return {
     async create(backup) {
-      await ready();
       if (!(await docs.createOnly(backup)).created) throw new ConcurrencyConflict('exists', backup.id);
     },
-    async read(tenantId, backupId) {
-      await ready();
-      return (await docs.read(backupId, tenantId))?.doc;
-    },
+    read: async (tenantId, backupId) => (await docs.read(backupId, tenantId))?.doc,
     async list(tenantId, limit) {
-      await ready();
       const page = await docs.queryPage('SELECT * FROM c WHERE c.tenantId = @t ORDER BY c.createdAt DESC', [{ name: '@t', value: tenantId }], { maxItems: limit });
       return page.items.map((i) => i.doc);
     },
@@ -27,44 +21,18 @@ export function cosmosBackupStore(container: ContainerRef, ready: () => Promise<
 }
 
 /** A job store whose ids carry the tenant (`{prefix}-{tenantId}-{random}`). */
-function jobDocs<J extends { id: string; tenantId: string; dueAt?: string }>(prefix: string, container: ContainerRef, ready: () => Promise<void>) {
-  const docs = new DocumentStore<J>(container, (j) => j.tenantId);
-  return {
-    docs,
-    async read(id: string) {
-      await ready();
-      return docs.read(id, tenantOfJobId(prefix, id));
-    },
-    async replace(job: J, etag: string) {
-      await ready();
-      return docs.replace(job, etag);
-    },
-    async createOnly(job: J) {
-      await ready();
-      return (await docs.createOnly(job)).created;
-    },
-    async due(now: Date, limit: number) {
-      await ready();
-      const page = await docs.queryPage(DUE, [{ name: '@now', value: now.toISOString() }], { maxItems: limit });
-      return page.items.map((i) => i.doc);
-    },
-  };
-}
+const tenantJobs = <J extends { id: string; tenantId: string }>(prefix: string, container: ContainerRef, ready: Ready) =>
+  cosmosJobStore<J>(container, { partitionOf: (j) => j.tenantId, partitionOfId: (id) => tenantOfJobId(prefix, id), ready });
 
-export function cosmosRestoreStore(container: ContainerRef, ready: () => Promise<void>): RestoreStore {
-  const { docs, ...store } = jobDocs<TenantRestore>('restore', container, ready);
+export function cosmosRestoreStore(container: ContainerRef, ready: Ready): RestoreStore {
+  const docs = new DocumentStore<TenantRestore>(container, (j) => j.tenantId, ready);
   return {
-    ...store,
+    ...tenantJobs<TenantRestore>('restore', container, ready),
     async running(tenantId) {
-      await ready();
       const page = await docs.queryPage("SELECT * FROM c WHERE c.tenantId = @t AND c.status = 'active'", [{ name: '@t', value: tenantId }], { maxItems: 10 });
       return page.items.map((i) => i.doc);
     },
   };
 }
 
-export function cosmosExportStore(container: ContainerRef, ready: () => Promise<void>): ExportStore {
-  const { docs: _docs, ...store } = jobDocs<TenantExport>('export', container, ready);
-  void _docs;
-  return store;
-}
+export const cosmosExportStore = (container: ContainerRef, ready: Ready): ExportStore => tenantJobs<TenantExport>('export', container, ready);

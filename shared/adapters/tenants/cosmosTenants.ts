@@ -7,35 +7,23 @@ import type { TenantNotice } from '../../domain/tenantNotice';
 import type { Rekey } from '../../domain/tenantRekey';
 import type { Revoke } from '../../domain/tenantRevoke';
 import type { TenantCreate } from '../../domain/tenantCreate';
+import { tenantOfJobId } from '../../domain/tenantBackups';
 import type { CreateStore, KeyClaimStore, KeyPolicyStore, NoticeStore, RekeyStore, RevokeStore, TenantStore } from '../../services/tenants/ports';
-import type { JobStore } from '../../services/jobs/runner';
-import { type ContainerRef, DocumentStore } from '../cosmos';
+import { type ContainerRef, DocumentStore, type Ready } from '../cosmos';
+import { cosmosJobStore } from '../cosmosJobStore';
 
-export function cosmosTenantStore(container: ContainerRef, ready: () => Promise<void>): TenantStore {
-  const docs = new DocumentStore<Tenant>(container, (t) => t.tenantId);
+export function cosmosTenantStore(container: ContainerRef, ready: Ready): TenantStore {
+  const docs = new DocumentStore<Tenant>(container, (t) => t.tenantId, ready);
+  const pageOf = async (query: string, page: { maxItems: number; continuation?: string }) => {
+    const found = await docs.queryPage(query, [], page);
+    return { items: found.items.map((i) => i.doc), ...(found.continuation ? { continuation: found.continuation } : {}) };
+  };
   return {
-    async read(tenantId) {
-      await ready();
-      return docs.read(tenantId, tenantId);
-    },
-    async createOnly(tenant) {
-      await ready();
-      return docs.createOnly(tenant);
-    },
-    async replace(tenant, etag) {
-      await ready();
-      return docs.replace(tenant, etag);
-    },
-    async byokPage(page) {
-      await ready();
-      const found = await docs.queryPage("SELECT * FROM c WHERE c.topology = 'byok' AND c.state != 'revoked'", [], page);
-      return { items: found.items.map((i) => i.doc), ...(found.continuation ? { continuation: found.continuation } : {}) };
-    },
-    async livePage(page) {
-      await ready();
-      const found = await docs.queryPage("SELECT * FROM c WHERE c.state != 'revoked'", [], page);
-      return { items: found.items.map((i) => i.doc), ...(found.continuation ? { continuation: found.continuation } : {}) };
-    },
+    read: (tenantId) => docs.read(tenantId, tenantId),
+    createOnly: (tenant) => docs.createOnly(tenant),
+    replace: (tenant, etag) => docs.replace(tenant, etag),
+    byokPage: (page) => pageOf("SELECT * FROM c WHERE c.topology = 'byok' AND c.state != 'revoked'", page),
+    livePage: (page) => pageOf("SELECT * FROM c WHERE c.state != 'revoked'", page),
   };
 }
 
@@ -45,11 +33,10 @@ interface PolicyDoc extends KeyPolicy {
 }
 
 /** One document `keys` in partition `keys`; the default is stored on first read so its version is real. */
-export function cosmosKeyPolicyStore(container: ContainerRef, ready: () => Promise<void>): KeyPolicyStore {
-  const docs = new DocumentStore<PolicyDoc>(container, (d) => d.kind);
+export function cosmosKeyPolicyStore(container: ContainerRef, ready: Ready): KeyPolicyStore {
+  const docs = new DocumentStore<PolicyDoc>(container, (d) => d.kind, ready);
   const store: KeyPolicyStore = {
     async current() {
-      await ready();
       const stored = await docs.read('keys', 'keys');
       if (!stored) {
         await docs.createOnly({ id: 'keys', kind: 'keys', ...DEFAULT_KEY_POLICY });
@@ -93,44 +80,25 @@ function parsePolicy(doc: PolicyDoc): KeyPolicy {
  * carry their kind and tenant (`{prefix}-{tenantId}-{hash}`); each kind's due query is
  * the kernel's due rule (`dueAt <= now`, in due order) over its own prefix.
  */
-function tenantJobStore<J extends { id: string; tenantId: string }>(prefix: string, container: ContainerRef, ready: () => Promise<void>): JobStore<J> & { createOnly(job: J): Promise<boolean> } {
-  const docs = new DocumentStore<J>(container, (j) => j.tenantId);
-  const tenantOf = (id: string) => id.slice(prefix.length + 1, id.lastIndexOf('-'));
-  return {
-    async read(id) {
-      await ready();
-      return docs.read(id, tenantOf(id));
-    },
-    async replace(job, etag) {
-      await ready();
-      return docs.replace(job, etag);
-    },
-    async createOnly(job) {
-      await ready();
-      return (await docs.createOnly(job)).created;
-    },
-    async due(now, limit) {
-      await ready();
-      const page = await docs.queryPage('SELECT * FROM c WHERE STARTSWITH(c.id, @prefix) AND c.dueAt <= @now ORDER BY c.dueAt', [
-        { name: '@prefix', value: `${prefix}-` },
-        { name: '@now', value: now.toISOString() },
-      ], { maxItems: limit });
-      return page.items.map((i) => i.doc);
-    },
-  };
+function tenantJobStore<J extends { id: string; tenantId: string }>(prefix: string, container: ContainerRef, ready: Ready) {
+  return cosmosJobStore<J>(container, {
+    partitionOf: (j) => j.tenantId,
+    partitionOfId: (id) => tenantOfJobId(prefix, id),
+    dueFilter: { where: 'STARTSWITH(c.id, @prefix)', params: [{ name: '@prefix', value: `${prefix}-` }] },
+    ready,
+  });
 }
 
-export const cosmosRekeyStore = (container: ContainerRef, ready: () => Promise<void>): RekeyStore => tenantJobStore<Rekey>('rekey', container, ready);
-export const cosmosRevokeStore = (container: ContainerRef, ready: () => Promise<void>): RevokeStore => tenantJobStore<Revoke>('revoke', container, ready);
-export const cosmosCreateStore = (container: ContainerRef, ready: () => Promise<void>): CreateStore => tenantJobStore<TenantCreate>('create', container, ready);
-export const cosmosNoticeStore = (container: ContainerRef, ready: () => Promise<void>): NoticeStore => tenantJobStore<TenantNotice>('notice', container, ready);
+export const cosmosRekeyStore = (container: ContainerRef, ready: Ready): RekeyStore => tenantJobStore<Rekey>('rekey', container, ready);
+export const cosmosRevokeStore = (container: ContainerRef, ready: Ready): RevokeStore => tenantJobStore<Revoke>('revoke', container, ready);
+export const cosmosCreateStore = (container: ContainerRef, ready: Ready): CreateStore => tenantJobStore<TenantCreate>('create', container, ready);
+export const cosmosNoticeStore = (container: ContainerRef, ready: Ready): NoticeStore => tenantJobStore<TenantNotice>('notice', container, ready);
 
 /** One claim document per BYOK key in `tenantKeyClaims` (partition `/id`): create-only, released by a write. */
-export function cosmosKeyClaimStore(container: ContainerRef, ready: () => Promise<void>): KeyClaimStore {
-  const docs = new DocumentStore<KeyClaim>(container, (c) => c.id);
+export function cosmosKeyClaimStore(container: ContainerRef, ready: Ready): KeyClaimStore {
+  const docs = new DocumentStore<KeyClaim>(container, (c) => c.id, ready);
   return {
     async claim(key, tenantId, now, by) {
-      await ready();
       const id = claimId(key);
       const claim: KeyClaim = { id, vaultUrl: key.vaultUrl, name: key.name, tenantId, claimedAt: now.toISOString(), by };
       for (let attempt = 0; attempt < 5; attempt++) {
@@ -148,13 +116,11 @@ export function cosmosKeyClaimStore(container: ContainerRef, ready: () => Promis
       return false;
     },
     async holder(key) {
-      await ready();
       const id = claimId(key);
       const stored = await docs.read(id, id);
       return stored && !stored.doc.releasedAt ? stored.doc.tenantId : undefined;
     },
     async release(key, tenantId, now, by) {
-      await ready();
       const id = claimId(key);
       const stored = await docs.read(id, id);
       if (!stored || stored.doc.tenantId !== tenantId || stored.doc.by !== by || stored.doc.releasedAt) return;

@@ -9,36 +9,14 @@ import type { Incident } from '../../../shared/domain/incident';
 import type { Checkpoint, EntryDoc } from '../../../shared/domain/incidentChain';
 import type { IncidentJob } from '../../../shared/domain/incidentPlaybook';
 import type { SigningKeySnapshot, TenantSnapshot } from '../../../shared/domain/playbooks';
-import { ConcurrencyConflict } from '../../../shared/errors';
 import type { RoleAssignment } from '../../../shared/ports';
 import { IncidentLog } from '../../../shared/services/incidents/log';
 import { IncidentService, type IncidentServiceDeps } from '../../../shared/services/incidents/service';
 import { StepRunner } from '../../../shared/services/jobs/runner';
+import { memoryEntries, versioned } from '../../helpers/memoryStores';
 import type { PlaybookActions } from '../../../shared/services/playbooks/steps';
 
 const quiet = { info() {}, warn() {}, error() {} };
-
-function versioned<T extends { id: string }>() {
-  const docs = new Map<string, { doc: T; etag: string }>();
-  let n = 0;
-  return {
-    docs,
-    read: async (id: string) => docs.get(id),
-    createOnly: async (doc: T) => (docs.has(doc.id) ? false : (docs.set(doc.id, { doc, etag: String(++n) }), true)),
-    create: async (doc: T) => {
-      if (docs.has(doc.id)) throw new ConcurrencyConflict('exists', doc.id);
-      const v = { doc, etag: String(++n) };
-      docs.set(doc.id, v);
-      return v;
-    },
-    replace: async (doc: T, etag: string) => {
-      if (docs.get(doc.id)?.etag !== etag) throw new ConcurrencyConflict('changed', doc.id);
-      const v = { doc, etag: String(++n) };
-      docs.set(doc.id, v);
-      return v;
-    },
-  };
-}
 
 export const VAULT_SCOPE = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/local';
 export const CUSTOMER_SCOPE = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso-byok';
@@ -57,12 +35,7 @@ export function setup(options: { failing?: { action: string; times: number }; th
   const idem = versioned<{ id: string; fingerprint: string; expiresAt: string }>();
   const entryDocs = new Map<string, EntryDoc>();
   const cps = new Map<string, Checkpoint[]>();
-  const entries = {
-    read: async (s: string, seq: number) => entryDocs.get(`${s}:${seq}`),
-    createOnly: async (e: EntryDoc) => (entryDocs.has(e.id) ? false : (entryDocs.set(e.id, e), true)),
-    all: async (s: string) => [...entryDocs.values()].filter((e) => e.incidentId === s),
-    byRef: async (s: string, ref: string) => [...entryDocs.values()].find((e) => e.incidentId === s && e.evidence.ref === ref),
-  };
+  const entries = memoryEntries(entryDocs);
   const checkpoints = {
     latest: async (s: string) => cps.get(s)?.at(-1),
     all: async (s: string) => cps.get(s) ?? [],

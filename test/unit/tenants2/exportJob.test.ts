@@ -5,27 +5,16 @@
  * exportable, and the package opening with the requester's key.
  */
 import { constants, createPrivateKey, generateKeyPairSync, privateDecrypt } from 'node:crypto';
-import { KeyturnError } from '../../../shared/errors';
 import { EXPORT_CONTAINER, packageDigest } from '../../../shared/domain/tenantExports';
 import { RekeyService } from '../../../shared/services/tenants/rekeyService';
 import { rekeyJob } from '../../../shared/services/tenants/rekeyJob';
 import { StepRunner } from '../../../shared/services/jobs/runner';
 import { FakeRekeys, silentLog } from '../tenants/fakes';
+import { codeOf } from '../../helpers/memoryStores';
 import { HOUR, LEASE_MS, world } from './world';
 
 const requester = generateKeyPairSync('rsa', { modulusLength: 3072 });
 const PEM = requester.publicKey.export({ type: 'spki', format: 'pem' }) as string;
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof Error && e.name === 'InjectedFault') return 'CRASH';
-    if (e instanceof KeyturnError) return e.code;
-    throw e;
-  }
-  return 'OK';
-}
 
 function open(pkg: { encryptedPassword: string; keys: { pkcs8: string | null }[] }) {
   const password = privateDecrypt({ key: requester.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from(pkg.encryptedPassword, 'base64url')).toString();

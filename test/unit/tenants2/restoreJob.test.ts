@@ -4,22 +4,11 @@
  * purged decide the action; notifications with deterministic ids. And the escrow:
  * written before the version is recorded, and a failed escrow leaves no usable version.
  */
-import { KeyturnError } from '../../../shared/errors';
 import { BACKUP_CONTAINER } from '../../../shared/domain/tenantBackups';
 import { ESCROW_CONTAINER } from '../../../shared/domain/tenantExports';
 import { VAULT } from '../tenants/fakes';
+import { codeOf } from '../../helpers/memoryStores';
 import { LEASE_MS, world } from './world';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof Error && e.name === 'InjectedFault') return 'CRASH';
-    if (e instanceof KeyturnError) return e.code;
-    throw e;
-  }
-  return 'OK';
-}
 
 async function backedUp() {
   const w = world();
