@@ -4,7 +4,7 @@
  * ids and the affected tenants' admin contacts, close rules over HTTP-less calls, the
  * ledger of closed incidents, and a notification that failed being retried.
  */
-import { ConcurrencyConflict, KeyturnError } from '../../../shared/errors';
+import { KeyturnError } from '../../../shared/errors';
 import { checkpointDeleted } from '../../../shared/domain/incidentLedger';
 import { flushOutbox } from '../../../shared/services/incidents/records';
 import type { Incident } from '../../../shared/domain/incident';
@@ -15,30 +15,9 @@ import { IncidentLog } from '../../../shared/services/incidents/log';
 import { IncidentService, type IncidentServiceDeps } from '../../../shared/services/incidents/service';
 import { verifyAll, verifyIncident } from '../../../shared/services/incidents/verify';
 import { StepRunner } from '../../../shared/services/jobs/runner';
+import { versioned } from '../../helpers/memoryStores';
 
 const quiet = { info() {}, warn() {}, error() {} };
-
-function versioned<T extends { id: string }>() {
-  const docs = new Map<string, { doc: T; etag: string }>();
-  let n = 0;
-  return {
-    docs,
-    read: async (id: string) => docs.get(id),
-    createOnly: async (doc: T) => (docs.has(doc.id) ? false : (docs.set(doc.id, { doc, etag: String(++n) }), true)),
-    create: async (doc: T) => {
-      if (docs.has(doc.id)) throw new ConcurrencyConflict('exists', doc.id);
-      const v = { doc, etag: String(++n) };
-      docs.set(doc.id, v);
-      return v;
-    },
-    replace: async (doc: T, etag: string) => {
-      if (docs.get(doc.id)?.etag !== etag) throw new ConcurrencyConflict('changed', doc.id);
-      const v = { doc, etag: String(++n) };
-      docs.set(doc.id, v);
-      return v;
-    },
-  };
-}
 
 /** A random pause of 0–3 ms: concurrent calls interleave at every store access, as over the network. */
 const jitter = () => new Promise<void>((r) => setTimeout(r, Math.floor(Math.random() * 4)));
