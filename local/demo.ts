@@ -5,14 +5,12 @@
  */
 import { SecretClient } from '@azure/keyvault-secrets';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { credentialFor } from './keyvault/principals';
 import { requestJson } from './httpJson';
+import { readDemoCa } from './demoCa';
 
 const VAULT_URL = process.env.KEYTURN_DEMO_VAULT_URL ?? 'https://127.0.0.1:8443';
 const APP_URL = process.env.KEYTURN_DEMO_APP_URL ?? 'http://127.0.0.1:7071';
-const CA_FILE = process.env.KEYTURN_DEMO_CA_FILE ?? join(process.cwd(), '.keyturn', 'keyvault', 'ca.pem');
 const DAY_S = 86_400;
 const POLL_MS = 500;
 
@@ -28,12 +26,7 @@ interface Row {
 const call = (method: string, url: string, ca: string) => requestJson(url, { method, ca, timeoutMs: 120_000 });
 
 async function main(): Promise<void> {
-  let ca: string;
-  try {
-    ca = readFileSync(CA_FILE, 'utf8');
-  } catch {
-    throw new Error(`No CA at ${CA_FILE}: start the local stack first with \`npm start\`.`);
-  }
+  const ca = readDemoCa();
   const health = await call('GET', `${APP_URL}/api/health`, ca).catch(() => ({ status: 0, text: '' }));
   if (health.status === 0) throw new Error(`The app does not answer at ${APP_URL}: run \`npm start\` in another terminal.`);
 

@@ -4,15 +4,13 @@
  * approvers), abandons and shows the re-entry events. It never prints a value.
  */
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { requestJson } from './httpJson';
+import { readDemoCa } from './demoCa';
 
 const APP_URL = process.env.KEYTURN_DEMO_APP_URL ?? 'http://127.0.0.1:7071';
 const EVENTGRID_URL = process.env.KEYTURN_DEMO_EVENTGRID_URL ?? 'https://127.0.0.1:8444';
-const CA_FILE = process.env.KEYTURN_DEMO_CA_FILE ?? join(process.cwd(), '.keyturn', 'keyvault', 'ca.pem');
 const COUNT = Number(process.env.KEYTURN_DEMO_ITEMS ?? 300);
 
 const api = async (method: string, path: string, body?: unknown) => {
@@ -75,12 +73,7 @@ async function reentryListener(ca: string) {
 }
 
 async function main(): Promise<void> {
-  let ca: string;
-  try {
-    ca = readFileSync(CA_FILE, 'utf8');
-  } catch {
-    throw new Error(`No CA at ${CA_FILE}: start the local stack first with \`npm start\`.`);
-  }
+  const ca = readDemoCa();
   const listener = await reentryListener(ca);
   const set = `demo-${randomBytes(3).toString('hex')}`;
   try {

@@ -7,13 +7,12 @@
  * Never prints key material.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
 import { authorizationClient, roleDefinitionIdFor } from './arm/client';
 import { DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION } from './keyvault';
 import { credentialFor, resolveObjectId } from './keyvault/principals';
 import { ROLES } from './keyvault/rbac';
+import { readDemoCa } from './demoCa';
 
 export interface RbacDemoOptions {
   byokUrl: string;
@@ -78,13 +77,7 @@ export async function runRbacDemo(options: RbacDemoOptions): Promise<RbacDemoRes
 }
 
 async function main(): Promise<void> {
-  const caFile = process.env.KEYTURN_DEMO_CA_FILE ?? join(process.cwd(), '.keyturn', 'keyvault', 'ca.pem');
-  let ca: string;
-  try {
-    ca = readFileSync(caFile, 'utf8');
-  } catch {
-    throw new Error(`No CA at ${caFile}: start the local stack first with \`npm start\` (or \`npm run stack\`).`);
-  }
+  const ca = readDemoCa();
   const result = await runRbacDemo({
     byokUrl: process.env.KEYTURN_DEMO_BYOK_URL ?? `https://127.0.0.1:${process.env.KEYVAULT_BYOK_PORT || 8445}`,
     armUrl: process.env.KEYTURN_DEMO_ARM_URL ?? `https://127.0.0.1:${process.env.ARM_PORT || 8446}`,

@@ -24,23 +24,18 @@ import { requestJson } from './httpJson';
 import { DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION } from './keyvault';
 import { credentialFor, resolveObjectId } from './keyvault/principals';
 import { ROLES } from './keyvault/rbac';
+import { readDemoCa } from './demoCa';
 
 const APP_URL = process.env.KEYTURN_DEMO_APP_URL ?? 'http://127.0.0.1:7071';
 const VAULT_URL = process.env.KEYTURN_DEMO_VAULT_URL ?? `https://127.0.0.1:${process.env.KEYVAULT_PORT || 8443}`;
 const BYOK_URL = process.env.KEYTURN_DEMO_BYOK_URL ?? `https://127.0.0.1:${process.env.KEYVAULT_BYOK_PORT || 8445}`;
 const ARM_URL = process.env.KEYTURN_DEMO_ARM_URL ?? `https://127.0.0.1:${process.env.ARM_PORT || 8446}`;
-const CA_FILE = process.env.KEYTURN_DEMO_CA_FILE ?? join(process.cwd(), '.keyturn', 'keyvault', 'ca.pem');
 const HOUR_S = 3600;
 
 type Json = Record<string, any>;
 
 async function main(): Promise<void> {
-  let ca: string;
-  try {
-    ca = readFileSync(CA_FILE, 'utf8');
-  } catch {
-    throw new Error(`No CA at ${CA_FILE}: start the local stack first with \`npm start\`.`);
-  }
+  const ca = readDemoCa();
   const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: Json }> => {
     const res = await requestJson(`${APP_URL}/api/${path}`, { method, ...(body !== undefined ? { body } : {}), timeoutMs: 120_000 });
     return { status: res.status, json: res.text ? (JSON.parse(res.text) as Json) : {} };

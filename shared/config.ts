@@ -346,12 +346,15 @@ function parseEach(raw: Record<string, string>): Partial<Settings> {
   return out as Partial<Settings>;
 }
 
+/** A life cycle's vault setting (an alias in KEYTURN_VAULTS), else the first vault; lower-case, as the aliases are. */
+const vaultOrFirst = (alias: string | undefined, vaults: Record<string, string>): string => (alias ?? Object.keys(vaults)[0]!).toLowerCase();
+
 /** Rules across settings; each only when the settings it reads are valid on their own. */
 function crossFieldProblems(s: Partial<Settings>): { setting: string; message: string }[] {
   const problems: { setting: string; message: string }[] = [];
   const vaults = s.KEYTURN_VAULTS;
   if (vaults) {
-    const signingVault = (s.KEYTURN_SIGNING_VAULT ?? Object.keys(vaults)[0]!).toLowerCase();
+    const signingVault = vaultOrFirst(s.KEYTURN_SIGNING_VAULT, vaults);
     if (!Object.hasOwn(vaults, signingVault)) {
       problems.push({ setting: 'KEYTURN_SIGNING_VAULT', message: `'${signingVault}' is not a vault named in KEYTURN_VAULTS` });
     }
@@ -414,7 +417,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       ];
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const s = parsed.data;
-  const signingVault = (s.KEYTURN_SIGNING_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase();
+  const signingVault = vaultOrFirst(s.KEYTURN_SIGNING_VAULT, s.KEYTURN_VAULTS);
   return {
     vaults: s.KEYTURN_VAULTS,
     keyVaultCaFile: s.KEYTURN_KEYVAULT_CA_FILE,
@@ -465,7 +468,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     },
     jobs: { resumeBudgetSeconds: s.KEYTURN_RESUME_BUDGET_SECONDS },
     tenants: {
-      vault: (s.KEYTURN_TENANT_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase(),
+      vault: vaultOrFirst(s.KEYTURN_TENANT_VAULT, s.KEYTURN_VAULTS),
       keyBits: Number(s.KEYTURN_TENANT_KEY_BITS) as 2048 | 3072 | 4096,
       validityDays: s.KEYTURN_TENANT_KEY_VALIDITY_DAYS,
       changeoverHours: s.KEYTURN_TENANT_CHANGEOVER_HOURS,
@@ -481,13 +484,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       homeTenantId: s.KEYTURN_HOME_TENANT_ID,
     },
     incidents: {
-      vault: (s.KEYTURN_INCIDENT_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase(),
+      vault: vaultOrFirst(s.KEYTURN_INCIDENT_VAULT, s.KEYTURN_VAULTS),
       checkpointEvery: s.KEYTURN_INCIDENT_CHECKPOINT_EVERY,
     },
     tenantOps: { exportExpiryHours: s.KEYTURN_TENANT_EXPORT_EXPIRY_HOURS, exportMinWaitMinutes: s.KEYTURN_TENANT_EXPORT_MIN_WAIT_MINUTES },
     tenantRekeyAge: s.KEYTURN_TENANT_REKEY_AFTER_DAYS !== undefined ? { afterDays: s.KEYTURN_TENANT_REKEY_AFTER_DAYS } : {},
     keySets: {
-      vault: (s.KEYTURN_KEYSET_VAULT ?? Object.keys(s.KEYTURN_VAULTS)[0]!).toLowerCase(),
+      vault: vaultOrFirst(s.KEYTURN_KEYSET_VAULT, s.KEYTURN_VAULTS),
       kekBits: Number(s.KEYTURN_KEYSET_KEK_BITS) as 2048 | 3072 | 4096,
       dataKeyTtlSeconds: s.KEYTURN_KEYSET_DATA_KEY_TTL_SECONDS,
       primaryTtlSeconds: s.KEYTURN_KEYSET_PRIMARY_TTL_SECONDS,
